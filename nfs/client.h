@@ -1,0 +1,106 @@
+// nfs::Client: the interface fuse/ (and the CLI) use to talk to a server.
+//
+// Implementations: the NFSv4.1 engine (nfs41_client.h), later an NFSv3
+// backend over libnfs, and fakes in tests/fakes/.
+//
+// Every call is asynchronous: it returns at once and the callback runs
+// exactly once, on a network thread (or, for calls that fail before being
+// sent, on the calling thread). Callbacks must not block: they hand the
+// result on (e.g. reply to FUSE) and return. Buffers passed to Read/Write
+// must stay valid until the callback has run. Every call carries the
+// caller's Credentials, which the server uses for its permission checks.
+//
+// Errors: a final Status. DELAY/GRACE back-off, reconnects and session or
+// client-ID recovery happen inside the implementation and are not visible
+// here, except as latency (hard mount) or kTimedOut (soft mount).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "nfs/status.h"
+#include "nfs/types.h"
+
+namespace floatmount::nfs {
+
+template <typename T>
+using Callback = std::function<void(Result<T>)>;
+
+struct Unit {};
+
+// An open file on the server (an NFSv4 open stateid, or nothing for NFSv3).
+// Hold it from Open until Close; the engine keeps it valid across recovery.
+class OpenFile {
+ public:
+  virtual ~OpenFile() = default;
+  virtual const FileHandle& fh() const = 0;
+};
+
+struct OpenResult {
+  std::shared_ptr<OpenFile> file;
+  FileHandle fh;
+  Attributes attr;
+  bool created = false;
+};
+
+class Client {
+ public:
+  virtual ~Client() = default;
+
+  // The export's root, found at mount time.
+  virtual const FileHandle& root() const = 0;
+
+  virtual void Lookup(const Credentials& cred, const FileHandle& dir, const std::string& name,
+                      Callback<Entry> done) = 0;
+  virtual void GetAttr(const Credentials& cred, const FileHandle& fh,
+                       Callback<Attributes> done) = 0;
+  // `file` may be null; with it, a size change uses its stateid.
+  virtual void SetAttr(const Credentials& cred, const FileHandle& fh, const SetAttributes& attrs,
+                       const OpenFile* file, Callback<Attributes> done) = 0;
+  // Returns the subset of `mask` (AccessBits) the caller is granted.
+  virtual void Access(const Credentials& cred, const FileHandle& fh, uint32_t mask,
+                      Callback<uint32_t> done) = 0;
+
+  virtual void Open(const Credentials& cred, const FileHandle& dir, const std::string& name,
+                    const OpenRequest& req, Callback<OpenResult> done) = 0;
+  // Opens a file known by handle (no create).
+  virtual void OpenHandle(const Credentials& cred, const FileHandle& fh, bool read, bool write,
+                          Callback<OpenResult> done) = 0;
+  virtual void Close(const Credentials& cred, std::shared_ptr<OpenFile> file,
+                     Callback<Unit> done) = 0;
+
+  // Reads up to dest.size() bytes at `offset` straight into `dest`.
+  // `file` may be null (anonymous stateid).
+  virtual void Read(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
+                    uint64_t offset, std::span<uint8_t> dest, Callback<ReadResult> done) = 0;
+  // Sends `data` from the caller's memory (no copy). May write less than asked.
+  virtual void Write(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
+                     uint64_t offset, std::span<const uint8_t> data, Stability stability,
+                     Callback<WriteResult> done) = 0;
+  virtual void Commit(const Credentials& cred, const FileHandle& fh, uint64_t offset,
+                      uint32_t count, Callback<WriteVerifier> done) = 0;
+
+  // Directories, symlinks and special files.
+  virtual void Create(const Credentials& cred, const FileHandle& dir, const std::string& name,
+                      const CreateRequest& req, Callback<Entry> done) = 0;
+  virtual void Remove(const Credentials& cred, const FileHandle& dir, const std::string& name,
+                      Callback<Unit> done) = 0;
+  virtual void Rename(const Credentials& cred, const FileHandle& from_dir,
+                      const std::string& from_name, const FileHandle& to_dir,
+                      const std::string& to_name, Callback<Unit> done) = 0;
+  // Makes `dir`/`name` a new link to `fh`; returns the file's new attributes.
+  virtual void Link(const Credentials& cred, const FileHandle& fh, const FileHandle& dir,
+                    const std::string& name, Callback<Attributes> done) = 0;
+  virtual void ReadLink(const Credentials& cred, const FileHandle& fh,
+                        Callback<std::string> done) = 0;
+  // One page of entries after `cookie` (0: from the start), with attributes.
+  virtual void ReadDir(const Credentials& cred, const FileHandle& dir, uint64_t cookie,
+                       const std::array<uint8_t, 8>& verifier, uint32_t max_bytes,
+                       Callback<DirPage> done) = 0;
+  virtual void StatFs(const Credentials& cred, const FileHandle& fh, Callback<FsStats> done) = 0;
+};
+
+}  // namespace floatmount::nfs
