@@ -1,0 +1,139 @@
+// GaneshaServer: a real nfs-ganesha NFS server for one test, on loopback.
+//
+// Each instance owns a fresh directory /tmp/floatmount-ganesha-XXXXXX with
+//   ganesha.conf   the generated configuration (see WriteConfig in the .cc)
+//   ganesha.log    ganesha's log (-L); appended to across restarts
+//   ganesha.out    ganesha's stdout/stderr
+//   ganesha.pid    ganesha's pid file (-p)
+//   recovery/      NFSv4 client recovery records (RecoveryRoot), private to
+//                  this instance, so nothing touches /var/lib/nfs/ganesha
+//   export/        the exported directory (mode 0777), NFS path /export
+// Several instances can run at once: each gets its own free port.
+//
+// The server runs as a child process in the foreground (-F), so the pid is
+// exact and it is reaped with waitpid. The child has PR_SET_PDEATHSIG
+// SIGKILL: if the test process dies (crash, ctest timeout) the server dies
+// too. Because PDEATHSIG follows the thread that forked, call Start() and
+// Restart() from a thread that outlives the server (the test's main thread).
+//
+// Use from a gtest:
+//   const std::string missing = GaneshaServer::MissingPrerequisite();
+//   FLOATMOUNT_REQUIRE(missing.empty(), missing);
+//   GaneshaServer server;
+//   ASSERT_TRUE(server.Start()) << server.error();
+//   ... connect to server.address():server.port(), path server.pseudo_path()
+//   ... compare files under server.export_dir()
+//
+// Thread-safety: not thread-safe; use one instance from one thread, except
+// the const accessors and EstablishedConnections(), which may be called from
+// any thread while no Start/Stop/Kill/Restart runs.
+// Invariant: pid_ > 0 exactly while a child we started is unreaped.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace floatmount::testing {
+
+struct GaneshaOptions {
+  std::string bind_address = "127.0.0.1";
+  // NFSv4 minor versions offered; drop 1 to test a server without 4.1.
+  std::vector<int> minor_versions = {0, 1, 2};
+  // Only_Numeric_Owners: owners go over the wire as "1000", not "user@domain".
+  bool numeric_owners = true;
+  // EXPORT Squash value, e.g. "No_Root_Squash", "Root_Squash", "All_Squash".
+  std::string squash = "No_Root_Squash";
+  // Also serve NFSv3 (Protocols = 3, 4). NFSv3 clients find MOUNT through
+  // rpcbind, which must already be running (ganesha exits if it cannot
+  // register); the harness does not start it. rpcbind holds one NFSv3
+  // registration, so only one NFSv3 server at a time is reachable by MOUNT.
+  bool enable_nfsv3 = false;
+  // NFSv4 Graceless; false makes the server start in its grace period.
+  bool graceless = true;
+  // NFSv4 Lease_Lifetime in seconds; unset = ganesha's default (60).
+  std::optional<int> lease_lifetime_s;
+  // EXPORT Attr_Expiration_Time; unset = ganesha's default (60). Set 0 when a
+  // test changes files under export_dir() behind the server's back.
+  std::optional<int> attr_expiration_s;
+  // Bounds for Start()/Restart() readiness and for Stop()'s SIGTERM phase.
+  std::chrono::milliseconds start_timeout{20000};
+  std::chrono::milliseconds stop_timeout{5000};
+};
+
+class GaneshaServer {
+ public:
+  explicit GaneshaServer(GaneshaOptions options = {});
+  ~GaneshaServer();  // Stop(), then removes the directory unless KeepTestDirs()
+  GaneshaServer(const GaneshaServer&) = delete;
+  GaneshaServer& operator=(const GaneshaServer&) = delete;
+
+  // Empty if this machine can run a server with `options`, else why not (no
+  // ganesha.nfsd binary, not root, NFSv3 without rpcbind). Pass it to
+  // FLOATMOUNT_REQUIRE.
+  static std::string MissingPrerequisite(const GaneshaOptions& options = {});
+  // Full path of ganesha.nfsd (PATH, then /usr/bin), or empty if missing.
+  static std::string FindBinary();
+
+  // Creates the directory (first time only), picks a free port, starts the
+  // server and waits until it answers an RPC NULL call for NFSv4 and has
+  // logged "NFS SERVER INITIALIZED" (so another server that holds the port
+  // is not mistaken for ours; ours exits on EADDRINUSE). Retries
+  // with another port if the port was taken meanwhile. Fails (and stops the
+  // server) if ganesha logged a configuration error, since it would run on
+  // without the bad block, possibly without the export. On failure returns
+  // false; error() then includes the tail of the ganesha log.
+  bool Start();
+  // Stops the server if it runs, then starts it again on the same port and
+  // export directory (data kept), waiting out a port still in use.
+  bool Restart();
+  // SIGTERM, SIGKILL after options.stop_timeout, then reaps the child.
+  // Returns false if SIGKILL was needed. No-op if not running.
+  bool Stop();
+  // SIGKILL now and reap: a crash. No-op if not running.
+  void Kill();
+
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  const std::string& error() const { return error_; }
+  const std::string& address() const { return options_.bind_address; }
+  uint16_t port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  std::string export_dir() const { return dir_ + "/export"; }
+  std::string pseudo_path() const { return "/export"; }
+  std::string log_path() const { return dir_ + "/ganesha.log"; }
+  std::string config_path() const { return dir_ + "/ganesha.conf"; }
+
+  // ESTABLISHED TCP connections whose local port is port(), from
+  // /proc/net/tcp and /proc/net/tcp6: the connections the server sees.
+  int EstablishedConnections() const;
+
+  // The last `lines` lines of the log (D-Bus noise dropped) and of
+  // ganesha.out, for failure messages.
+  std::string LogTail(int lines = 25) const;
+
+ private:
+  bool MakeDirectory();
+  bool WriteConfig();
+  // Launches the child on port_ and waits for readiness. Sets *port_in_use
+  // if the server exited because it could not bind.
+  bool LaunchAndWait(bool* port_in_use);
+  // The log written after byte `offset` (this launch's part).
+  std::string LogSince(long offset) const;
+  // Reaps the child if it exited; returns true if it is gone.
+  bool ReapIfExited();
+  bool Fail(const std::string& what);
+
+  const GaneshaOptions options_;
+  std::string dir_;    // empty until the first Start()
+  uint16_t port_ = 0;  // 0 until the first Start(); kept by Restart()
+  pid_t pid_ = -1;
+  int last_status_ = 0;  // waitpid status of the last reaped child
+  std::string error_;
+};
+
+}  // namespace floatmount::testing
