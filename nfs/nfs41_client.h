@@ -129,8 +129,7 @@ class Nfs41Client : public Client {
             const OpenRequest& req, Callback<OpenResult> done) override;
   void OpenHandle(const Credentials& cred, const FileHandle& fh, bool read, bool write,
                   Callback<OpenResult> done) override;
-  void Close(const Credentials& cred, std::shared_ptr<OpenFile> file,
-             Callback<Unit> done) override;
+  void Close(const Credentials& cred, std::shared_ptr<OpenFile> file, Callback<Unit> done) override;
   void Read(const Credentials& cred, const FileHandle& fh, const OpenFile* file, uint64_t offset,
             std::span<uint8_t> dest, Callback<ReadResult> done) override;
   void Write(const Credentials& cred, const FileHandle& fh, const OpenFile* file, uint64_t offset,

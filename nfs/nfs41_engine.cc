@@ -205,7 +205,7 @@ void Nfs41Engine::OnSequenceError(std::shared_ptr<Flight> f, const Status& statu
     return;
   }
   if (IsSessionLost(status) || IsClientIdLost(status)) {
-    spdlog::info("session lost ({}); recovering", status.ToString());
+    spdlog::debug("{}: {}", f->compound->name, status.ToString());
     f->has_slot = false;  // the slot dies with the session
     RequestRecovery(IsClientIdLost(status) ? Recovery::kClientId : Recovery::kSession,
                     f->session_gen);
@@ -226,6 +226,12 @@ void Nfs41Engine::OnSequenceError(std::shared_ptr<Flight> f, const Status& statu
 
 void Nfs41Engine::OnResult(std::shared_ptr<Flight> f, const Status& status) {
   if (status.IsNfs(NFS4ERR_DELAY) || status.IsNfs(NFS4ERR_GRACE)) {
+    RetryLater(std::move(f), /*same_slot=*/false);
+    return;
+  }
+  if (status.IsNfs(NFS4ERR_RETRY_UNCACHED_REP) && !f->compound->cachethis) {
+    // A resend of a request the server ran but did not cache (we did not
+    // ask it to: the request is idempotent). Run it again on a new slot.
     RetryLater(std::move(f), /*same_slot=*/false);
     return;
   }

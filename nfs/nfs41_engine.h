@@ -129,38 +129,38 @@ class Nfs41Engine {
 
   mutable std::mutex mu_;
   std::condition_variable maint_cv_;
-  bool shutdown_ = false;                        // GUARDED_BY(mu_)
-  bool ready_ = false;                           // GUARDED_BY(mu_): session usable
-  Recovery recovery_ = Recovery::kNone;          // GUARDED_BY(mu_): requested
-  uint64_t clientid_ = 0;                        // GUARDED_BY(mu_)
-  uint32_t create_session_seq_ = 0;              // GUARDED_BY(mu_): csa_sequence
-  v4::SessionId session_id_{};                   // GUARDED_BY(mu_)
-  uint64_t session_gen_ = 0;                     // GUARDED_BY(mu_): bumps per new session
-  std::shared_ptr<SlotTable> slots_;             // GUARDED_BY(mu_)
-  v4::ChannelAttrs fore_attrs_{};                // GUARDED_BY(mu_)
-  v4::ExchangeIdRes server_;                     // GUARDED_BY(mu_): first EXCHANGE_ID
-  std::deque<std::shared_ptr<Flight>> parked_;   // GUARDED_BY(mu_): wait for recovery
-  std::deque<std::shared_ptr<Flight>> resend_;   // GUARDED_BY(mu_): wait for a connection
+  bool shutdown_ = false;                       // GUARDED_BY(mu_)
+  bool ready_ = false;                          // GUARDED_BY(mu_): session usable
+  Recovery recovery_ = Recovery::kNone;         // GUARDED_BY(mu_): requested
+  uint64_t clientid_ = 0;                       // GUARDED_BY(mu_)
+  uint32_t create_session_seq_ = 0;             // GUARDED_BY(mu_): csa_sequence
+  v4::SessionId session_id_{};                  // GUARDED_BY(mu_)
+  uint64_t session_gen_ = 0;                    // GUARDED_BY(mu_): bumps per new session
+  std::shared_ptr<SlotTable> slots_;            // GUARDED_BY(mu_)
+  v4::ChannelAttrs fore_attrs_{};               // GUARDED_BY(mu_)
+  v4::ExchangeIdRes server_;                    // GUARDED_BY(mu_): first EXCHANGE_ID
+  std::deque<std::shared_ptr<Flight>> parked_;  // GUARDED_BY(mu_): wait for recovery
+  std::deque<std::shared_ptr<Flight>> resend_;  // GUARDED_BY(mu_): wait for a connection
   std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Flight>>
-      timers_;                                   // GUARDED_BY(mu_): back-off
-  std::unordered_set<Flight*> live_;             // GUARDED_BY(mu_): soft mode only
-  std::unordered_map<OpenState*, std::weak_ptr<OpenState>> opens_;  // GUARDED_BY(mu_)
-  std::chrono::steady_clock::time_point last_renewal_;  // GUARDED_BY(mu_)
-  uint32_t lease_time_ = 90;                     // GUARDED_BY(mu_)
-  bool renewal_in_flight_ = false;               // GUARDED_BY(mu_)
+      timers_;                        // GUARDED_BY(mu_): back-off
+  std::unordered_set<Flight*> live_;  // GUARDED_BY(mu_): soft mode only
+  std::unordered_map<OpenState*, std::weak_ptr<OpenState>> opens_;              // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point last_renewal_;                          // GUARDED_BY(mu_)
+  uint32_t lease_time_ = 90;                                                    // GUARDED_BY(mu_)
+  bool renewal_in_flight_ = false;                                              // GUARDED_BY(mu_)
   uint64_t reconnects_ = 0, session_recoveries_ = 0, clientid_recoveries_ = 0;  // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};  // set once by Shutdown
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> next_owner_{1};
 
   mutable std::mutex conns_mu_;
-  std::vector<Conn> conns_;                      // GUARDED_BY(conns_mu_)
-  std::set<std::string> verified_;               // GUARDED_BY(conns_mu_): same server
-  std::vector<Endpoint> excluded_;               // GUARDED_BY(conns_mu_): other servers
+  std::vector<Conn> conns_;                                // GUARDED_BY(conns_mu_)
+  std::set<std::string> verified_;                         // GUARDED_BY(conns_mu_): same server
+  std::vector<Endpoint> excluded_;                         // GUARDED_BY(conns_mu_): other servers
   std::vector<std::shared_ptr<RpcConnection>> graveyard_;  // GUARDED_BY(conns_mu_)
 
-  bool recovery_running_ = false;                // GUARDED_BY(mu_)
-  std::thread recovery_thread_;                  // started and joined by the maintenance thread
+  bool recovery_running_ = false;  // GUARDED_BY(mu_)
+  std::thread recovery_thread_;    // started and joined by the maintenance thread
   std::thread maintenance_;
 };
 

@@ -224,7 +224,19 @@ Status Nfs41Engine::SetUpConnection(size_t index) {
     }
   }
   Status s = BindConnection(conn->get());
-  if (!s.ok()) return s;
+  if (s.IsNfs(NFS4ERR_BADSESSION) || s.IsNfs(NFS4ERR_DEADSESSION) ||
+      IsClientIdLostStatus(s)) {
+    // The server lost our session (it restarted). Keep the connection: it
+    // is how recovery reaches the server to make a new one.
+    uint64_t gen;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      gen = session_gen_;
+    }
+    RequestRecovery(IsClientIdLostStatus(s) ? Recovery::kClientId : Recovery::kSession, gen);
+  } else if (!s.ok()) {
+    return s;
+  }
   std::lock_guard<std::mutex> lock(conns_mu_);
   verified_.insert(endpoint.ToString());
   conns_[index].rpc = std::move(conn).value();
@@ -388,7 +400,11 @@ void Nfs41Engine::RequestRecovery(Recovery level, uint64_t session_gen) {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     if (session_gen != session_gen_ && level != Recovery::kState) return;  // already done
-    if (static_cast<int>(level) > static_cast<int>(recovery_)) recovery_ = level;
+    if (static_cast<int>(level) > static_cast<int>(recovery_)) {
+      static const char* kWhat[] = {"", "open state", "session", "client ID"};
+      spdlog::info("the server lost our {}; recovering", kWhat[static_cast<int>(level)]);
+      recovery_ = level;
+    }
     if (level != Recovery::kState) ready_ = false;
   }
   maint_cv_.notify_all();

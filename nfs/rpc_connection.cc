@@ -152,7 +152,10 @@ bool RpcConnection::Send(std::shared_ptr<RpcCall> call) {
     std::lock_guard<std::mutex> pending_lock(pending_mu_);
     pending_[xid] = call;
   }
-  outstanding_.fetch_add(1, std::memory_order_relaxed);
+  if (outstanding_.fetch_add(1, std::memory_order_relaxed) == 0) {
+    // An idle connection starts waiting now: silence counts from here.
+    last_receive_ns_.store(NowNs(), std::memory_order_relaxed);
+  }
   Outgoing out{call, {}, 0};
   call->message.Gather(&out.iov);
   if (send_queue_.empty()) {

@@ -83,9 +83,8 @@ struct RpcCall {
 
 class RpcConnection {
  public:
-  using LostHandler =
-      std::function<void(RpcConnection* conn, std::vector<std::shared_ptr<RpcCall>> orphans,
-                         const Status& why)>;
+  using LostHandler = std::function<void(
+      RpcConnection* conn, std::vector<std::shared_ptr<RpcCall>> orphans, const Status& why)>;
 
   // Opens the TCP connection and starts its threads.
   static Result<std::unique_ptr<RpcConnection>> Connect(const Endpoint& endpoint,
@@ -104,7 +103,9 @@ class RpcConnection {
   bool alive() const { return !dead_.load(std::memory_order_acquire); }
   size_t outstanding() const { return outstanding_.load(std::memory_order_relaxed); }
   const Endpoint& endpoint() const { return endpoint_; }  // constant after construction
-  // When the last byte arrived (for detecting a peer that went silent).
+  // When the last byte arrived, or when the connection went from idle to
+  // waiting for a reply if that is later: a peer silent since then while
+  // calls are outstanding has stopped answering.
   std::chrono::steady_clock::time_point last_receive() const;
   uint64_t bytes_sent() const { return bytes_sent_.load(std::memory_order_relaxed); }
   uint64_t bytes_received() const { return bytes_received_.load(std::memory_order_relaxed); }

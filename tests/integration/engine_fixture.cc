@@ -1,0 +1,162 @@
+#include "tests/integration/engine_fixture.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <random>
+
+namespace floatmount::testing {
+
+std::vector<uint8_t> RandomBytes(size_t size, uint64_t seed) {
+  std::vector<uint8_t> out(size);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(out.data() + i, &x, 8);
+  }
+  for (; i < size; ++i) out[i] = static_cast<uint8_t>(x >> (8 * (i % 8)));
+  return out;
+}
+
+std::vector<uint8_t> ReadLocalFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+namespace {
+
+// Counts calls in flight and collects the first error.
+class Window {
+ public:
+  explicit Window(size_t limit) : limit_(limit) {}
+  void Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return inflight_ < limit_; });
+    ++inflight_;
+  }
+  void Release(const nfs::Status& s) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --inflight_;
+      if (!s.ok() && first_error_.ok()) first_error_ = s;
+    }
+    cv_.notify_all();
+  }
+  nfs::Status Drain() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return inflight_ == 0; });
+    return first_error_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t limit_;
+  size_t inflight_ = 0;
+  nfs::Status first_error_;
+};
+
+}  // namespace
+
+nfs::Status WriteAll(nfs::Nfs41Client& client, const nfs::FileHandle& fh,
+                     const nfs::OpenFile* file, const std::vector<uint8_t>& data,
+                     size_t inflight) {
+  const size_t block = client.wsize();
+  for (int pass = 0; pass < 5; ++pass) {
+    Window window(inflight);
+    std::mutex mu;
+    std::vector<nfs::WriteVerifier> verifiers;
+    for (size_t off = 0; off < data.size(); off += block) {
+      const size_t len = std::min(block, data.size() - off);
+      window.Acquire();
+      client.Write({}, fh, file, off, std::span<const uint8_t>(data.data() + off, len),
+                   nfs::Stability::kUnstable, [&, len](nfs::Result<nfs::WriteResult> r) {
+                     nfs::Status s = r.status();
+                     if (r.ok()) {
+                       std::lock_guard<std::mutex> lock(mu);
+                       verifiers.push_back(r->verifier);
+                       if (r->count != len) s = nfs::Status::Internal("short write");
+                     }
+                     window.Release(s);
+                   });
+    }
+    if (nfs::Status s = window.Drain(); !s.ok()) return s;
+    nfs::SyncClient sync(&client);
+    auto committed = sync.Commit(fh);
+    if (!committed.ok()) return committed.status();
+    bool same = true;
+    for (const auto& v : verifiers) same &= (v == *committed);
+    if (same) return nfs::Status::Ok();
+  }
+  return nfs::Status::Internal("write verifier kept changing");
+}
+
+nfs::Result<std::vector<uint8_t>> ReadAll(nfs::Nfs41Client& client, const nfs::FileHandle& fh,
+                                          const nfs::OpenFile* file, uint64_t size,
+                                          size_t inflight) {
+  std::vector<uint8_t> out(size);
+  const size_t block = client.rsize();
+  Window window(inflight);
+  for (size_t off = 0; off < size; off += block) {
+    const size_t len = std::min<size_t>(block, size - off);
+    window.Acquire();
+    client.Read({}, fh, file, off, std::span<uint8_t>(out.data() + off, len),
+                [&window, len](nfs::Result<nfs::ReadResult> r) {
+                  nfs::Status s = r.status();
+                  if (r.ok() && r->count != len) s = nfs::Status::Internal("short read");
+                  window.Release(s);
+                });
+  }
+  if (nfs::Status s = window.Drain(); !s.ok()) return s;
+  return out;
+}
+
+void EngineTest::SetUp() {
+  const std::string missing = GaneshaServer::MissingPrerequisite(server_options_);
+  FLOATMOUNT_REQUIRE(missing.empty(), missing);
+  server_ = std::make_unique<GaneshaServer>(server_options_);
+  ASSERT_TRUE(server_->Start()) << server_->error();
+}
+
+void EngineTest::TearDown() { server_.reset(); }
+
+nfs::Nfs41Options EngineTest::Options(int nconnect, uint16_t port) const {
+  nfs::Nfs41Options options;
+  options.endpoints = {{server_->address(), port != 0 ? port : server_->port()}};
+  options.export_path = server_->pseudo_path();
+  options.nconnect = nconnect;
+  std::random_device rd;
+  options.owner_id = "floatmount-test/" + std::to_string(rd()) + std::to_string(rd());
+  for (auto& b : options.boot_verifier) b = static_cast<uint8_t>(rd());
+  options.timeo = std::chrono::seconds(5);
+  options.connect_timeout = std::chrono::seconds(2);
+  return options;
+}
+
+std::unique_ptr<nfs::Nfs41Client> EngineTest::MountOrFail(const nfs::Nfs41Options& options) {
+  auto client = nfs::Nfs41Client::Mount(options);
+  EXPECT_TRUE(client.ok()) << client.status().ToString() << "\n" << server_->LogTail();
+  if (!client.ok()) return nullptr;
+  return std::move(client).value();
+}
+
+nfs::OpenResult EngineTest::CreateFile(nfs::SyncClient& sync, const std::string& name) {
+  nfs::OpenRequest req;
+  req.read = true;
+  req.write = true;
+  req.create = nfs::CreateMode::kUnchecked;
+  req.attrs.mode = 0644;
+  req.truncate = true;
+  auto opened = sync.Open(sync.root(), name, req);
+  EXPECT_TRUE(opened.ok()) << opened.status().ToString();
+  return opened.ok() ? std::move(opened).value() : nfs::OpenResult{};
+}
+
+}  // namespace floatmount::testing

@@ -1,0 +1,119 @@
+// Bulk I/O through the NFSv4.1 engine against a real ganesha.
+#include <sys/stat.h>
+
+#include "tests/integration/engine_fixture.h"
+
+namespace floatmount::testing {
+namespace {
+
+TEST_F(EngineTest, OneGibRandomFileRoundTripsByteIdentical) {
+  auto client = MountOrFail(Options(16));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> data = RandomBytes(size_t{1} << 30, 42);
+  nfs::OpenResult file = CreateFile(sync, "big.bin");
+  ASSERT_TRUE(file.file);
+  ASSERT_TRUE(WriteAll(*client, file.fh, file.file.get(), data).ok());
+  ASSERT_TRUE(sync.Close(file.file).ok());
+
+  // What the server stored, byte for byte.
+  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/big.bin") == data);
+
+  // And what the engine reads back (straight into our buffers).
+  auto reopened = sync.Lookup(sync.root(), "big.bin");
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(reopened->attr.size, data.size());
+  auto back = ReadAll(*client, reopened->fh, nullptr, data.size());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == data);
+}
+
+TEST_F(EngineTest, SixteenConnectionsShareOneSession) {
+  auto client = MountOrFail(Options(16));
+  ASSERT_TRUE(client);
+  EXPECT_EQ(server_->EstablishedConnections(), 16);
+  const nfs::ServerInfo info = client->info();
+  ASSERT_EQ(info.connections.size(), 16u);
+  for (const auto& c : info.connections) EXPECT_TRUE(c.up);
+  // Traffic spreads: 64 reads in flight land on more than one connection.
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> data = RandomBytes(64 << 20, 7);
+  nfs::OpenResult file = CreateFile(sync, "spread.bin");
+  ASSERT_TRUE(WriteAll(*client, file.fh, file.file.get(), data, 64).ok());
+  int used = 0;
+  for (const auto& c : client->info().connections) used += c.bytes_sent > (1 << 20) ? 1 : 0;
+  EXPECT_GT(used, 4);
+  ASSERT_TRUE(sync.Close(file.file).ok());
+}
+
+TEST_F(EngineTest, OffsetsBeyondFourGibAndSparseFiles) {
+  auto client = MountOrFail(Options(2));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "sparse.bin");
+  const uint64_t offset = (uint64_t{5} << 30) + 12345;
+  const std::vector<uint8_t> tail = RandomBytes(100000, 3);
+  auto written = sync.Write(file.fh, file.file.get(), offset, tail, nfs::Stability::kFileSync);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(written->count, tail.size());
+  auto attr = sync.GetAttr(file.fh);
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->size, offset + tail.size());
+  EXPECT_LT(attr->space_used, uint64_t{1} << 20);  // a hole, not 5 GiB of zeros
+
+  std::vector<uint8_t> back(tail.size());
+  auto read = sync.Read(file.fh, file.file.get(), offset, back);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->count, tail.size());
+  EXPECT_TRUE(back == tail);
+  std::vector<uint8_t> hole(4096, 0xff);
+  read = sync.Read(file.fh, file.file.get(), uint64_t{3} << 30, hole);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->count, hole.size());
+  EXPECT_TRUE(std::all_of(hole.begin(), hole.end(), [](uint8_t b) { return b == 0; }));
+  // Reading at the end says eof.
+  read = sync.Read(file.fh, file.file.get(), offset + tail.size(), back);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->count, 0u);
+  EXPECT_TRUE(read->eof);
+  ASSERT_TRUE(sync.Close(file.file).ok());
+}
+
+TEST_F(EngineTest, CallsCarryTheCallersUidAndGid) {
+  auto client = MountOrFail(Options(1));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::CreateRequest dir;
+  dir.type = nfs::FileType::kDirectory;
+  dir.attrs.mode = 0777;
+  auto shared = sync.Create(sync.root(), "shared", dir);
+  ASSERT_TRUE(shared.ok()) << shared.status().ToString();
+  ASSERT_TRUE(sync.SetAttr(shared->fh, [] {
+                    nfs::SetAttributes a;
+                    a.mode = 0777;
+                    return a;
+                  }()).ok());
+
+  nfs::SyncClient alice(client.get(), nfs::Credentials{1234, 2345, {3456}});
+  nfs::OpenRequest req;
+  req.write = true;
+  req.create = nfs::CreateMode::kGuarded;
+  req.attrs.mode = 0600;
+  auto file = alice.Open(shared->fh, "alice.txt", req);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  ASSERT_TRUE(alice.Close(file->file).ok());
+  struct stat st;
+  ASSERT_EQ(stat((server_->export_dir() + "/shared/alice.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 2345u);
+  EXPECT_EQ(file->attr.uid, 1234u);
+
+  // Another user is refused by the server's permission check.
+  nfs::SyncClient bob(client.get(), nfs::Credentials{4321, 4321, {}});
+  auto denied = bob.OpenHandle(file->fh, true, false);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_TRUE(denied.status().IsNfs(13)) << denied.status().ToString();  // NFS4ERR_ACCESS
+}
+
+}  // namespace
+}  // namespace floatmount::testing

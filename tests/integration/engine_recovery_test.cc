@@ -1,0 +1,190 @@
+// Recovery through the engine: lost connections, lost replies, a server
+// that dies and comes back, and other clients' state.
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "nfs/nfs4_protocol.h"
+#include "tests/harness/fault_proxy.h"
+#include "tests/integration/engine_fixture.h"
+
+namespace floatmount::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RecoveryTest : public EngineTest {
+ protected:
+  // A proxy in front of the server; mounts made with ProxyOptions go through it.
+  void StartProxy() {
+    proxy_ = std::make_unique<FaultProxy>("127.0.0.1", 0, server_->address(), server_->port());
+    ASSERT_TRUE(proxy_->Start()) << proxy_->error();
+  }
+  nfs::Nfs41Options ProxyOptions(int nconnect) const {
+    return Options(nconnect, proxy_->port());
+  }
+  std::unique_ptr<FaultProxy> proxy_;
+};
+
+TEST_F(RecoveryTest, WriteCompletesByteIdenticalWhenEveryConnectionIsCut) {
+  StartProxy();
+  auto client = MountOrFail(ProxyOptions(4));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> data = RandomBytes(512 << 20, 11);
+  nfs::OpenResult file = CreateFile(sync, "cut.bin");
+  auto writer = std::async(std::launch::async,
+                           [&] { return WriteAll(*client, file.fh, file.file.get(), data); });
+  // Cut everything three times while the write is under way.
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t before = proxy_->BytesToTarget();
+    while (proxy_->BytesToTarget() < before + (64 << 20) &&
+           writer.wait_for(0ms) != std::future_status::ready) {
+      std::this_thread::sleep_for(5ms);
+    }
+    proxy_->CutAll();
+  }
+  nfs::Status written = writer.get();
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  ASSERT_TRUE(sync.Close(file.file).ok());
+  EXPECT_GE(client->info().reconnects, 1u);
+  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/cut.bin") == data);
+}
+
+// The reply to a non-idempotent operation is lost after the server ran it.
+// The engine resends on the same slot and sequence id, the server answers
+// from its reply cache, and the operation succeeds exactly once (a second
+// execution would fail with NOENT or EXIST).
+TEST_F(RecoveryTest, NonIdempotentOperationsRunOnceAcrossALostReply) {
+  StartProxy();
+  auto client = MountOrFail(ProxyOptions(1));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "before");
+  ASSERT_TRUE(sync.Close(file.file).ok());
+
+  // 200 ms round trip: the request reaches the server at ~100 ms, the reply
+  // would reach us at ~200 ms; cutting at ~150 ms loses just the reply.
+  proxy_->SetLatency(200ms);
+  std::promise<nfs::Status> renamed;
+  client->Rename({}, client->root(), "before", client->root(), "after",
+                 [&](nfs::Result<nfs::Unit> r) { renamed.set_value(r.status()); });
+  std::this_thread::sleep_for(150ms);
+  proxy_->CutAll();
+  nfs::Status s = renamed.get_future().get();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+
+  std::promise<nfs::Status> made;
+  nfs::CreateRequest dir;
+  dir.type = nfs::FileType::kDirectory;
+  client->Create({}, client->root(), "newdir", dir,
+                 [&](nfs::Result<nfs::Entry> r) { made.set_value(r.status()); });
+  std::this_thread::sleep_for(150ms);
+  proxy_->CutAll();
+  s = made.get_future().get();
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  proxy_->SetLatency(0ms);
+
+  EXPECT_GE(client->info().reconnects, 2u);
+  EXPECT_TRUE(sync.Lookup(sync.root(), "after").ok());
+  EXPECT_TRUE(sync.Lookup(sync.root(), "newdir").ok());
+  EXPECT_FALSE(sync.Lookup(sync.root(), "before").ok());
+}
+
+TEST_F(RecoveryTest, TwoClientsWithDifferentOwnersBothKeepTheirOpens) {
+  auto first = MountOrFail(Options(2));
+  ASSERT_TRUE(first);
+  nfs::SyncClient a(first.get());
+  nfs::OpenResult fa = CreateFile(a, "a.bin");
+  auto second = MountOrFail(Options(2));  // a different co_ownerid
+  ASSERT_TRUE(second);
+  nfs::SyncClient b(second.get());
+  nfs::OpenResult fb = CreateFile(b, "b.bin");
+  const std::vector<uint8_t> da = RandomBytes(3 << 20, 1), db = RandomBytes(3 << 20, 2);
+  // Each client's open stateid still works after the other one arrived.
+  ASSERT_TRUE(WriteAll(*first, fa.fh, fa.file.get(), da).ok());
+  ASSERT_TRUE(WriteAll(*second, fb.fh, fb.file.get(), db).ok());
+  ASSERT_TRUE(a.Close(fa.file).ok());
+  ASSERT_TRUE(b.Close(fb.file).ok());
+  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/a.bin") == da);
+  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/b.bin") == db);
+  EXPECT_EQ(first->info().clientid_recoveries, 0u);
+  EXPECT_EQ(second->info().clientid_recoveries, 0u);
+}
+
+TEST_F(RecoveryTest, ServerKilledAndRestartedDuringIoRecovers) {
+  auto client = MountOrFail(Options(4));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> data = RandomBytes(256 << 20, 5);
+  nfs::OpenResult file = CreateFile(sync, "restart.bin");
+  auto writer = std::async(std::launch::async,
+                           [&] { return WriteAll(*client, file.fh, file.file.get(), data, 8); });
+  std::this_thread::sleep_for(100ms);
+  server_->Kill();
+  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(server_->Restart()) << server_->error();
+  nfs::Status written = writer.get();
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  // The open was re-established under a new client ID, and still works.
+  std::vector<uint8_t> head(4096);
+  auto read = sync.Read(file.fh, file.file.get(), 0, head);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_TRUE(sync.Close(file.file).ok());
+  EXPECT_GE(client->info().clientid_recoveries, 1u);
+  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/restart.bin") == data);
+}
+
+TEST_F(RecoveryTest, SoftMountFailsCallsWithTimeoutWhenTheServerIsSilent) {
+  StartProxy();
+  nfs::Nfs41Options options = ProxyOptions(1);
+  options.soft = true;
+  options.timeo = 1s;
+  options.retrans = 2;
+  auto client = MountOrFail(options);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  proxy_->SetBlackHole(true);
+  const auto start = std::chrono::steady_clock::now();
+  auto attr = sync.GetAttr(sync.root());
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(attr.ok());
+  EXPECT_EQ(attr.status().kind(), nfs::Status::Kind::kTimedOut) << attr.status().ToString();
+  EXPECT_LT(waited, 10s);
+  // And it works again once the server answers.
+  proxy_->SetBlackHole(false);
+  proxy_->CutAll();
+  auto again = sync.GetAttr(sync.root());
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
+TEST_F(RecoveryTest, HardMountWaitsThroughAnOutage) {
+  StartProxy();
+  auto client = MountOrFail(ProxyOptions(2));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  proxy_->Pause();   // new connections are refused
+  proxy_->CutAll();  // and the current ones die
+  auto pending = std::async(std::launch::async, [&] { return sync.GetAttr(sync.root()); });
+  EXPECT_EQ(pending.wait_for(1500ms), std::future_status::timeout);
+  proxy_->Resume();
+  auto attr = pending.get();
+  EXPECT_TRUE(attr.ok()) << attr.status().ToString();
+}
+
+TEST_F(RecoveryTest, MountFailsClearlyForAMissingExportOrServer) {
+  nfs::Nfs41Options options = Options(1);
+  options.export_path = "/no/such/export";
+  auto client = nfs::Nfs41Client::Mount(options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_TRUE(client.status().IsNfs(nfs::v4::NFS4ERR_NOENT)) << client.status().ToString();
+
+  options = Options(1);
+  options.endpoints = {{"127.0.0.1", 1}};  // nothing listens there
+  client = nfs::Nfs41Client::Mount(options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_EQ(client.status().kind(), nfs::Status::Kind::kTransport) << client.status().ToString();
+}
+
+}  // namespace
+}  // namespace floatmount::testing
