@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages floatmount needs to build and test: the
+# one list, used by the README's commands and by CI. Needs root.
+set -euo pipefail
+
+build_packages=(
+  cmake ninja-build g++ pkg-config
+  libboost-program-options-dev   # command line and config files
+  libspdlog-dev                  # logging
+  libgtest-dev libgmock-dev      # unit and integration tests
+)
+runtime_test_packages=(
+  nfs-ganesha nfs-ganesha-vfs    # the loopback NFS server of the tests and the demo
+  libnfs-utils                   # nfs-cp: the reference client of the benchmarks
+  procps                         # pgrep/pkill in the scripts
+)
+
+missing=()
+for p in "${build_packages[@]}" "${runtime_test_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "packaging/deps.sh: run as root to install: ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs the whole test suite: unit
+# tests, the harness's own tests, and the integration tests against a real
+# nfs-ganesha on loopback — first in the release build, then the unit and
+# integration tests again under AddressSanitizer/UBSan. Needs root (ganesha,
+# apt). Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash packaging/deps.sh
+export FLOATMOUNT_REQUIRE_INTEGRATION=1
+jobs=$(nproc)
+
+echo "== release build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+ctest --test-dir build --output-on-failure --timeout 900
+
+echo "== ASan/UBSan build"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOATMOUNT_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs" --target unit_tests integration_tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration'
