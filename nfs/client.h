@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -101,6 +102,18 @@ class Client {
                        const std::array<uint8_t, 8>& verifier, uint32_t max_bytes,
                        Callback<DirPage> done) = 0;
   virtual void StatFs(const Credentials& cred, const FileHandle& fh, Callback<FsStats> done) = 0;
+
+  // Byte-range locks on an open file, held by `owner` (a local lock owner,
+  // e.g. the one FUSE passes per process/file description). Non-blocking:
+  // a conflict fails with NFS4ERR_DENIED; the caller polls to wait.
+  virtual void Lock(const Credentials& cred, const OpenFile* file, uint64_t owner, LockType type,
+                    uint64_t offset, uint64_t length, Callback<Unit> done) = 0;
+  virtual void Unlock(const Credentials& cred, const OpenFile* file, uint64_t owner,
+                      uint64_t offset, uint64_t length, Callback<Unit> done) = 0;
+  // The conflicting lock, or nullopt when `type` could be taken now.
+  virtual void TestLock(const Credentials& cred, const OpenFile* file, uint64_t owner,
+                        LockType type, uint64_t offset, uint64_t length,
+                        Callback<std::optional<LockConflict>> done) = 0;
 };
 
 }  // namespace floatmount::nfs

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "nfs/nfs41_engine.h"
+#include "nfs/nfs41_ops_util.h"
 #include "nfs/nfs4_attrs.h"
 #include "nfs/nfs4_protocol.h"
 #include "nfs/rpc_message.h"
@@ -36,44 +37,6 @@ const Bitmap& MountAttrs() {
     return b;
   }();
   return bits;
-}
-
-// Builds and submits a Compound whose result is a T.
-template <typename T>
-void Run(Nfs41Engine* engine, const char* name, const Credentials& cred, bool cachethis,
-         std::function<uint32_t(XdrEncoder&)> encode,
-         std::function<Status(XdrDecoder&, bool, T*)> decode, Callback<T> done,
-         OpenState* open = nullptr, PayloadSink sink = {}) {
-  auto c = std::make_shared<Compound>();
-  auto out = std::make_shared<T>();
-  c->name = name;
-  c->cred = cred;
-  c->cachethis = cachethis;
-  c->open = open;
-  c->sink = std::move(sink);
-  c->encode = std::move(encode);
-  c->decode = [out, decode = std::move(decode)](XdrDecoder& d, bool payload_received) {
-    *out = T{};
-    return decode(d, payload_received, out.get());
-  };
-  c->complete = [out, done = std::move(done)](const Status& s) {
-    if (s.ok()) {
-      done(std::move(*out));
-    } else {
-      done(s);
-    }
-  };
-  engine->Submit(std::move(c));
-}
-
-// The stateid to use for I/O on `file` (the anonymous stateid without one).
-Stateid StateidOf(const OpenFile* file) {
-  const auto* open = dynamic_cast<const OpenState*>(file);
-  return open != nullptr ? open->stateid() : kAnonymousStateid;
-}
-
-OpenState* OpenStateOf(const OpenFile* file) {
-  return const_cast<OpenState*>(dynamic_cast<const OpenState*>(file));
 }
 
 std::vector<std::string> SplitPath(const std::string& path) {
@@ -392,24 +355,28 @@ void Nfs41Client::Close(const Credentials& cred, std::shared_ptr<OpenFile> file,
     done(Status::InvalidArgument("not an NFSv4.1 open file"));
     return;
   }
-  Run<Unit>(
-      engine_.get(), "CLOSE", cred, true,
-      [open](XdrEncoder& e) {  // SEQUENCE, PUTFH, CLOSE
-        EncodePutFh(e, open->fh());
-        EncodeClose(e, 0, open->stateid());
-        return 2u;
-      },
-      [](XdrDecoder& d, bool, Unit*) {
-        if (Status s = DecodePutFh(d); !s.ok()) return s;
-        Stateid closed;
-        return DecodeClose(d, &closed);
-      },
-      [open, done](Result<Unit> r) {
-        // The open is gone on the server either way once CLOSE was answered.
-        open->set_stateid(kInvalidStateid);
-        done(std::move(r));
-      },
-      open.get());
+  // Byte-range locks go first (nfs41_locks.cc); CLOSE frees their stateids.
+  Nfs41Engine* engine = engine_.get();
+  ReleaseLocks(engine, cred, open, [engine, cred, open, done] {
+    Run<Unit>(
+        engine, "CLOSE", cred, true,
+        [open](XdrEncoder& e) {  // SEQUENCE, PUTFH, CLOSE
+          EncodePutFh(e, open->fh());
+          EncodeClose(e, 0, open->stateid());
+          return 2u;
+        },
+        [](XdrDecoder& d, bool, Unit*) {
+          if (Status s = DecodePutFh(d); !s.ok()) return s;
+          Stateid closed;
+          return DecodeClose(d, &closed);
+        },
+        [open, done](Result<Unit> r) {
+          // The open is gone on the server either way once CLOSE was answered.
+          open->set_stateid(kInvalidStateid);
+          done(std::move(r));
+        },
+        open.get());
+  });
 }
 
 void Nfs41Client::Read(const Credentials& cred, const FileHandle& fh, const OpenFile* file,

@@ -150,6 +150,14 @@ class Nfs41Client : public Client {
                const std::array<uint8_t, 8>& verifier, uint32_t max_bytes,
                Callback<DirPage> done) override;
   void StatFs(const Credentials& cred, const FileHandle& fh, Callback<FsStats> done) override;
+  // Locks: nfs41_locks.cc.
+  void Lock(const Credentials& cred, const OpenFile* file, uint64_t owner, LockType type,
+            uint64_t offset, uint64_t length, Callback<Unit> done) override;
+  void Unlock(const Credentials& cred, const OpenFile* file, uint64_t owner, uint64_t offset,
+              uint64_t length, Callback<Unit> done) override;
+  void TestLock(const Credentials& cred, const OpenFile* file, uint64_t owner, LockType type,
+                uint64_t offset, uint64_t length,
+                Callback<std::optional<LockConflict>> done) override;
 
  private:
   explicit Nfs41Client(std::unique_ptr<Nfs41Engine> engine);

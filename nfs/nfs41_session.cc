@@ -9,6 +9,7 @@
 #include <future>
 
 #include "nfs/nfs41_engine.h"
+#include "nfs/nfs41_ops_util.h"
 #include "nfs/nfs4_protocol.h"
 #include "nfs/rpc_message.h"
 
@@ -677,6 +678,10 @@ void Nfs41Engine::Shutdown() {
       client = clientid_;
     }
     for (const std::shared_ptr<OpenState>& open : opens) {
+      // Servers may refuse CLOSE while locks are held (RFC 8881 18.2.4).
+      std::promise<void> unlocked;
+      ReleaseLocks(this, open->cred(), open, [&unlocked] { unlocked.set_value(); });
+      unlocked.get_future().wait_for(kShutdownWait);
       auto c = std::make_shared<Compound>();
       c->name = "CLOSE";
       c->cred = open->cred();

@@ -190,4 +190,17 @@ struct OpenRequest {
 };
 
 
+// POSIX byte-range locks (NFSv4 LOCK/LOCKU/LOCKT, RFC 8881 9, 18.10-18.12).
+enum class LockType : uint8_t { kRead, kWrite };
+// A length of kLockToEnd covers everything from the offset on.
+inline constexpr uint64_t kLockToEnd = UINT64_MAX;
+
+// A lock that stands in the way, as far as the server tells.
+struct LockConflict {
+  LockType type = LockType::kWrite;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  bool same_client = false;  // held through this client (another local owner)
+};
+
 }  // namespace floatmount::nfs
