@@ -13,4 +13,9 @@ int RunProbe(const std::vector<std::string>& args);
 // floatmount cp [--nconnect N] [--export PATH] SRC DST
 int RunCp(const std::vector<std::string>& args);
 
+// floatmount [-f] [-o OPTIONS] SERVER:/EXPORT MOUNTPOINT
+int RunMount(const std::vector<std::string>& args);
+// floatmount unmount MOUNTPOINT
+int RunUnmount(const std::vector<std::string>& args);
+
 }  // namespace floatmount::agent

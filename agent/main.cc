@@ -12,9 +12,28 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: floatmount COMMAND [options]\n"
+    "usage: floatmount [-f] [-o OPTIONS] SERVER:/EXPORT MOUNTPOINT\n"
+    "       floatmount COMMAND [options]\n"
+    "\n"
+    "mount options (-o, comma-separated, as in nfs(5)):\n"
+    "  port=N          server port (2049)\n"
+    "  nconnect=N      TCP connections, 1-64 (16)\n"
+    "  rsize=N wsize=N READ/WRITE size in bytes, up to 1048576 (1048576)\n"
+    "  actimeo=N       seconds attributes and names may be cached (1); noac: 0\n"
+    "  hard | soft     wait through outages (hard, default) or fail calls after\n"
+    "                  timeo*retrans with ETIMEDOUT (soft)\n"
+    "  timeo=N         tenths of a second before a silent connection is replaced (600)\n"
+    "  retrans=N       soft: tries before failing (2)\n"
+    "  vers=4.1        protocol version (4.1 only for now)\n"
+    "  allow_other     let other users use the mount (multi-user hosts)\n"
+    "  ro              read-only\n"
+    "  state_dir=DIR   where the node's client ID is kept (/var/lib/floatmount)\n"
+    "  client_id=ID    pin the node ID instead of generating one\n"
+    "  debug           trace FUSE requests (implies -f)\n"
+    "  -f              stay in the foreground\n"
     "\n"
     "commands:\n"
+    "  unmount MOUNTPOINT                 flush, commit and unmount\n"
     "  probe nfs://HOST[:PORT]/EXPORT     show what the server offers (NFSv4.1 session)\n"
     "  cp [options] SRC DST               copy a file to or from nfs://HOST[:PORT]/EXPORT/PATH\n"
     "                                     through the NFSv4.1 engine, printing MB/s\n"
@@ -30,6 +49,11 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(level));
   }
   std::vector<std::string> args(argv + 1, argv + argc);
+  const std::string self = argv[0];
+  if (self.size() >= 16 && self.compare(self.size() - 16, 16, "mount.floatmount") == 0) {
+    // mount(8): mount.floatmount SPEC DIR [-sfnv] [-o OPTIONS]
+    return floatmount::agent::RunMount(args);
+  }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;
     return args.empty() ? floatmount::agent::kExitUsage : floatmount::agent::kExitOk;
@@ -39,9 +63,14 @@ int main(int argc, char** argv) {
     return 0;
   }
   const std::string command = args[0];
+  if (command.find(":/") != std::string::npos || command[0] == '-') {
+    return floatmount::agent::RunMount(args);
+  }
   args.erase(args.begin());
   if (command == "probe") return floatmount::agent::RunProbe(args);
   if (command == "cp") return floatmount::agent::RunCp(args);
+  if (command == "mount") return floatmount::agent::RunMount(args);
+  if (command == "unmount" || command == "umount") return floatmount::agent::RunUnmount(args);
   std::cerr << "floatmount: unknown command '" << command << "'. Run 'floatmount --help'.\n";
   return floatmount::agent::kExitUsage;
 }

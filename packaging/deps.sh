@@ -8,11 +8,14 @@ build_packages=(
   libboost-program-options-dev   # command line and config files
   libspdlog-dev                  # logging
   libgtest-dev libgmock-dev      # unit and integration tests
+  libfuse3-dev                   # the FUSE low-level API
 )
 runtime_test_packages=(
+  fuse3                          # fusermount3 (mounts by non-root users)
   nfs-ganesha nfs-ganesha-vfs    # the loopback NFS server of the tests and the demo
   libnfs-utils                   # nfs-cp: the reference client of the benchmarks
   procps                         # pgrep/pkill in the scripts
+  git sqlite3 tar diffutils      # real tools run on the mount in the integration tests
 )
 
 missing=()

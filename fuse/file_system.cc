@@ -1,0 +1,237 @@
+// FileSystem: names and attributes (lookup, getattr/setattr, create and
+// remove of names). I/O is in file_system_io.cc, directories in
+// file_system_dir.cc. See file_system.h.
+#include "fuse/file_system.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "fuse/errno_map.h"
+#include "fuse/file_system_state.h"
+
+namespace floatmount::fuse {
+
+FileSystem::FileSystem(nfs::Client* client, FsOptions options)
+    : client_(client), options_(options), inodes_(client->root()) {}
+
+FileSystem::~FileSystem() = default;
+
+EntryOut FileSystem::MakeEntry(const nfs::Entry& entry) {
+  EntryOut out;
+  out.ino = inodes_.Learn(entry.fh, entry.attr);
+  out.attr = entry.attr;
+  out.attr_timeout = options_.attr_timeout;
+  out.entry_timeout = options_.entry_timeout;
+  return out;
+}
+
+void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+                        Reply<EntryOut> reply) {
+  auto dir = HandleOf(parent);
+  if (!dir) return reply(ESTALE, {});
+  if (name.size() > 255) return reply(ENAMETOOLONG, {});
+  client_->Lookup(cred, *dir, name, [this, reply](nfs::Result<nfs::Entry> r) {
+    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+    reply(0, MakeEntry(*r));
+  });
+}
+
+void FileSystem::Forget(InodeId ino, uint64_t count) { inodes_.Forget(ino, count); }
+
+void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOut> reply) {
+  auto fh = HandleOf(ino);
+  if (!fh) return reply(ESTALE, {});
+  client_->GetAttr(cred, *fh, [this, ino, reply](nfs::Result<nfs::Attributes> r) {
+    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+    inodes_.UpdateAttributes(ino, *r);
+    reply(0, AttrOut{*r, options_.attr_timeout});
+  });
+}
+
+void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
+                         const nfs::SetAttributes& attrs, uint64_t handle,
+                         Reply<AttrOut> reply) {
+  auto fh = HandleOf(ino);
+  if (!fh) return reply(ESTALE, {});
+  std::shared_ptr<OpenFileState> open = handle != 0 ? FindOpen(handle) : nullptr;
+  const nfs::OpenFile* file = open ? open->file.get() : nullptr;
+  auto done = [this, ino, reply, open](nfs::Result<nfs::Attributes> r) {
+    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+    inodes_.UpdateAttributes(ino, *r);
+    reply(0, AttrOut{*r, options_.attr_timeout});
+  };
+  client_->SetAttr(open ? open->cred : cred, *fh, attrs, file, std::move(done));
+}
+
+void FileSystem::ReadLink(const nfs::Credentials& cred, InodeId ino, Reply<std::string> reply) {
+  auto fh = HandleOf(ino);
+  if (!fh) return reply(ESTALE, {});
+  client_->ReadLink(cred, *fh, [reply](nfs::Result<std::string> r) {
+    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+    reply(0, std::move(*r));
+  });
+}
+
+void FileSystem::CreateNode(const nfs::Credentials& cred, InodeId parent,
+                            const std::string& name, const nfs::CreateRequest& req,
+                            Reply<EntryOut> reply) {
+  auto dir = HandleOf(parent);
+  if (!dir) return reply(ESTALE, {});
+  if (name.size() > 255) return reply(ENAMETOOLONG, {});
+  client_->Create(cred, *dir, name, req, [this, reply](nfs::Result<nfs::Entry> r) {
+    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+    reply(0, MakeEntry(*r));
+  });
+}
+
+void FileSystem::MkNod(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+                       uint32_t mode, uint64_t rdev, Reply<EntryOut> reply) {
+  nfs::CreateRequest req;
+  switch (mode & S_IFMT) {
+    case S_IFIFO: req.type = nfs::FileType::kFifo; break;
+    case S_IFSOCK: req.type = nfs::FileType::kSocket; break;
+    case S_IFCHR: req.type = nfs::FileType::kCharDevice; break;
+    case S_IFBLK: req.type = nfs::FileType::kBlockDevice; break;
+    case S_IFREG: {
+      // mknod of a regular file: an exclusive create, closed at once.
+      OpenFlags flags;
+      flags.write = true;
+      flags.exclusive = true;
+      Create(cred, parent, name, mode, flags, [this, reply](int err, CreateOut out) {
+        if (err != 0) return reply(err, {});
+        Release(out.open.handle, [reply, entry = out.entry](int, None) { reply(0, entry); });
+      });
+      return;
+    }
+    default: return reply(EINVAL, {});
+  }
+  req.attrs.mode = mode & 07777;
+  req.rdev_major = major(rdev);
+  req.rdev_minor = minor(rdev);
+  CreateNode(cred, parent, name, req, std::move(reply));
+}
+
+void FileSystem::MkDir(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+                       uint32_t mode, Reply<EntryOut> reply) {
+  nfs::CreateRequest req;
+  req.type = nfs::FileType::kDirectory;
+  req.attrs.mode = mode & 07777;
+  CreateNode(cred, parent, name, req, std::move(reply));
+}
+
+void FileSystem::Symlink(const nfs::Credentials& cred, const std::string& target,
+                         InodeId parent, const std::string& name, Reply<EntryOut> reply) {
+  nfs::CreateRequest req;
+  req.type = nfs::FileType::kSymlink;
+  req.symlink_target = target;
+  CreateNode(cred, parent, name, req, std::move(reply));
+}
+
+// NFSv4 REMOVE takes files and empty directories alike; unlink(2) and
+// rmdir(2) must each refuse the other kind, so look first.
+void FileSystem::RemoveChecked(const nfs::Credentials& cred, InodeId parent,
+                               const std::string& name, bool want_dir, Reply<None> reply) {
+  auto dir = HandleOf(parent);
+  if (!dir) return reply(ESTALE, {});
+  client_->Lookup(cred, *dir, name,
+                  [this, cred, dir = *dir, name, want_dir, reply](nfs::Result<nfs::Entry> r) {
+                    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+                    const bool is_dir = r->attr.type == nfs::FileType::kDirectory;
+                    if (is_dir && !want_dir) return reply(EISDIR, {});
+                    if (!is_dir && want_dir) return reply(ENOTDIR, {});
+                    client_->Remove(cred, dir, name, [reply](nfs::Result<nfs::Unit> removed) {
+                      reply(ErrnoFromStatus(removed.status()), {});
+                    });
+                  });
+}
+
+void FileSystem::Unlink(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+                        Reply<None> reply) {
+  RemoveChecked(cred, parent, name, false, std::move(reply));
+}
+
+void FileSystem::RmDir(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+                       Reply<None> reply) {
+  if (name == ".") return reply(EINVAL, {});
+  if (name == "..") return reply(ENOTEMPTY, {});
+  RemoveChecked(cred, parent, name, true, std::move(reply));
+}
+
+void FileSystem::Rename(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+                        InodeId new_parent, const std::string& new_name, uint32_t flags,
+                        Reply<None> reply) {
+  constexpr uint32_t kNoReplace = 1;  // RENAME_NOREPLACE
+  constexpr uint32_t kExchange = 2;   // RENAME_EXCHANGE
+  if ((flags & kExchange) != 0) return reply(EINVAL, {});  // NFSv4 cannot swap atomically
+  if ((flags & ~kNoReplace) != 0) return reply(EINVAL, {});
+  auto from = HandleOf(parent);
+  auto to = HandleOf(new_parent);
+  if (!from || !to) return reply(ESTALE, {});
+  if (new_name.size() > 255) return reply(ENAMETOOLONG, {});
+  auto rename = [this, cred, from = *from, name, to = *to, new_name, reply]() {
+    client_->Rename(cred, from, name, to, new_name, [reply](nfs::Result<nfs::Unit> r) {
+      reply(ErrnoFromStatus(r.status()), {});
+    });
+  };
+  if ((flags & kNoReplace) == 0) return rename();
+  // NFSv4 has no "no replace": look first (another client could still
+  // create the name in between; the kernel NFS client has the same limit).
+  client_->Lookup(cred, *to, new_name, [reply, rename](nfs::Result<nfs::Entry> r) {
+    if (r.ok()) return reply(EEXIST, {});
+    const int err = ErrnoFromStatus(r.status());
+    if (err != ENOENT) return reply(err, {});
+    rename();
+  });
+}
+
+void FileSystem::Link(const nfs::Credentials& cred, InodeId ino, InodeId new_parent,
+                      const std::string& new_name, Reply<EntryOut> reply) {
+  auto fh = HandleOf(ino);
+  auto dir = HandleOf(new_parent);
+  if (!fh || !dir) return reply(ESTALE, {});
+  client_->Link(cred, *fh, *dir, new_name,
+                [this, fh = *fh, reply](nfs::Result<nfs::Attributes> r) {
+                  if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+                  reply(0, MakeEntry(nfs::Entry{fh, *r}));
+                });
+}
+
+void FileSystem::Access(const nfs::Credentials& cred, InodeId ino, int mask, Reply<None> reply) {
+  auto fh = HandleOf(ino);
+  if (!fh) return reply(ESTALE, {});
+  if (mask == F_OK) {
+    client_->GetAttr(cred, *fh, [reply](nfs::Result<nfs::Attributes> r) {
+      reply(ErrnoFromStatus(r.status()), {});
+    });
+    return;
+  }
+  uint32_t want = 0;
+  if (mask & R_OK) want |= nfs::kAccessRead;
+  if (mask & W_OK) want |= nfs::kAccessModify | nfs::kAccessExtend;
+  if (mask & X_OK) want |= nfs::kAccessExecute | nfs::kAccessLookup;
+  auto type = inodes_.Attributes(ino);
+  const bool is_dir = type && type->type == nfs::FileType::kDirectory;
+  client_->Access(cred, *fh, want, [mask, is_dir, reply](nfs::Result<uint32_t> r) {
+    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+    const uint32_t got = *r;
+    bool ok = true;
+    if ((mask & R_OK) && !(got & nfs::kAccessRead)) ok = false;
+    if ((mask & W_OK) && !(got & (nfs::kAccessModify | nfs::kAccessExtend))) ok = false;
+    if ((mask & X_OK) && !(got & (is_dir ? nfs::kAccessLookup : nfs::kAccessExecute))) ok = false;
+    reply(ok ? 0 : EACCES, {});
+  });
+}
+
+void FileSystem::StatFs(const nfs::Credentials& cred, InodeId ino, Reply<nfs::FsStats> reply) {
+  auto fh = HandleOf(ino);
+  if (!fh) fh = HandleOf(kRootInode);
+  client_->StatFs(cred, *fh, [reply](nfs::Result<nfs::FsStats> r) {
+    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+    reply(0, *r);
+  });
+}
+
+}  // namespace floatmount::fuse

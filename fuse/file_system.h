@@ -1,0 +1,198 @@
+// FileSystem: the POSIX filesystem over an nfs::Client, in the project's
+// own types, so it can be tested without the kernel (fuse_adapter.cc turns
+// kernel requests into these calls and these replies into kernel replies).
+//
+// Semantics (as the kernel NFS client):
+//   - Every call carries the caller's credentials; the server decides
+//     permissions. Reads and writes on an open file use the opener's.
+//   - Close-to-open: open fetches fresh attributes; if the change attribute
+//     moved since we last saw the file, the kernel's cached pages are
+//     dropped (keep_cache = false). Close (flush/release) returns after the
+//     written data is committed on the server.
+//   - A failed WRITE or COMMIT is remembered per open file and returned by
+//     the next write, flush, fsync or release of that file.
+//   - Attribute and entry timeouts come from the options (actimeo / noac).
+//
+// Replies: every method calls its `reply` exactly once, with an errno
+// (0 = success) and the value; possibly on a network thread, possibly
+// before the method returns. No method blocks on the network.
+//
+// Threads: FUSE worker threads call in; completions run on the engine's
+// network threads. State: the inode table and the open-file registry, each
+// with its own lock; no lock is held while calling the client or a reply.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "fuse/inode_table.h"
+#include "fuse/timer_queue.h"
+#include "nfs/client.h"
+
+namespace floatmount::fuse {
+
+template <typename T>
+using Reply = std::function<void(int error, T value)>;
+struct None {};
+
+struct FsOptions {
+  double attr_timeout = 1.0;   // seconds the kernel may cache attributes (actimeo)
+  double entry_timeout = 1.0;  // seconds the kernel may cache name lookups
+  // Poll interval while waiting for a blocking lock (F_SETLKW, flock).
+  std::chrono::milliseconds lock_poll{50};
+};
+
+struct EntryOut {
+  InodeId ino = 0;
+  nfs::Attributes attr;
+  double attr_timeout = 0;
+  double entry_timeout = 0;
+};
+
+struct AttrOut {
+  nfs::Attributes attr;
+  double timeout = 0;
+};
+
+struct OpenOut {
+  uint64_t handle = 0;
+  bool keep_cache = false;  // the kernel may keep its cached pages
+  bool direct_io = false;   // O_DIRECT: bypass the kernel's page cache
+};
+
+struct CreateOut {
+  EntryOut entry;
+  OpenOut open;
+};
+
+// Data read: `data` owns the bytes, `size` of them are valid.
+struct ReadOut {
+  std::shared_ptr<uint8_t[]> data;
+  size_t size = 0;
+};
+
+struct DirEntryOut {
+  std::string name;
+  uint64_t next_offset = 0;  // the offset to pass to continue after this entry
+  EntryOut entry;            // ino 0 for "." and ".." (not looked up)
+  nfs::FileType type = nfs::FileType::kRegular;
+};
+
+struct LockOut {
+  bool conflict = false;
+  nfs::LockType type = nfs::LockType::kRead;
+  uint64_t start = 0;
+  uint64_t end = 0;  // inclusive; UINT64_MAX to EOF
+};
+
+// Open flags, decoded from open(2)'s.
+struct OpenFlags {
+  bool read = true;
+  bool write = false;
+  bool truncate = false;
+  bool exclusive = false;  // O_EXCL (create)
+  bool direct = false;     // O_DIRECT
+};
+
+class FileSystem {
+ public:
+  FileSystem(nfs::Client* client, FsOptions options);
+  ~FileSystem();
+
+  void Lookup(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+              Reply<EntryOut> reply);
+  void Forget(InodeId ino, uint64_t count);
+  void GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOut> reply);
+  // `handle` (0 = none) is the open file for truncate by ftruncate(2).
+  void SetAttr(const nfs::Credentials& cred, InodeId ino, const nfs::SetAttributes& attrs,
+               uint64_t handle, Reply<AttrOut> reply);
+  void ReadLink(const nfs::Credentials& cred, InodeId ino, Reply<std::string> reply);
+  void MkNod(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+             uint32_t mode, uint64_t rdev, Reply<EntryOut> reply);
+  void MkDir(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+             uint32_t mode, Reply<EntryOut> reply);
+  void Symlink(const nfs::Credentials& cred, const std::string& target, InodeId parent,
+               const std::string& name, Reply<EntryOut> reply);
+  void Unlink(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+              Reply<None> reply);
+  void RmDir(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+             Reply<None> reply);
+  // flags: RENAME_NOREPLACE is honoured; RENAME_EXCHANGE fails with EINVAL.
+  void Rename(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+              InodeId new_parent, const std::string& new_name, uint32_t flags,
+              Reply<None> reply);
+  void Link(const nfs::Credentials& cred, InodeId ino, InodeId new_parent,
+            const std::string& new_name, Reply<EntryOut> reply);
+  void Access(const nfs::Credentials& cred, InodeId ino, int mask, Reply<None> reply);
+  void StatFs(const nfs::Credentials& cred, InodeId ino, Reply<nfs::FsStats> reply);
+
+  void Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags, Reply<OpenOut> reply);
+  void Create(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+              uint32_t mode, OpenFlags flags, Reply<CreateOut> reply);
+  void Read(uint64_t handle, size_t size, uint64_t offset, Reply<ReadOut> reply);
+  // Takes the bytes (copied: the caller's buffer is reused after return).
+  void Write(uint64_t handle, std::span<const uint8_t> data, uint64_t offset,
+             Reply<size_t> reply);
+  void Flush(uint64_t handle, Reply<None> reply);
+  void Fsync(uint64_t handle, Reply<None> reply);
+  void Release(uint64_t handle, Reply<None> reply);
+
+  void OpenDir(const nfs::Credentials& cred, InodeId ino, Reply<uint64_t> reply);
+  // Entries after `offset` (0: from the start, with "." and ".."), at most
+  // about `max_bytes` of them. With `plus`, each entry's inode is learned
+  // (the caller calls Forget(ino, 1) for any entry it does not pass on).
+  void ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint64_t offset,
+               size_t max_bytes, bool plus, Reply<std::vector<DirEntryOut>> reply);
+  void ReleaseDir(uint64_t dir_handle);
+
+  // POSIX locks (fcntl) and flock, by lock owner; `end` is inclusive,
+  // UINT64_MAX for "to the end". `wait`: the reply comes once the lock is
+  // taken, or with EINTR once `interrupted` returns true.
+  using Interrupted = std::function<bool()>;
+  void GetLock(uint64_t handle, uint64_t owner, nfs::LockType type, uint64_t start,
+               uint64_t end, Reply<LockOut> reply);
+  void SetLock(uint64_t handle, uint64_t owner, bool unlock, nfs::LockType type, uint64_t start,
+               uint64_t end, bool wait, Interrupted interrupted, Reply<None> reply);
+
+  // Commits and closes every open file (unmount). Blocks; not for FUSE threads.
+  void CloseAll();
+
+  InodeTable& inodes() { return inodes_; }
+  size_t open_files() const;
+
+ private:
+  struct OpenFileState;
+  struct DirState;
+
+  std::optional<nfs::FileHandle> HandleOf(InodeId ino) const { return inodes_.Handle(ino); }
+  EntryOut MakeEntry(const nfs::Entry& entry);
+  std::shared_ptr<OpenFileState> FindOpen(uint64_t handle) const;
+  uint64_t RegisterOpen(std::shared_ptr<OpenFileState> state);
+  void CreateNode(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+                  const nfs::CreateRequest& req, Reply<EntryOut> reply);
+  void RemoveChecked(const nfs::Credentials& cred, InodeId parent, const std::string& name,
+                     bool want_dir, Reply<None> reply);
+  void CommitIfDirty(std::shared_ptr<OpenFileState> state, Reply<None> reply);
+  void TryLock(std::shared_ptr<OpenFileState> state, uint64_t owner, nfs::LockType type,
+               uint64_t start, uint64_t end, bool wait, Interrupted interrupted,
+               Reply<None> reply);
+
+  nfs::Client* const client_;
+  const FsOptions options_;
+  TimerQueue lock_timer_;  // polls for blocked locks
+  InodeTable inodes_;
+
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<OpenFileState>> open_;  // GUARDED_BY(mu_)
+  std::unordered_map<uint64_t, std::shared_ptr<DirState>> dirs_;       // GUARDED_BY(mu_)
+  uint64_t next_handle_ = 1;                                          // GUARDED_BY(mu_)
+};
+
+}  // namespace floatmount::fuse

@@ -1,0 +1,139 @@
+// FileSystem: directories — opendir, readdir(plus) with stable offsets,
+// releasedir. See file_system.h.
+//
+// Offsets handed to the kernel: 1 and 2 stand after "." and ".." (NFSv4
+// reserves cookies 1 and 2, RFC 8881 18.23.3, so they never collide);
+// every other offset is the NFS cookie of the entry it follows, so a
+// seekdir/telldir offset stays valid for as long as the server's cookie.
+#include <cerrno>
+
+#include "fuse/errno_map.h"
+#include "fuse/file_system.h"
+#include "fuse/file_system_state.h"
+
+namespace floatmount::fuse {
+namespace {
+
+// Bytes a kernel dirent takes, so a page is not over-filled.
+size_t DirentSize(const std::string& name, bool plus) {
+  const size_t base = plus ? 152 : 24;
+  return (base + name.size() + 7) & ~size_t{7};
+}
+
+constexpr uint32_t kNfsPageBytes = 64 * 1024;
+
+}  // namespace
+
+void FileSystem::OpenDir(const nfs::Credentials& cred, InodeId ino, Reply<uint64_t> reply) {
+  auto fh = HandleOf(ino);
+  if (!fh) return reply(ESTALE, {});
+  auto state = std::make_shared<DirState>();
+  state->ino = ino;
+  state->fh = *fh;
+  // READDIR needs read permission: an opendir the server would refuse
+  // fails here, as on a local filesystem.
+  client_->Access(cred, *fh, nfs::kAccessRead,
+                  [this, state, reply](nfs::Result<uint32_t> r) {
+                    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+                    if ((*r & nfs::kAccessRead) == 0) return reply(EACCES, {});
+                    std::lock_guard<std::mutex> lock(mu_);
+                    const uint64_t handle = next_handle_++;
+                    dirs_[handle] = state;
+                    reply(0, handle);
+                  });
+}
+
+void FileSystem::ReleaseDir(uint64_t dir_handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  dirs_.erase(dir_handle);
+}
+
+void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint64_t offset,
+                         size_t max_bytes, bool plus, Reply<std::vector<DirEntryOut>> reply) {
+  std::shared_ptr<DirState> state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = dirs_.find(dir_handle);
+    if (it != dirs_.end()) state = it->second;
+  }
+  if (!state) return reply(EBADF, {});
+  std::vector<DirEntryOut> out;
+  size_t used = 0;
+  // "." and ".." need a non-zero d_ino (readdir(3) skips zero): the
+  // directory's own file id, and for ".." the root's when the parent is
+  // not known (a FUSE directory handle does not name its parent).
+  auto fileid_of = [this](InodeId ino) -> uint64_t {
+    auto attr = inodes_.Attributes(ino);
+    return attr && attr->Has(nfs::Attributes::kFileId) ? attr->fileid : ino;
+  };
+  auto add_dot = [&](const char* name, uint64_t next) {
+    DirEntryOut e;
+    e.name = name;
+    e.next_offset = next;
+    e.type = nfs::FileType::kDirectory;
+    e.entry.attr.type = nfs::FileType::kDirectory;
+    e.entry.attr.valid = nfs::Attributes::kType | nfs::Attributes::kFileId;
+    e.entry.attr.fileid = fileid_of(next == 1 ? state->ino : kRootInode);
+    used += DirentSize(e.name, plus);
+    out.push_back(std::move(e));
+  };
+  if (offset == 0) add_dot(".", 1);
+  if (offset <= 1) add_dot("..", 2);
+  const uint64_t cookie = offset <= 2 ? 0 : offset;
+
+  // Hands buffered entries to the kernel while they fit.
+  auto serve = [this, state, plus, max_bytes](std::vector<DirEntryOut>& out, size_t used) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    size_t taken = 0;
+    for (const nfs::DirEntry& d : state->buffered) {
+      const size_t need = DirentSize(d.name, plus);
+      if (used + need > max_bytes && !out.empty()) break;
+      DirEntryOut e;
+      e.name = d.name;
+      e.next_offset = d.cookie;
+      e.type = d.attr.Has(nfs::Attributes::kType) ? d.attr.type : nfs::FileType::kRegular;
+      if (plus && !d.fh.empty()) {
+        e.entry = MakeEntry(nfs::Entry{d.fh, d.attr});
+      } else {
+        e.entry.attr = d.attr;
+      }
+      used += need;
+      out.push_back(std::move(e));
+      ++taken;
+    }
+    if (taken > 0) state->buffered_after = state->buffered[taken - 1].cookie;
+    state->buffered.erase(state->buffered.begin(), state->buffered.begin() + taken);
+  };
+
+  bool have_buffer;
+  std::array<uint8_t, 8> verifier;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    have_buffer = state->buffered_after == cookie && (!state->buffered.empty() ||
+                                                     state->buffered_eof) && cookie != 0;
+    verifier = cookie == 0 ? std::array<uint8_t, 8>{} : state->verifier;
+  }
+  if (have_buffer) {
+    serve(out, used);
+    return reply(0, std::move(out));
+  }
+  client_->ReadDir(cred, state->fh, cookie, verifier, kNfsPageBytes,
+                   [state, cookie, serve, reply, out = std::move(out),
+                    used](nfs::Result<nfs::DirPage> r) mutable {
+                     if (!r.ok()) {
+                       if (!out.empty() && cookie == 0) return reply(0, std::move(out));
+                       return reply(ErrnoFromStatus(r.status()), {});
+                     }
+                     {
+                       std::lock_guard<std::mutex> lock(state->mu);
+                       state->verifier = r->cookie_verifier;
+                       state->buffered = std::move(r->entries);
+                       state->buffered_after = cookie;
+                       state->buffered_eof = r->eof;
+                     }
+                     serve(out, used);
+                     reply(0, std::move(out));
+                   });
+}
+
+}  // namespace floatmount::fuse

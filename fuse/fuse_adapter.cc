@@ -1,0 +1,581 @@
+// The FUSE adapter: the only file that includes <fuse_lowlevel.h>. It turns
+// each kernel request into a FileSystem call and each FileSystem reply into
+// a fuse_reply_*; nothing else. Every request is answered exactly once:
+// FileSystem guarantees its reply callback runs once, and the helpers below
+// always reply on every path.
+#define FUSE_USE_VERSION 34
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "fuse/fuse_mount.h"
+
+namespace floatmount::fuse {
+namespace {
+
+FileSystem* Fs(fuse_req_t req) { return static_cast<FileSystem*>(fuse_req_userdata(req)); }
+
+// Supplementary groups come from /proc/PID/status (fuse_req_getgroups);
+// reading it for every request would cost more than the request, so the
+// answer is kept for a short while per (pid, uid, gid).
+class GroupCache {
+ public:
+  std::vector<uint32_t> Get(fuse_req_t req, pid_t pid, uid_t uid, gid_t gid) {
+    const auto now = std::chrono::steady_clock::now();
+    const Key key{pid, uid, gid};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = cache_.find(key);
+      if (it != cache_.end() && now - it->second.when < kTtl) return it->second.groups;
+    }
+    gid_t list[64];
+    const int n = fuse_req_getgroups(req, 64, list);
+    std::vector<uint32_t> groups;
+    for (int i = 0; i < n && i < 64; ++i) groups.push_back(list[i]);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cache_.size() > 4096) cache_.clear();
+    cache_[key] = Entry{groups, now};
+    return groups;
+  }
+
+ private:
+  static constexpr std::chrono::seconds kTtl{2};
+  struct Key {
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()((uint64_t(k.pid) << 32) ^ (uint64_t(k.uid) << 16) ^ k.gid);
+    }
+  };
+  struct Entry {
+    std::vector<uint32_t> groups;
+    std::chrono::steady_clock::time_point when;
+  };
+  std::mutex mu_;
+  std::unordered_map<Key, Entry, KeyHash> cache_;  // GUARDED_BY(mu_)
+};
+
+GroupCache& Groups() {
+  static GroupCache cache;
+  return cache;
+}
+
+nfs::Credentials Cred(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  nfs::Credentials cred;
+  cred.uid = ctx->uid;
+  cred.gid = ctx->gid;
+  cred.groups = Groups().Get(req, ctx->pid, ctx->uid, ctx->gid);
+  return cred;
+}
+
+mode_t TypeBits(nfs::FileType type) {
+  switch (type) {
+    case nfs::FileType::kRegular: return S_IFREG;
+    case nfs::FileType::kDirectory: return S_IFDIR;
+    case nfs::FileType::kBlockDevice: return S_IFBLK;
+    case nfs::FileType::kCharDevice: return S_IFCHR;
+    case nfs::FileType::kSymlink: return S_IFLNK;
+    case nfs::FileType::kSocket: return S_IFSOCK;
+    case nfs::FileType::kFifo: return S_IFIFO;
+  }
+  return S_IFREG;
+}
+
+struct stat ToStat(const nfs::Attributes& a, fuse_ino_t ino) {
+  struct stat st {};
+  st.st_ino = a.Has(nfs::Attributes::kFileId) ? a.fileid : ino;
+  st.st_mode = TypeBits(a.type) | (a.mode & 07777);
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blocks = static_cast<blkcnt_t>((a.space_used + 511) / 512);
+  st.st_blksize = 1 << 20;  // tools size their I/O by this: match rsize/wsize
+  st.st_rdev = makedev(a.rdev_major, a.rdev_minor);
+  st.st_atim = {static_cast<time_t>(a.atime.seconds), static_cast<long>(a.atime.nanoseconds)};
+  st.st_mtim = {static_cast<time_t>(a.mtime.seconds), static_cast<long>(a.mtime.nanoseconds)};
+  st.st_ctim = {static_cast<time_t>(a.ctime.seconds), static_cast<long>(a.ctime.nanoseconds)};
+  return st;
+}
+
+fuse_entry_param ToEntry(const EntryOut& e) {
+  fuse_entry_param p{};
+  p.ino = e.ino;
+  p.attr = ToStat(e.attr, e.ino);
+  p.attr_timeout = e.attr_timeout;
+  p.entry_timeout = e.entry_timeout;
+  return p;
+}
+
+void ReplyEntry(fuse_req_t req, int err, const EntryOut& e) {
+  if (err != 0) {
+    fuse_reply_err(req, err);
+    return;
+  }
+  fuse_entry_param p = ToEntry(e);
+  fuse_reply_entry(req, &p);
+}
+
+Reply<EntryOut> EntryReply(fuse_req_t req) {
+  return [req](int err, EntryOut e) { ReplyEntry(req, err, e); };
+}
+
+Reply<None> ErrReply(fuse_req_t req) {
+  return [req](int err, None) { fuse_reply_err(req, err); };
+}
+
+Reply<AttrOut> AttrReply(fuse_req_t req, fuse_ino_t ino) {
+  return [req, ino](int err, AttrOut a) {
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    struct stat st = ToStat(a.attr, ino);
+    fuse_reply_attr(req, &st, a.timeout);
+  };
+}
+
+OpenFlags DecodeFlags(int flags) {
+  OpenFlags f;
+  const int mode = flags & O_ACCMODE;
+  f.read = mode == O_RDONLY || mode == O_RDWR;
+  f.write = mode == O_WRONLY || mode == O_RDWR;
+  f.truncate = (flags & O_TRUNC) != 0;
+  f.exclusive = (flags & O_EXCL) != 0;
+  f.direct = (flags & O_DIRECT) != 0;
+  return f;
+}
+
+void ApplyOpen(fuse_file_info* fi, const OpenOut& o) {
+  fi->fh = o.handle;
+  fi->keep_cache = o.keep_cache ? 1 : 0;
+  fi->direct_io = o.direct_io ? 1 : 0;
+}
+
+// --- the operations ---
+
+void OpInit(void* userdata, fuse_conn_info* conn) {
+  (void)userdata;
+  auto want = [conn](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  // Not FUSE_CAP_WRITEBACK_CACHE: under it the kernel keeps its own size
+  // and mtime for regular files and ignores the server's, so a file grown
+  // by another client never shows its new size (close-to-open breaks).
+  // Write-back is floatmount's own job (fuse/), where it can be coherent.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  want(FUSE_CAP_READDIRPLUS);
+  want(FUSE_CAP_ASYNC_READ);
+  want(FUSE_CAP_ASYNC_DIO);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_POSIX_LOCKS);
+  want(FUSE_CAP_FLOCK_LOCKS);
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always plus: saves a LOOKUP per entry
+  conn->max_write = 1u << 20;
+  conn->max_readahead = 1u << 20;
+  conn->max_background = 64;
+  conn->congestion_threshold = 48;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Fs(req)->Lookup(Cred(req), parent, name, EntryReply(req));
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Fs(req)->Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  Fs(req)->GetAttr(Cred(req), ino, AttrReply(req, ino));
+}
+
+void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               fuse_file_info* fi) {
+  nfs::SetAttributes s;
+  if (to_set & FUSE_SET_ATTR_MODE) s.mode = attr->st_mode & 07777;
+  if (to_set & FUSE_SET_ATTR_UID) s.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) s.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_SIZE) s.size = static_cast<uint64_t>(attr->st_size);
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    s.atime_how = nfs::SetAttributes::TimeHow::kServerTime;
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    s.atime_how = nfs::SetAttributes::TimeHow::kClientTime;
+    s.atime = {attr->st_atim.tv_sec, static_cast<uint32_t>(attr->st_atim.tv_nsec)};
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    s.mtime_how = nfs::SetAttributes::TimeHow::kServerTime;
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    s.mtime_how = nfs::SetAttributes::TimeHow::kClientTime;
+    s.mtime = {attr->st_mtim.tv_sec, static_cast<uint32_t>(attr->st_mtim.tv_nsec)};
+  }
+  // FUSE_SET_ATTR_CTIME: the server sets ctime itself on any change.
+  if (s.empty()) {
+    Fs(req)->GetAttr(Cred(req), ino, AttrReply(req, ino));
+    return;
+  }
+  Fs(req)->SetAttr(Cred(req), ino, s, fi != nullptr ? fi->fh : 0, AttrReply(req, ino));
+}
+
+void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
+  Fs(req)->ReadLink(Cred(req), ino, [req](int err, std::string target) {
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_readlink(req, target.c_str());
+  });
+}
+
+void OpMkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Fs(req)->MkNod(Cred(req), parent, name, mode, rdev, EntryReply(req));
+}
+
+void OpMkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Fs(req)->MkDir(Cred(req), parent, name, mode, EntryReply(req));
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Fs(req)->Unlink(Cred(req), parent, name, ErrReply(req));
+}
+
+void OpRmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Fs(req)->RmDir(Cred(req), parent, name, ErrReply(req));
+}
+
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  Fs(req)->Symlink(Cred(req), link, parent, name, EntryReply(req));
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  Fs(req)->Rename(Cred(req), parent, name, newparent, newname, flags, ErrReply(req));
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Fs(req)->Link(Cred(req), ino, newparent, newname, EntryReply(req));
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  fuse_file_info copy = *fi;
+  Fs(req)->Open(Cred(req), ino, DecodeFlags(fi->flags), [req, copy](int err, OpenOut o) mutable {
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    ApplyOpen(&copy, o);
+    if (fuse_reply_open(req, &copy) == -ENOENT) {
+      // The opener was interrupted: nobody will release this handle.
+      Fs(req)->Release(o.handle, [](int, None) {});
+    }
+  });
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  fuse_file_info copy = *fi;
+  Fs(req)->Create(Cred(req), parent, name, mode, DecodeFlags(fi->flags),
+                  [req, copy](int err, CreateOut c) mutable {
+                    if (err != 0) {
+                      fuse_reply_err(req, err);
+                      return;
+                    }
+                    ApplyOpen(&copy, c.open);
+                    fuse_entry_param p = ToEntry(c.entry);
+                    if (fuse_reply_create(req, &p, &copy) == -ENOENT) {
+                      Fs(req)->Release(c.open.handle, [](int, None) {});
+                    }
+                  });
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  Fs(req)->Read(fi->fh, size, static_cast<uint64_t>(off), [req](int err, ReadOut out) {
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    fuse_reply_buf(req, reinterpret_cast<const char*>(out.data.get()), out.size);
+  });
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+  Fs(req)->Write(fi->fh, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buf), size),
+                 static_cast<uint64_t>(off), [req](int err, size_t written) {
+                   if (err != 0) {
+                     fuse_reply_err(req, err);
+                     return;
+                   }
+                   fuse_reply_write(req, written);
+                 });
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Fs(req)->Flush(fi->fh, ErrReply(req));
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Fs(req)->Release(fi->fh, ErrReply(req));
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  Fs(req)->Fsync(fi->fh, ErrReply(req));
+}
+
+void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  fuse_file_info copy = *fi;
+  Fs(req)->OpenDir(Cred(req), ino, [req, copy](int err, uint64_t handle) mutable {
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    copy.fh = handle;
+    copy.cache_readdir = 0;
+    if (fuse_reply_open(req, &copy) == -ENOENT) Fs(req)->ReleaseDir(handle);
+  });
+}
+
+void ReadDirCommon(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi,
+                   bool plus) {
+  Fs(req)->ReadDir(
+      Cred(req), fi->fh, static_cast<uint64_t>(off), size, plus,
+      [req, size, plus](int err, std::vector<DirEntryOut> entries) {
+        if (err != 0) {
+          fuse_reply_err(req, err);
+          return;
+        }
+        std::vector<char> buf(size);
+        size_t used = 0;
+        size_t i = 0;
+        for (; i < entries.size(); ++i) {
+          const DirEntryOut& e = entries[i];
+          size_t need;
+          if (plus) {
+            fuse_entry_param p = ToEntry(e.entry);
+            if (e.entry.ino == 0) {
+              p.attr.st_mode = TypeBits(e.type);
+              p.attr.st_ino = e.entry.attr.fileid;
+            }
+            need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name.c_str(),
+                                          &p, static_cast<off_t>(e.next_offset));
+          } else {
+            struct stat st {};
+            st.st_ino = e.entry.attr.fileid;
+            st.st_mode = TypeBits(e.type);
+            need = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
+                                     static_cast<off_t>(e.next_offset));
+          }
+          if (need > size - used) break;
+          used += need;
+        }
+        // Entries that did not fit were never passed on: undo their lookup.
+        for (; i < entries.size(); ++i) {
+          if (plus && entries[i].entry.ino != 0) Fs(req)->Forget(entries[i].entry.ino, 1);
+        }
+        fuse_reply_buf(req, buf.data(), used);
+      });
+}
+
+void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDirCommon(req, ino, size, off, fi, false);
+}
+
+void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  ReadDirCommon(req, ino, size, off, fi, true);
+}
+
+void OpReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Fs(req)->ReleaseDir(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OpFsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  fuse_reply_err(req, 0);  // directory operations are synchronous on the server
+}
+
+void OpStatFs(fuse_req_t req, fuse_ino_t ino) {
+  Fs(req)->StatFs(Cred(req), ino, [req](int err, nfs::FsStats s) {
+    if (err != 0) {
+      fuse_reply_err(req, err);
+      return;
+    }
+    struct statvfs v {};
+    v.f_bsize = 1 << 20;
+    v.f_frsize = 4096;
+    v.f_blocks = s.space_total / v.f_frsize;
+    v.f_bfree = s.space_free / v.f_frsize;
+    v.f_bavail = s.space_avail / v.f_frsize;
+    v.f_files = s.files_total;
+    v.f_ffree = s.files_free;
+    v.f_favail = s.files_avail;
+    v.f_namemax = 255;
+    fuse_reply_statfs(req, &v);
+  });
+}
+
+void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask) {
+  Fs(req)->Access(Cred(req), ino, mask, ErrReply(req));
+}
+
+uint64_t LockEnd(const struct flock* lock) {
+  if (lock->l_len == 0) return UINT64_MAX;
+  return static_cast<uint64_t>(lock->l_start + lock->l_len - 1);
+}
+
+void OpGetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock) {
+  const nfs::LockType type = lock->l_type == F_WRLCK ? nfs::LockType::kWrite : nfs::LockType::kRead;
+  struct flock copy = *lock;
+  Fs(req)->GetLock(fi->fh, fi->lock_owner, type, static_cast<uint64_t>(lock->l_start),
+                   LockEnd(lock), [req, copy](int err, LockOut out) mutable {
+                     if (err != 0) {
+                       fuse_reply_err(req, err);
+                       return;
+                     }
+                     if (!out.conflict) {
+                       copy.l_type = F_UNLCK;
+                     } else {
+                       copy.l_type = out.type == nfs::LockType::kWrite ? F_WRLCK : F_RDLCK;
+                       copy.l_start = static_cast<off_t>(out.start);
+                       copy.l_len = out.end == UINT64_MAX
+                                        ? 0
+                                        : static_cast<off_t>(out.end - out.start + 1);
+                       copy.l_pid = 0;  // the holder may be on another machine
+                     }
+                     fuse_reply_lock(req, &copy);
+                   });
+}
+
+void OpSetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
+  const bool unlock = lock->l_type == F_UNLCK;
+  const nfs::LockType type = lock->l_type == F_WRLCK ? nfs::LockType::kWrite : nfs::LockType::kRead;
+  Fs(req)->SetLock(fi->fh, fi->lock_owner, unlock, type, static_cast<uint64_t>(lock->l_start),
+                   LockEnd(lock), sleep != 0, [req] { return fuse_req_interrupted(req) != 0; },
+                   ErrReply(req));
+}
+
+void OpFlock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {
+  const bool unlock = (op & LOCK_UN) != 0;
+  const nfs::LockType type = (op & LOCK_EX) ? nfs::LockType::kWrite : nfs::LockType::kRead;
+  Fs(req)->SetLock(fi->fh, fi->lock_owner, unlock, type, 0, UINT64_MAX, (op & LOCK_NB) == 0,
+                   [req] { return fuse_req_interrupted(req) != 0; }, ErrReply(req));
+}
+
+const fuse_lowlevel_ops kOps = [] {
+  fuse_lowlevel_ops ops{};
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetAttr;
+  ops.setattr = OpSetAttr;
+  ops.readlink = OpReadLink;
+  ops.mknod = OpMkNod;
+  ops.mkdir = OpMkDir;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmDir;
+  ops.symlink = OpSymlink;
+  ops.rename = OpRename;
+  ops.link = OpLink;
+  ops.open = OpOpen;
+  ops.create = OpCreate;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.release = OpRelease;
+  ops.fsync = OpFsync;
+  ops.opendir = OpOpenDir;
+  ops.readdir = OpReadDir;
+  ops.readdirplus = OpReadDirPlus;
+  ops.releasedir = OpReleaseDir;
+  ops.fsyncdir = OpFsyncDir;
+  ops.statfs = OpStatFs;
+  ops.access = OpAccess;
+  ops.getlk = OpGetLk;
+  ops.setlk = OpSetLk;
+  ops.flock = OpFlock;
+  return ops;
+}();
+
+}  // namespace
+
+struct FuseMount::Impl {
+  fuse_session* session = nullptr;
+  bool mounted = false;
+  FuseMountOptions options;
+};
+
+std::unique_ptr<FuseMount> FuseMount::Mount(FileSystem* fs, const FuseMountOptions& options,
+                                            std::string* error) {
+  std::string opts = "fsname=" + options.fsname + ",subtype=floatmount";
+  if (options.allow_other) opts += ",allow_other";
+  if (options.read_only) opts += ",ro";
+  std::vector<std::string> argv_s = {"floatmount", "-o", opts};
+  if (options.debug) argv_s.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  std::unique_ptr<FuseMount> mount(new FuseMount());
+  mount->impl_ = std::make_unique<Impl>();
+  mount->impl_->options = options;
+  mount->impl_->session = fuse_session_new(&args, &kOps, sizeof(kOps), fs);
+  if (mount->impl_->session == nullptr) {
+    *error = "could not start a FUSE session (is /dev/fuse available?)";
+    return nullptr;
+  }
+  if (fuse_session_mount(mount->impl_->session, options.mountpoint.c_str()) != 0) {
+    *error = "the kernel refused the FUSE mount at " + options.mountpoint +
+             " (see the message above; is /dev/fuse usable and the mount point free?)";
+    fuse_session_destroy(mount->impl_->session);
+    mount->impl_->session = nullptr;
+    return nullptr;
+  }
+  mount->impl_->mounted = true;
+  return mount;
+}
+
+FuseMount::~FuseMount() {
+  if (!impl_ || impl_->session == nullptr) return;
+  Unmount();
+  fuse_session_destroy(impl_->session);
+}
+
+int FuseMount::Run() {
+  fuse_loop_config config{};
+  config.clone_fd = 1;
+  config.max_idle_threads = impl_->options.max_idle_threads;
+  return fuse_session_loop_mt(impl_->session, &config);
+}
+
+void FuseMount::Exit() {
+  if (impl_ && impl_->session) fuse_session_exit(impl_->session);
+}
+
+void FuseMount::Unmount() {
+  if (impl_ && impl_->session && impl_->mounted) {
+    fuse_session_unmount(impl_->session);
+    impl_->mounted = false;
+  }
+}
+
+}  // namespace floatmount::fuse

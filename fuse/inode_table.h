@@ -1,0 +1,63 @@
+// InodeTable: FUSE inode numbers <-> NFS file handles, with the kernel's
+// lookup counts.
+//
+// The kernel refers to files by inode number and tells us how many times
+// it learned each one (every successful lookup, create, mkdir, readdirplus
+// entry counts once) and forgets them in batches; an entry lives until its
+// count drops to zero. One NFS file handle maps to one inode, so hard links
+// share an inode. Inode 1 is the export root and is never forgotten.
+//
+// Each entry also remembers the last attributes seen, so that open can tell
+// whether the file changed on the server since (close-to-open consistency).
+//
+// Threads: any (FUSE workers, network threads). One mutex; no callbacks.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "nfs/types.h"
+
+namespace floatmount::fuse {
+
+using InodeId = uint64_t;
+inline constexpr InodeId kRootInode = 1;
+
+class InodeTable {
+ public:
+  explicit InodeTable(nfs::FileHandle root);
+
+  // Records that the kernel learned `fh` once more; returns its inode.
+  InodeId Learn(const nfs::FileHandle& fh, const nfs::Attributes& attr);
+  // The kernel forgets `count` lookups of `ino`.
+  void Forget(InodeId ino, uint64_t count);
+
+  // The file handle of a live inode.
+  std::optional<nfs::FileHandle> Handle(InodeId ino) const;
+  // Updates the remembered attributes; returns the previous change value.
+  std::optional<uint64_t> UpdateAttributes(InodeId ino, const nfs::Attributes& attr);
+  std::optional<nfs::Attributes> Attributes(InodeId ino) const;
+
+  size_t size() const;
+  uint64_t lookups(InodeId ino) const;  // for tests
+
+ private:
+  struct Entry {
+    nfs::FileHandle fh;
+    uint64_t lookups = 0;
+    nfs::Attributes attr;
+  };
+  static std::string Key(const nfs::FileHandle& fh) {
+    return std::string(reinterpret_cast<const char*>(fh.data()), fh.size());
+  }
+
+  mutable std::mutex mu_;
+  std::unordered_map<InodeId, Entry> entries_;       // GUARDED_BY(mu_)
+  std::unordered_map<std::string, InodeId> by_fh_;  // GUARDED_BY(mu_)
+  InodeId next_ = kRootInode + 1;                    // GUARDED_BY(mu_)
+};
+
+}  // namespace floatmount::fuse
