@@ -57,13 +57,22 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
   std::shared_ptr<OpenFileState> open = handle != 0 ? FindOpen(handle) : nullptr;
-  const nfs::OpenFile* file = open ? open->file.get() : nullptr;
-  auto done = [this, ino, reply, open](nfs::Result<nfs::Attributes> r) {
-    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+  std::shared_ptr<nfs::OpenFile> file = open ? open->shared->File() : nullptr;
+  const bool size_only = attrs.size && !attrs.mode && !attrs.uid && !attrs.gid &&
+                         attrs.atime_how == nfs::SetAttributes::TimeHow::kDontChange &&
+                         attrs.mtime_how == nfs::SetAttributes::TimeHow::kDontChange;
+  auto done = [this, ino, reply, file, size_only](nfs::Result<nfs::Attributes> r) {
+    if (!r.ok()) {
+      int err = ErrnoFromStatus(r.status());
+      // POSIX truncate(2) says EACCES for a file one may not write; servers
+      // answer NFS4ERR_PERM.
+      if (size_only && err == EPERM) err = EACCES;
+      return reply(err, {});
+    }
     inodes_.UpdateAttributes(ino, *r);
     reply(0, AttrOut{*r, options_.attr_timeout});
   };
-  client_->SetAttr(open ? open->cred : cred, *fh, attrs, file, std::move(done));
+  client_->SetAttr(cred, *fh, attrs, file.get(), std::move(done));
 }
 
 void FileSystem::ReadLink(const nfs::Credentials& cred, InodeId ino, Reply<std::string> reply) {
@@ -102,7 +111,7 @@ void FileSystem::MkNod(const nfs::Credentials& cred, InodeId parent, const std::
       flags.exclusive = true;
       Create(cred, parent, name, mode, flags, [this, reply](int err, CreateOut out) {
         if (err != 0) return reply(err, {});
-        Release(out.open.handle, [reply, entry = out.entry](int, None) { reply(0, entry); });
+        Release(out.open.handle, 0, [reply, entry = out.entry](int, None) { reply(0, entry); });
       });
       return;
     }

@@ -25,6 +25,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -87,6 +89,7 @@ struct DirEntryOut {
 
 struct LockOut {
   bool conflict = false;
+  uint32_t pid = 0;  // the holder, when it is a process on this machine
   nfs::LockType type = nfs::LockType::kRead;
   uint64_t start = 0;
   uint64_t end = 0;  // inclusive; UINT64_MAX to EOF
@@ -140,9 +143,13 @@ class FileSystem {
   // Takes the bytes (copied: the caller's buffer is reused after return).
   void Write(uint64_t handle, std::span<const uint8_t> data, uint64_t offset,
              Reply<size_t> reply);
-  void Flush(uint64_t handle, Reply<None> reply);
+  // close(2) of a descriptor: commits, and drops the POSIX locks of
+  // `lock_owner` (the closing process) on the file, as POSIX wants.
+  void Flush(uint64_t handle, uint64_t lock_owner, Reply<None> reply);
   void Fsync(uint64_t handle, Reply<None> reply);
-  void Release(uint64_t handle, Reply<None> reply);
+  // The last close of an open file description; `flock_owner` (0: none)
+  // holds flock(2) locks that go with it.
+  void Release(uint64_t handle, uint64_t flock_owner, Reply<None> reply);
 
   void OpenDir(const nfs::Credentials& cred, InodeId ino, Reply<uint64_t> reply);
   // Entries after `offset` (0: from the start, with "." and ".."), at most
@@ -158,8 +165,9 @@ class FileSystem {
   using Interrupted = std::function<bool()>;
   void GetLock(uint64_t handle, uint64_t owner, nfs::LockType type, uint64_t start,
                uint64_t end, Reply<LockOut> reply);
-  void SetLock(uint64_t handle, uint64_t owner, bool unlock, nfs::LockType type, uint64_t start,
-               uint64_t end, bool wait, Interrupted interrupted, Reply<None> reply);
+  void SetLock(uint64_t handle, uint64_t owner, uint32_t pid, bool unlock, nfs::LockType type,
+               uint64_t start, uint64_t end, bool wait, Interrupted interrupted,
+               Reply<None> reply);
 
   // Commits and closes every open file (unmount). Blocks; not for FUSE threads.
   void CloseAll();
@@ -168,19 +176,39 @@ class FileSystem {
   size_t open_files() const;
 
  private:
+  struct SharedOpen;
   struct OpenFileState;
   struct DirState;
+  using SharedKey = std::pair<InodeId, uint32_t>;  // inode, uid
 
   std::optional<nfs::FileHandle> HandleOf(InodeId ino) const { return inodes_.Handle(ino); }
   EntryOut MakeEntry(const nfs::Entry& entry);
   std::shared_ptr<OpenFileState> FindOpen(uint64_t handle) const;
   uint64_t RegisterOpen(std::shared_ptr<OpenFileState> state);
+  // Takes a reference on the shared open of (ino, uid), creating it if
+  // needed; *created says the caller must perform the NFS OPEN.
+  std::shared_ptr<SharedOpen> AcquireShared(InodeId ino, const nfs::FileHandle& fh,
+                                            const nfs::Credentials& cred, bool* created);
+  // Drops a reference; true if it was the last (the caller closes it).
+  bool ReleaseShared(const std::shared_ptr<SharedOpen>& shared);
+  // Marks the first OPEN finished and runs the opens that waited for it.
+  void SharedReady(const std::shared_ptr<SharedOpen>& shared, int error,
+                   std::shared_ptr<nfs::OpenFile> file, bool read, bool write);
+  // Continues an open once its shared NFS open is usable.
+  void OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<SharedOpen> shared,
+                      OpenFlags flags, std::optional<nfs::Attributes> fresh,
+                      Reply<OpenOut> reply);
+  void FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags, const nfs::Attributes& attr,
+                  Reply<OpenOut> reply);
+  void DropShared(const std::shared_ptr<SharedOpen>& shared);
   void CreateNode(const nfs::Credentials& cred, InodeId parent, const std::string& name,
                   const nfs::CreateRequest& req, Reply<EntryOut> reply);
   void RemoveChecked(const nfs::Credentials& cred, InodeId parent, const std::string& name,
                      bool want_dir, Reply<None> reply);
-  void CommitIfDirty(std::shared_ptr<OpenFileState> state, Reply<None> reply);
-  void TryLock(std::shared_ptr<OpenFileState> state, uint64_t owner, nfs::LockType type,
+  void CommitIfDirty(std::shared_ptr<SharedOpen> shared, Reply<None> reply);
+  void UnlockAll(const std::shared_ptr<SharedOpen>& shared, uint64_t owner,
+                 std::function<void()> then);
+  void TryLock(std::shared_ptr<SharedOpen> shared, uint64_t owner, uint32_t pid, nfs::LockType type,
                uint64_t start, uint64_t end, bool wait, Interrupted interrupted,
                Reply<None> reply);
 
@@ -192,6 +220,10 @@ class FileSystem {
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFileState>> open_;  // GUARDED_BY(mu_)
   std::unordered_map<uint64_t, std::shared_ptr<DirState>> dirs_;       // GUARDED_BY(mu_)
+  std::map<SharedKey, std::shared_ptr<SharedOpen>> shared_;            // GUARDED_BY(mu_)
+  // Locks granted through this mount: (inode, lock owner) -> pid. Tells
+  // F_GETLK the holder and close() whether there is anything to unlock.
+  std::map<std::pair<InodeId, uint64_t>, uint32_t> lock_pids_;  // GUARDED_BY(mu_)
   uint64_t next_handle_ = 1;                                          // GUARDED_BY(mu_)
 };
 

@@ -36,9 +36,12 @@ void FileSystem::OpenDir(const nfs::Credentials& cred, InodeId ino, Reply<uint64
                   [this, state, reply](nfs::Result<uint32_t> r) {
                     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
                     if ((*r & nfs::kAccessRead) == 0) return reply(EACCES, {});
-                    std::lock_guard<std::mutex> lock(mu_);
-                    const uint64_t handle = next_handle_++;
-                    dirs_[handle] = state;
+                    uint64_t handle;
+                    {
+                      std::lock_guard<std::mutex> lock(mu_);
+                      handle = next_handle_++;
+                      dirs_[handle] = state;
+                    }
                     reply(0, handle);
                   });
 }

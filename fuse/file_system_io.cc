@@ -1,5 +1,6 @@
-// FileSystem: open files — open/create, read, write, flush/fsync/release,
-// and locks. See file_system.h.
+// FileSystem: open files — open/create (one shared NFS open per file and
+// user, see SharedOpen), read, write, flush/fsync/release, and locks. See
+// file_system.h.
 #include <cerrno>
 #include <cstring>
 #include <future>
@@ -29,61 +30,174 @@ size_t FileSystem::open_files() const {
   return open_.size();
 }
 
+std::shared_ptr<FileSystem::SharedOpen> FileSystem::AcquireShared(InodeId ino,
+                                                                  const nfs::FileHandle& fh,
+                                                                  const nfs::Credentials& cred,
+                                                                  bool* created) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<SharedOpen>& slot = shared_[SharedKey{ino, cred.uid}];
+  *created = slot == nullptr;
+  if (*created) {
+    slot = std::make_shared<SharedOpen>();
+    slot->ino = ino;
+    slot->fh = fh;
+    slot->cred = cred;
+  }
+  ++slot->refs;
+  return slot;
+}
+
+bool FileSystem::ReleaseShared(const std::shared_ptr<SharedOpen>& shared) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--shared->refs > 0) return false;
+  auto it = shared_.find(SharedKey{shared->ino, shared->cred.uid});
+  if (it != shared_.end() && it->second == shared) shared_.erase(it);
+  return true;
+}
+
+// Drops a reference taken by an open that failed; closes the NFS open if
+// nobody else uses it.
+void FileSystem::DropShared(const std::shared_ptr<SharedOpen>& shared) {
+  if (!ReleaseShared(shared)) return;
+  if (auto file = shared->File()) {
+    client_->Close(shared->cred, std::move(file), [](nfs::Result<nfs::Unit>) {});
+  }
+}
+
+void FileSystem::SharedReady(const std::shared_ptr<SharedOpen>& shared, int error,
+                             std::shared_ptr<nfs::OpenFile> file, bool read, bool write) {
+  std::vector<std::function<void()>> waiting;
+  {
+    std::lock_guard<std::mutex> lock(shared->mu);
+    shared->ready = true;
+    shared->open_error = error;
+    shared->file = std::move(file);
+    shared->read = read;
+    shared->write = write;
+    waiting.swap(shared->waiting);
+  }
+  for (auto& w : waiting) w();
+}
+
 void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags,
                       Reply<OpenOut> reply) {
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
-  // The kernel's writeback cache reads partial pages of files open for
-  // writing, so ask for read access too; fall back to write-only if the
-  // server refuses it (a 0200 file).
-  auto opened = [this, cred, ino, fh = *fh, flags, reply](nfs::Result<nfs::OpenResult> r) {
-    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-    auto state = std::make_shared<OpenFileState>();
-    state->ino = ino;
-    state->fh = fh;
-    state->cred = cred;
-    state->file = r->file;
-    state->direct = flags.direct;
-    // Close-to-open: keep the kernel's cached pages only if the file did
-    // not change since we last saw it.
-    const auto previous = inodes_.UpdateAttributes(ino, r->attr);
-    OpenOut out;
-    out.keep_cache = previous && r->attr.Has(nfs::Attributes::kChange) &&
-                     *previous == r->attr.change && !flags.direct;
-    out.direct_io = flags.direct;
-    if (!(flags.truncate && flags.write)) {
-      out.handle = RegisterOpen(std::move(state));
-      return reply(0, out);
+  bool created;
+  auto shared = AcquireShared(ino, *fh, cred, &created);
+  if (!created) {
+    // Wait for an OPEN under way, then use (and maybe widen) the open.
+    std::unique_lock<std::mutex> lock(shared->mu);
+    if (!shared->ready) {
+      shared->waiting.push_back([this, cred, shared, flags, reply] {
+        OpenWithShared(cred, shared, flags, std::nullopt, reply);
+      });
+      return;
     }
-    // O_TRUNC arrives with the open (libfuse negotiates atomic_o_trunc):
-    // empty the file through this open before answering.
-    nfs::SetAttributes size0;
-    size0.size = 0;
-    client_->SetAttr(cred, fh, size0, state->file.get(),
-                     [this, ino, state, out, reply](nfs::Result<nfs::Attributes> t) mutable {
-                       if (!t.ok()) {
-                         const int err = ErrnoFromStatus(t.status());
-                         client_->Close(state->cred, state->file, [](nfs::Result<nfs::Unit>) {});
-                         return reply(err, {});
-                       }
-                       inodes_.UpdateAttributes(ino, *t);
-                       out.keep_cache = false;
-                       out.handle = RegisterOpen(std::move(state));
-                       reply(0, out);
-                     });
-  };
-  if (!flags.write) {
-    client_->OpenHandle(cred, *fh, true, false, std::move(opened));
+    lock.unlock();
+    OpenWithShared(cred, shared, flags, std::nullopt, std::move(reply));
     return;
   }
-  client_->OpenHandle(cred, *fh, true, true,
-                      [this, cred, fh = *fh, opened](nfs::Result<nfs::OpenResult> r) {
-                        if (!r.ok() && ErrnoFromStatus(r.status()) == EACCES) {
-                          client_->OpenHandle(cred, fh, false, true, opened);
-                          return;
-                        }
-                        opened(std::move(r));
-                      });
+  // The first open of this file by this user: ask for read access too (a
+  // later read-only descriptor can then share it); fall back to what was
+  // asked if the server refuses (a 0200 file).
+  auto opened = [this, cred, shared, flags, reply](nfs::Result<nfs::OpenResult> r, bool read) {
+    if (!r.ok()) {
+      SharedReady(shared, ErrnoFromStatus(r.status()), nullptr, false, false);
+      DropShared(shared);
+      return reply(ErrnoFromStatus(r.status()), {});
+    }
+    SharedReady(shared, 0, r->file, read, flags.write);
+    FinishOpen(shared, flags, r->attr, reply);
+  };
+  client_->OpenHandle(
+      cred, *fh, true, flags.write,
+      [this, cred, fh = *fh, flags, opened](nfs::Result<nfs::OpenResult> r) {
+        if (!r.ok() && flags.write && !flags.read && ErrnoFromStatus(r.status()) == EACCES) {
+          client_->OpenHandle(cred, fh, false, true,
+                              [opened](nfs::Result<nfs::OpenResult> w) { opened(std::move(w), false); });
+          return;
+        }
+        opened(std::move(r), true);
+      });
+}
+
+void FileSystem::OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<SharedOpen> shared,
+                                OpenFlags flags, std::optional<nfs::Attributes> fresh,
+                                Reply<OpenOut> reply) {
+  std::shared_ptr<nfs::OpenFile> file;
+  bool need_read, need_write;
+  int open_error;
+  {
+    std::lock_guard<std::mutex> lock(shared->mu);
+    open_error = shared->open_error;
+    file = shared->file;
+    need_read = flags.read && !shared->read;
+    need_write = flags.write && !shared->write;
+  }
+  if (open_error != 0) {
+    DropShared(shared);
+    return reply(open_error, {});
+  }
+  auto revalidate = [this, cred, shared, flags, fresh, reply]() {
+    if (fresh) return FinishOpen(shared, flags, *fresh, reply);
+    // Close-to-open: this open sent no OPEN, so fetch the attributes.
+    client_->GetAttr(cred, shared->fh, [this, shared, flags, reply](nfs::Result<nfs::Attributes> a) {
+      if (!a.ok()) {
+        DropShared(shared);
+        return reply(ErrnoFromStatus(a.status()), {});
+      }
+      FinishOpen(shared, flags, *a, reply);
+    });
+  };
+  if (!need_read && !need_write) return revalidate();
+  client_->Upgrade(cred, file.get(), flags.read, flags.write,
+                   [this, shared, flags, revalidate, reply](nfs::Result<nfs::Unit> r) {
+                     if (!r.ok()) {
+                       DropShared(shared);
+                       return reply(ErrnoFromStatus(r.status()), {});
+                     }
+                     {
+                       std::lock_guard<std::mutex> lock(shared->mu);
+                       shared->read |= flags.read;
+                       shared->write |= flags.write;
+                     }
+                     revalidate();
+                   });
+}
+
+// The open has its NFS open and fresh attributes: decide about the
+// kernel's cached pages, apply O_TRUNC, hand out the descriptor.
+void FileSystem::FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags,
+                            const nfs::Attributes& attr, Reply<OpenOut> reply) {
+  const auto previous = inodes_.UpdateAttributes(shared->ino, attr);
+  OpenOut out;
+  out.keep_cache = previous && attr.Has(nfs::Attributes::kChange) && *previous == attr.change &&
+                   !flags.direct;
+  out.direct_io = flags.direct;
+  auto state = std::make_shared<OpenFileState>();
+  state->shared = shared;
+  state->ino = shared->ino;
+  state->direct = flags.direct;
+  if (!(flags.truncate && flags.write)) {
+    out.handle = RegisterOpen(std::move(state));
+    return reply(0, out);
+  }
+  // O_TRUNC arrives with the open (libfuse negotiates atomic_o_trunc).
+  nfs::SetAttributes size0;
+  size0.size = 0;
+  auto file = shared->File();
+  client_->SetAttr(shared->cred, shared->fh, size0, file.get(),
+                   [this, state, out, reply](nfs::Result<nfs::Attributes> t) mutable {
+                     if (!t.ok()) {
+                       DropShared(state->shared);
+                       return reply(ErrnoFromStatus(t.status()), {});
+                     }
+                     inodes_.UpdateAttributes(state->ino, *t);
+                     out.keep_cache = false;
+                     out.handle = RegisterOpen(std::move(state));
+                     reply(0, out);
+                   });
 }
 
 void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std::string& name,
@@ -101,22 +215,45 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     CreateOut out;
     out.entry = MakeEntry(nfs::Entry{r->fh, r->attr});
-    auto state = std::make_shared<OpenFileState>();
-    state->ino = out.entry.ino;
-    state->fh = r->fh;
-    state->cred = cred;
-    state->file = r->file;
-    state->direct = flags.direct;
-    out.open.direct_io = flags.direct;
-    out.open.keep_cache = false;
-    out.open.handle = RegisterOpen(std::move(state));
-    reply(0, out);
+    bool created;
+    auto shared = AcquireShared(out.entry.ino, r->fh, cred, &created);
+    if (created) {
+      SharedReady(shared, 0, r->file, true, true);
+    } else {
+      // This user already had the file open (O_CREAT of an existing, open
+      // file): keep one NFS open; the new one is redundant.
+      client_->Close(cred, r->file, [](nfs::Result<nfs::Unit>) {});
+    }
+    auto finish = [this, shared, flags, out, reply](int err, OpenOut open) mutable {
+      if (err != 0) return reply(err, {});
+      out.open = open;
+      reply(0, out);
+    };
+    OpenFlags rw = flags;
+    rw.read = true;
+    rw.write = true;
+    rw.truncate = false;  // done by the OPEN itself
+    if (created) {
+      FinishOpen(shared, rw, r->attr, std::move(finish));
+    } else {
+      std::unique_lock<std::mutex> lock(shared->mu);
+      if (!shared->ready) {
+        shared->waiting.push_back([this, cred, shared, rw, attr = r->attr, finish] {
+          OpenWithShared(cred, shared, rw, attr, finish);
+        });
+        return;
+      }
+      lock.unlock();
+      OpenWithShared(cred, shared, rw, r->attr, std::move(finish));
+    }
   });
 }
 
 void FileSystem::Read(uint64_t handle, size_t size, uint64_t offset, Reply<ReadOut> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
+  auto shared = state->shared;
+  auto file = shared->File();
   struct Progress {
     ReadOut out;
     size_t want;
@@ -126,9 +263,9 @@ void FileSystem::Read(uint64_t handle, size_t size, uint64_t offset, Reply<ReadO
   progress->want = size;
   // Reads until `size` bytes or end of file (the server may return less).
   auto step = std::make_shared<std::function<void()>>();
-  *step = [this, state, offset, progress, step, reply]() {
+  *step = [this, shared, file, offset, progress, step, reply]() {
     const size_t have = progress->out.size;
-    client_->Read(state->cred, state->fh, state->file.get(), offset + have,
+    client_->Read(shared->cred, shared->fh, file.get(), offset + have,
                   std::span<uint8_t>(progress->out.data.get() + have, progress->want - have),
                   [progress, step, reply](nfs::Result<nfs::ReadResult> r) {
                     if (!r.ok()) {
@@ -151,37 +288,36 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
                        Reply<size_t> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
-  if (int err = state->TakeError(); err != 0) return reply(err, {});
+  auto shared = state->shared;
+  if (int err = shared->TakeError(); err != 0) return reply(err, {});
+  auto file = shared->File();
   // The kernel reuses its buffer once we return: keep our own copy until
   // the server has the bytes.
   auto copy = std::make_shared<std::vector<uint8_t>>(data.begin(), data.end());
-  struct Progress {
-    size_t done = 0;
-  };
-  auto progress = std::make_shared<Progress>();
+  auto done = std::make_shared<size_t>(0);
   auto step = std::make_shared<std::function<void()>>();
   const auto stability = state->direct ? nfs::Stability::kFileSync : nfs::Stability::kUnstable;
-  *step = [this, state, copy, offset, progress, step, stability, reply]() {
-    const size_t done = progress->done;
+  *step = [this, shared, file, copy, offset, done, step, stability, reply]() {
     client_->Write(
-        state->cred, state->fh, state->file.get(), offset + done,
-        std::span<const uint8_t>(copy->data() + done, copy->size() - done), stability,
-        [state, copy, progress, step, reply](nfs::Result<nfs::WriteResult> r) {
+        shared->cred, shared->fh, file.get(), offset + *done,
+        std::span<const uint8_t>(copy->data() + *done, copy->size() - *done), stability,
+        [shared, copy, done, step, reply](nfs::Result<nfs::WriteResult> r) {
           if (!r.ok()) {
             *step = nullptr;
             return reply(ErrnoFromStatus(r.status()), {});
           }
           if (r->committed == nfs::Stability::kUnstable) {
-            std::lock_guard<std::mutex> lock(state->mu);
-            if (state->verifier && *state->verifier != r->verifier) state->verifier_changed = true;
-            state->verifier = r->verifier;
-            state->dirty = true;
+            std::lock_guard<std::mutex> lock(shared->mu);
+            if (shared->verifier && *shared->verifier != r->verifier) {
+              shared->verifier_changed = true;
+            }
+            shared->verifier = r->verifier;
+            shared->dirty = true;
           }
-          progress->done += r->count;
-          if (r->count == 0 || progress->done >= copy->size()) {
-            const size_t written = progress->done;
+          *done += r->count;
+          if (r->count == 0 || *done >= copy->size()) {
             *step = nullptr;
-            return reply(0, written);
+            return reply(0, *done);
           }
           (*step)();
         });
@@ -189,23 +325,29 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
   (*step)();
 }
 
-// COMMIT what this open wrote UNSTABLE. A verifier that moved means the
-// server restarted and may have dropped bytes we no longer hold: that is
-// reported (EIO), never passed over.
-void FileSystem::CommitIfDirty(std::shared_ptr<OpenFileState> state, Reply<None> reply) {
+// COMMIT what was written UNSTABLE through this file's open. A verifier
+// that moved means the server restarted and may have dropped bytes we no
+// longer hold: that is reported (EIO), never passed over.
+void FileSystem::CommitIfDirty(std::shared_ptr<SharedOpen> shared, Reply<None> reply) {
   std::optional<nfs::WriteVerifier> expected;
   bool changed;
+  int error = 0;
+  bool dirty;
   {
-    std::lock_guard<std::mutex> lock(state->mu);
-    if (state->error != 0) return reply(std::exchange(state->error, 0), {});
-    if (!state->dirty) return reply(0, {});
-    state->dirty = false;
-    expected = state->verifier;
-    changed = state->verifier_changed;
-    state->verifier.reset();
-    state->verifier_changed = false;
+    std::lock_guard<std::mutex> lock(shared->mu);
+    error = std::exchange(shared->error, 0);
+    dirty = error == 0 && shared->dirty;
+    if (dirty) {
+      shared->dirty = false;
+      expected = shared->verifier;
+      changed = shared->verifier_changed;
+      shared->verifier.reset();
+      shared->verifier_changed = false;
+    }
   }
-  client_->Commit(state->cred, state->fh, 0, 0,
+  // Replies run without the lock: they may come back into this file.
+  if (!dirty) return reply(error, {});
+  client_->Commit(shared->cred, shared->fh, 0, 0,
                   [expected, changed, reply](nfs::Result<nfs::WriteVerifier> r) {
                     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
                     if (changed || (expected && *expected != *r)) return reply(EIO, {});
@@ -213,39 +355,64 @@ void FileSystem::CommitIfDirty(std::shared_ptr<OpenFileState> state, Reply<None>
                   });
 }
 
-void FileSystem::Flush(uint64_t handle, Reply<None> reply) {
+void FileSystem::Flush(uint64_t handle, uint64_t lock_owner, Reply<None> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
-  CommitIfDirty(std::move(state), std::move(reply));
+  auto shared = state->shared;
+  // POSIX: closing any descriptor drops the process's locks on the file.
+  UnlockAll(shared, lock_owner, [this, shared, reply] { CommitIfDirty(shared, reply); });
 }
 
-void FileSystem::Fsync(uint64_t handle, Reply<None> reply) { Flush(handle, std::move(reply)); }
+void FileSystem::Fsync(uint64_t handle, Reply<None> reply) {
+  auto state = FindOpen(handle);
+  if (!state) return reply(EBADF, {});
+  CommitIfDirty(state->shared, std::move(reply));
+}
 
-void FileSystem::Release(uint64_t handle, Reply<None> reply) {
+void FileSystem::UnlockAll(const std::shared_ptr<SharedOpen>& shared, uint64_t owner,
+                           std::function<void()> then) {
+  bool held;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held = owner != 0 && lock_pids_.erase({shared->ino, owner}) > 0;
+  }
+  if (!held) return then();
+  client_->Unlock(shared->cred, shared->File().get(), owner, 0, nfs::kLockToEnd,
+                  [then](nfs::Result<nfs::Unit>) { then(); });
+}
+
+void FileSystem::Release(uint64_t handle, uint64_t flock_owner, Reply<None> reply) {
   std::shared_ptr<OpenFileState> state;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = open_.find(handle);
-    if (it == open_.end()) return reply(EBADF, {});
-    state = std::move(it->second);
-    open_.erase(it);
+    if (it != open_.end()) {
+      state = std::move(it->second);
+      open_.erase(it);
+    }
   }
-  CommitIfDirty(state, [this, state, reply](int err, None) {
-    client_->Close(state->cred, state->file, [err, reply](nfs::Result<nfs::Unit> r) {
-      reply(err != 0 ? err : ErrnoFromStatus(r.status()), {});
+  if (!state) return reply(EBADF, {});
+  auto shared = state->shared;
+  auto commit_and_close = [this, shared, reply] {
+    CommitIfDirty(shared, [this, shared, reply](int err, None) {
+      if (!ReleaseShared(shared)) return reply(err, {});  // other descriptors still use it
+      client_->Close(shared->cred, shared->File(), [err, reply](nfs::Result<nfs::Unit> r) {
+        reply(err != 0 ? err : ErrnoFromStatus(r.status()), {});
+      });
     });
-  });
+  };
+  UnlockAll(shared, flock_owner, commit_and_close);
 }
 
 void FileSystem::CloseAll() {
-  std::unordered_map<uint64_t, std::shared_ptr<OpenFileState>> open;
+  std::vector<uint64_t> handles;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [handle, state] : open_) open.emplace(handle, state);
+    for (auto& [handle, state] : open_) handles.push_back(handle);
   }
-  for (auto& [handle, state] : open) {
+  for (uint64_t handle : handles) {
     std::promise<void> done;
-    Release(handle, [&done](int, None) { done.set_value(); });
+    Release(handle, 0, [&done](int, None) { done.set_value(); });
     done.get_future().wait();
   }
 }
@@ -260,13 +427,20 @@ void FileSystem::GetLock(uint64_t handle, uint64_t owner, nfs::LockType type, ui
                          uint64_t end, Reply<LockOut> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
-  client_->TestLock(state->cred, state->file.get(), owner, type, start, LockLength(start, end),
-                    [reply](nfs::Result<std::optional<nfs::LockConflict>> r) {
+  auto shared = state->shared;
+  client_->TestLock(shared->cred, shared->File().get(), owner, type, start,
+                    LockLength(start, end),
+                    [this, ino = shared->ino, reply](nfs::Result<std::optional<nfs::LockConflict>> r) {
                       if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
                       LockOut out;
                       if (r->has_value()) {
                         const nfs::LockConflict& c = **r;
                         out.conflict = true;
+                        if (c.same_client && c.owner != 0) {
+                          std::lock_guard<std::mutex> lock(mu_);
+                          auto it = lock_pids_.find({ino, c.owner});
+                          if (it != lock_pids_.end()) out.pid = it->second;
+                        }
                         out.type = c.type;
                         out.start = c.offset;
                         out.end = c.length == nfs::kLockToEnd ? UINT64_MAX
@@ -276,27 +450,55 @@ void FileSystem::GetLock(uint64_t handle, uint64_t owner, nfs::LockType type, ui
                     });
 }
 
-void FileSystem::SetLock(uint64_t handle, uint64_t owner, bool unlock, nfs::LockType type,
-                         uint64_t start, uint64_t end, bool wait, Interrupted interrupted,
-                         Reply<None> reply) {
+void FileSystem::SetLock(uint64_t handle, uint64_t owner, uint32_t pid, bool unlock,
+                         nfs::LockType type, uint64_t start, uint64_t end, bool wait,
+                         Interrupted interrupted, Reply<None> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
+  auto shared = state->shared;
   if (unlock) {
-    client_->Unlock(state->cred, state->file.get(), owner, start, LockLength(start, end),
+    client_->Unlock(shared->cred, shared->File().get(), owner, start, LockLength(start, end),
                     [reply](nfs::Result<nfs::Unit> r) { reply(ErrnoFromStatus(r.status()), {}); });
     return;
   }
-  TryLock(std::move(state), owner, type, start, end, wait, std::move(interrupted),
+  bool can_write;
+  {
+    std::lock_guard<std::mutex> lock(shared->mu);
+    can_write = shared->write;
+  }
+  if (type == nfs::LockType::kWrite && !can_write) {
+    // NFSv4 write locks need an open for writing (flock(LOCK_EX) on an
+    // O_RDONLY descriptor): widen the open if the user may write, else
+    // EBADF as the kernel NFS client answers.
+    client_->Upgrade(shared->cred, shared->File().get(), false, true,
+                     [this, shared, owner, pid, type, start, end, wait, interrupted,
+                      reply](nfs::Result<nfs::Unit> r) {
+                       if (!r.ok()) return reply(EBADF, {});
+                       {
+                         std::lock_guard<std::mutex> lock(shared->mu);
+                         shared->write = true;
+                       }
+                       TryLock(shared, owner, pid, type, start, end, wait, interrupted, reply);
+                     });
+    return;
+  }
+  TryLock(std::move(shared), owner, pid, type, start, end, wait, std::move(interrupted),
           std::move(reply));
 }
 
-void FileSystem::TryLock(std::shared_ptr<OpenFileState> state, uint64_t owner,
+void FileSystem::TryLock(std::shared_ptr<SharedOpen> shared, uint64_t owner, uint32_t pid,
                          nfs::LockType type, uint64_t start, uint64_t end, bool wait,
                          Interrupted interrupted, Reply<None> reply) {
-  client_->Lock(state->cred, state->file.get(), owner, type, start, LockLength(start, end),
-                [this, state, owner, type, start, end, wait, interrupted,
+  client_->Lock(shared->cred, shared->File().get(), owner, type, start, LockLength(start, end),
+                [this, shared, owner, pid, type, start, end, wait, interrupted,
                  reply](nfs::Result<nfs::Unit> r) {
-                  if (r.ok()) return reply(0, {});
+                  if (r.ok()) {
+                    {
+                      std::lock_guard<std::mutex> lock(mu_);
+                      lock_pids_[{shared->ino, owner}] = pid;
+                    }
+                    return reply(0, {});
+                  }
                   if (!r.status().IsNfs(nfs::v4::NFS4ERR_DENIED)) {
                     return reply(ErrnoFromStatus(r.status()), {});
                   }
@@ -305,7 +507,7 @@ void FileSystem::TryLock(std::shared_ptr<OpenFileState> state, uint64_t owner,
                   // Held elsewhere: ask again shortly (NFSv4.1 servers may
                   // also call back, which we do not listen for).
                   lock_timer_.Schedule(options_.lock_poll, [=, this] {
-                    TryLock(state, owner, type, start, end, wait, interrupted, reply);
+                    TryLock(shared, owner, pid, type, start, end, wait, interrupted, reply);
                   });
                 });
 }

@@ -1,34 +1,52 @@
-// FileSystem's per-open state (internal to fuse/file_system*.cc).
+// FileSystem's open-file state (internal to fuse/file_system*.cc).
 #pragma once
 
 #include <mutex>
 #include <optional>
 
 #include "fuse/file_system.h"
-#include "fuse/timer_queue.h"
 
 namespace floatmount::fuse {
 
-// One open(2) of a file: the NFS open, who opened it, and what its writes
-// left to commit. Shared by the registry and by calls in flight.
-struct FileSystem::OpenFileState {
+// One NFS open shared by every open(2) of a file by one user, as the
+// kernel NFS client shares its open state. POSIX locks belong to a process
+// across all its descriptors of a file, and NFSv4 ties lock owners to an
+// open, so descriptors of one user must share it. The open's share access
+// only grows (Client::Upgrade) while descriptors use it.
+struct FileSystem::SharedOpen {
   InodeId ino = 0;
   nfs::FileHandle fh;
-  nfs::Credentials cred;  // the opener's: reads and writes run as them
-  std::shared_ptr<nfs::OpenFile> file;
-  bool direct = false;
+  nfs::Credentials cred;  // the first opener's: reads and writes run as them
+  int refs = 0;           // GUARDED_BY(FileSystem::mu_): descriptors and opens under way
 
-  std::mutex mu;
-  bool dirty = false;                          // GUARDED_BY(mu): UNSTABLE data not yet committed
-  std::optional<nfs::WriteVerifier> verifier;  // GUARDED_BY(mu): of those writes
-  bool verifier_changed = false;               // GUARDED_BY(mu): the server restarted in between
-  int error = 0;                               // GUARDED_BY(mu): to report on next write/flush/fsync
+  std::mutex mu;  // acquired after FileSystem::mu_
+  std::shared_ptr<nfs::OpenFile> file;           // GUARDED_BY(mu); set once opened
+  bool ready = false;                            // GUARDED_BY(mu): the OPEN finished
+  int open_error = 0;                            // GUARDED_BY(mu): ... and failed with this
+  std::vector<std::function<void()>> waiting;    // GUARDED_BY(mu): opens that came meanwhile
+  bool read = false;                             // GUARDED_BY(mu): share access held
+  bool write = false;                            // GUARDED_BY(mu)
+  bool dirty = false;                            // GUARDED_BY(mu): UNSTABLE data not committed
+  std::optional<nfs::WriteVerifier> verifier;    // GUARDED_BY(mu): of those writes
+  bool verifier_changed = false;                 // GUARDED_BY(mu): the server restarted between
+  int error = 0;                                 // GUARDED_BY(mu): for the next write/flush/fsync
 
   // Takes the sticky error (reported once).
   int TakeError() {
     std::lock_guard<std::mutex> lock(mu);
     return std::exchange(error, 0);
   }
+  std::shared_ptr<nfs::OpenFile> File() {
+    std::lock_guard<std::mutex> lock(mu);
+    return file;
+  }
+};
+
+// One open(2): the shared NFS open and how this descriptor uses it.
+struct FileSystem::OpenFileState {
+  std::shared_ptr<SharedOpen> shared;
+  InodeId ino = 0;
+  bool direct = false;
 };
 
 // One opendir(2): the NFS cookie verifier and the entries fetched but not
@@ -37,7 +55,7 @@ struct FileSystem::DirState {
   InodeId ino = 0;
   nfs::FileHandle fh;
   std::mutex mu;
-  std::array<uint8_t, 8> verifier{};  // GUARDED_BY(mu)
+  std::array<uint8_t, 8> verifier{};    // GUARDED_BY(mu)
   std::vector<nfs::DirEntry> buffered;  // GUARDED_BY(mu): fetched after `buffered_after`
   uint64_t buffered_after = 0;          // GUARDED_BY(mu): cookie they follow
   bool buffered_eof = false;            // GUARDED_BY(mu)

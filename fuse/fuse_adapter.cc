@@ -287,7 +287,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     ApplyOpen(&copy, o);
     if (fuse_reply_open(req, &copy) == -ENOENT) {
       // The opener was interrupted: nobody will release this handle.
-      Fs(req)->Release(o.handle, [](int, None) {});
+      Fs(req)->Release(o.handle, 0, [](int, None) {});
     }
   });
 }
@@ -304,7 +304,7 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                     ApplyOpen(&copy, c.open);
                     fuse_entry_param p = ToEntry(c.entry);
                     if (fuse_reply_create(req, &p, &copy) == -ENOENT) {
-                      Fs(req)->Release(c.open.handle, [](int, None) {});
+                      Fs(req)->Release(c.open.handle, 0, [](int, None) {});
                     }
                   });
 }
@@ -332,11 +332,11 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
 }
 
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Fs(req)->Flush(fi->fh, ErrReply(req));
+  Fs(req)->Flush(fi->fh, fi->lock_owner, ErrReply(req));
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Fs(req)->Release(fi->fh, ErrReply(req));
+  Fs(req)->Release(fi->fh, fi->flock_release ? fi->lock_owner : 0, ErrReply(req));
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
@@ -460,7 +460,7 @@ void OpGetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock)
                        copy.l_len = out.end == UINT64_MAX
                                         ? 0
                                         : static_cast<off_t>(out.end - out.start + 1);
-                       copy.l_pid = 0;  // the holder may be on another machine
+                       copy.l_pid = static_cast<pid_t>(out.pid);  // 0: another machine
                      }
                      fuse_reply_lock(req, &copy);
                    });
@@ -469,7 +469,8 @@ void OpGetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock)
 void OpSetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
   const bool unlock = lock->l_type == F_UNLCK;
   const nfs::LockType type = lock->l_type == F_WRLCK ? nfs::LockType::kWrite : nfs::LockType::kRead;
-  Fs(req)->SetLock(fi->fh, fi->lock_owner, unlock, type, static_cast<uint64_t>(lock->l_start),
+  Fs(req)->SetLock(fi->fh, fi->lock_owner, static_cast<uint32_t>(fuse_req_ctx(req)->pid), unlock,
+                   type, static_cast<uint64_t>(lock->l_start),
                    LockEnd(lock), sleep != 0, [req] { return fuse_req_interrupted(req) != 0; },
                    ErrReply(req));
 }
@@ -477,7 +478,8 @@ void OpSetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock,
 void OpFlock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {
   const bool unlock = (op & LOCK_UN) != 0;
   const nfs::LockType type = (op & LOCK_EX) ? nfs::LockType::kWrite : nfs::LockType::kRead;
-  Fs(req)->SetLock(fi->fh, fi->lock_owner, unlock, type, 0, UINT64_MAX, (op & LOCK_NB) == 0,
+  Fs(req)->SetLock(fi->fh, fi->lock_owner, static_cast<uint32_t>(fuse_req_ctx(req)->pid), unlock,
+                   type, 0, UINT64_MAX, (op & LOCK_NB) == 0,
                    [req] { return fuse_req_interrupted(req) != 0; }, ErrReply(req));
 }
 

@@ -72,6 +72,11 @@ class Client {
                           Callback<OpenResult> done) = 0;
   virtual void Close(const Credentials& cred, std::shared_ptr<OpenFile> file,
                      Callback<Unit> done) = 0;
+  // Widens what an open file may do: read and/or write are added, never
+  // removed (an OPEN of the same file by the same open owner, RFC 8881
+  // 9.11). The server checks the caller's permission for what is added.
+  virtual void Upgrade(const Credentials& cred, const OpenFile* file, bool read, bool write,
+                       Callback<Unit> done) = 0;
 
   // Reads up to dest.size() bytes at `offset` straight into `dest`.
   // `file` may be null (anonymous stateid).

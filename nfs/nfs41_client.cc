@@ -348,6 +348,52 @@ void Nfs41Client::OpenHandle(const Credentials& cred, const FileHandle& fh, bool
   DoOpen(cred, fh, std::move(args), false, std::move(done));
 }
 
+// SEQUENCE, PUTFH, OPEN (same open owner, wider share access: the server
+// upgrades the open and returns its stateid with a new seqid, 9.11).
+void Nfs41Client::Upgrade(const Credentials& cred, const OpenFile* file, bool read, bool write,
+                          Callback<Unit> done) {
+  OpenState* open = OpenStateOf(file);
+  if (open == nullptr) {
+    done(Status::InvalidArgument("not an NFSv4.1 open file"));
+    return;
+  }
+  const uint32_t current = open->share_access();
+  const uint32_t want = current | (read ? OPEN4_SHARE_ACCESS_READ : 0u) |
+                        (write ? OPEN4_SHARE_ACCESS_WRITE : 0u);
+  if (want == current) {
+    done(Unit{});
+    return;
+  }
+  const IdMapper* ids = &engine_->id_mapper();
+  Nfs41Engine* engine = engine_.get();
+  auto stateid = std::make_shared<Stateid>();
+  Run<Unit>(
+      engine, "OPEN (upgrade)", cred, true,
+      [open, want, engine, ids](XdrEncoder& e) {
+        EncodePutFh(e, open->fh());
+        OpenArgs args;
+        args.share_access = want | OPEN4_SHARE_ACCESS_WANT_NO_DELEG;
+        args.share_deny = OPEN4_SHARE_DENY_NONE;
+        args.owner = StateOwner{engine->clientid(), open->owner()};
+        args.claim = CLAIM_FH;
+        args.opentype = OPEN4_NOCREATE;
+        EncodeOpen(e, args, *ids);
+        return 2u;
+      },
+      [stateid](XdrDecoder& d, bool, Unit*) {
+        if (Status s = DecodePutFh(d); !s.ok()) return s;
+        OpenRes res;
+        Status s = DecodeOpen(d, &res);
+        if (s.ok()) *stateid = res.stateid;
+        return s;
+      },
+      [open, want, stateid, done](Result<Unit> r) {
+        if (r.ok()) open->Upgraded(*stateid, want);
+        done(std::move(r));
+      },
+      open);
+}
+
 void Nfs41Client::Close(const Credentials& cred, std::shared_ptr<OpenFile> file,
                         Callback<Unit> done) {
   auto open = std::dynamic_pointer_cast<OpenState>(file);

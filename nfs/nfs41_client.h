@@ -130,6 +130,8 @@ class Nfs41Client : public Client {
   void OpenHandle(const Credentials& cred, const FileHandle& fh, bool read, bool write,
                   Callback<OpenResult> done) override;
   void Close(const Credentials& cred, std::shared_ptr<OpenFile> file, Callback<Unit> done) override;
+  void Upgrade(const Credentials& cred, const OpenFile* file, bool read, bool write,
+               Callback<Unit> done) override;
   void Read(const Credentials& cred, const FileHandle& fh, const OpenFile* file, uint64_t offset,
             std::span<uint8_t> dest, Callback<ReadResult> done) override;
   void Write(const Credentials& cred, const FileHandle& fh, const OpenFile* file, uint64_t offset,

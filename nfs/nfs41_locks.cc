@@ -63,6 +63,21 @@ std::string LockOwnerName(const std::string& open_owner, uint64_t owner, uint32_
   return name;
 }
 
+// The local owner a lock-owner name of ours stands for (0 if not ours).
+uint64_t LocalOwnerOf(const std::string& name) {
+  if (name.rfind("fm-lock-", 0) != 0) return 0;
+  const size_t dash = name.rfind('-');
+  const size_t dot = name.find('.', dash);
+  const std::string hex = name.substr(dash + 1, dot == std::string::npos ? dot : dot - dash - 1);
+  uint64_t owner = 0;
+  for (char c : hex) {
+    const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return 0;
+    owner = owner * 16 + static_cast<uint64_t>(v);
+  }
+  return owner;
+}
+
 }  // namespace
 
 OpenState::LockOwnerSlot& OpenState::SlotLocked(uint64_t owner) {
@@ -346,6 +361,7 @@ void SendTestLock(std::shared_ptr<const LockCall<std::optional<LockConflict>>> c
         conflict.offset = denied.offset;
         conflict.length = DeniedLength(denied);  // all ones is kLockToEnd
         conflict.same_client = denied.owner.clientid == *clientid;
+        if (conflict.same_client) conflict.owner = LocalOwnerOf(denied.owner.owner);
         *out = conflict;
         return Status::Ok();
       },

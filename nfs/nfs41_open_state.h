@@ -38,7 +38,16 @@ class OpenState : public OpenFile {
 
   const FileHandle& fh() const override { return fh_; }
   const std::string& owner() const { return owner_; }  // constant after construction
-  uint32_t share_access() const { return share_access_; }
+  uint32_t share_access() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return share_access_;
+  }
+  // After an upgrade: the new stateid and the wider access, together.
+  void Upgraded(const v4::Stateid& stateid, uint32_t share_access) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stateid_ = stateid;
+    share_access_ = share_access;
+  }
   const Credentials& cred() const { return cred_; }  // who opened it; reopen uses it
 
   v4::Stateid stateid() const {
@@ -85,7 +94,7 @@ class OpenState : public OpenFile {
 
   const FileHandle fh_;
   const std::string owner_;
-  const uint32_t share_access_;
+  uint32_t share_access_;  // GUARDED_BY(mu_)
   const Credentials cred_;
   mutable std::mutex mu_;
   v4::Stateid stateid_;                                      // GUARDED_BY(mu_)

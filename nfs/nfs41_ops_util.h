@@ -47,9 +47,14 @@ void Run(Nfs41Engine* engine, const char* name, const Credentials& cred, bool ca
 }
 
 // The stateid to use for I/O on `file` (the anonymous stateid without one).
+// Its seqid is 0, "whatever is current" (RFC 8881 8.2.2), so that I/O in
+// flight while the open is upgraded is not refused as OLD_STATEID.
 inline v4::Stateid StateidOf(const OpenFile* file) {
   const auto* open = dynamic_cast<const OpenState*>(file);
-  return open != nullptr ? open->stateid() : v4::kAnonymousStateid;
+  if (open == nullptr) return v4::kAnonymousStateid;
+  v4::Stateid stateid = open->stateid();
+  stateid.seqid = 0;
+  return stateid;
 }
 
 inline OpenState* OpenStateOf(const OpenFile* file) {

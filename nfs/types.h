@@ -201,6 +201,7 @@ struct LockConflict {
   uint64_t offset = 0;
   uint64_t length = 0;
   bool same_client = false;  // held through this client (another local owner)
+  uint64_t owner = 0;        // with same_client: that local owner
 };
 
 }  // namespace floatmount::nfs

@@ -172,6 +172,8 @@ class FakeClient : public nfs::Client {
               nfs::Callback<uint32_t> done) override;
   void Open(const nfs::Credentials& cred, const nfs::FileHandle& dir, const std::string& name,
             const nfs::OpenRequest& req, nfs::Callback<nfs::OpenResult> done) override;
+  void Upgrade(const nfs::Credentials& cred, const nfs::OpenFile* file, bool read, bool write,
+               nfs::Callback<nfs::Unit> done) override;
   void OpenHandle(const nfs::Credentials& cred, const nfs::FileHandle& fh, bool read, bool write,
                   nfs::Callback<nfs::OpenResult> done) override;
   void Close(const nfs::Credentials& cred, std::shared_ptr<nfs::OpenFile> file,

@@ -163,6 +163,26 @@ void FakeClient::OpenHandle(const Credentials& cred, const FileHandle& fh, bool 
   }());
 }
 
+void FakeClient::Upgrade(const Credentials& cred, const nfs::OpenFile* file, bool read,
+                         bool write, nfs::Callback<nfs::Unit> done) {
+  Complete(std::move(done), [&]() -> Result<nfs::Unit> {
+    std::lock_guard lock(mu_);
+    Count("OPEN", cred);
+    auto open = GetOpen(file, "OPEN");
+    if (!open.ok()) return open.status();
+    auto n = Get(file->fh(), "OPEN");
+    if (!n.ok()) return n.status();
+    const bool add_read = read && !(*open)->read;
+    const bool add_write = write && !(*open)->write;
+    if ((add_read && !Permits(cred, **n, kRead)) || (add_write && !Permits(cred, **n, kWrite))) {
+      return Err(NFS4ERR_ACCESS, "OPEN");
+    }
+    (*open)->read |= read;
+    (*open)->write |= write;
+    return nfs::Unit{};
+  }());
+}
+
 void FakeClient::Close(const Credentials& cred, std::shared_ptr<nfs::OpenFile> file,
                        nfs::Callback<nfs::Unit> done) {
   Complete(std::move(done), [&]() -> Result<nfs::Unit> {
@@ -295,6 +315,7 @@ std::optional<nfs::LockConflict> FakeClient::FindConflict(const Inode& n, uint64
     c.offset = l.first;
     c.length = l.last == UINT64_MAX ? nfs::kLockToEnd : l.last - l.first + 1;
     c.same_client = !l.external;
+    if (c.same_client) c.owner = l.owner;
     return c;
   }
   return std::nullopt;

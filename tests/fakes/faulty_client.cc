@@ -213,6 +213,12 @@ void FaultyClient::OpenHandle(const Credentials& cred, const FileHandle& fh, boo
                        [&](auto cb) { inner_->OpenHandle(cred, fh, read, write, std::move(cb)); });
 }
 
+void FaultyClient::Upgrade(const Credentials& cred, const nfs::OpenFile* file, bool read,
+                           bool write, Callback<nfs::Unit> done) {
+  Run<nfs::Unit>("OPEN", std::move(done),
+                 [&](auto cb) { inner_->Upgrade(cred, file, read, write, std::move(cb)); });
+}
+
 void FaultyClient::Close(const Credentials& cred, std::shared_ptr<nfs::OpenFile> file,
                          Callback<nfs::Unit> done) {
   Run<nfs::Unit>("CLOSE", std::move(done),

@@ -61,8 +61,8 @@ class FileSystemTest : public ::testing::Test {
     if (got.err != 0) return {};
     return std::string(reinterpret_cast<char*>(got.value.data.get()), got.value.size);
   }
-  int Flush(uint64_t h) { return Call<None>([&](auto r) { fs_.Flush(h, r); }).err; }
-  int Release(uint64_t h) { return Call<None>([&](auto r) { fs_.Release(h, r); }).err; }
+  int Flush(uint64_t h) { return Call<None>([&](auto r) { fs_.Flush(h, 0, r); }).err; }
+  int Release(uint64_t h) { return Call<None>([&](auto r) { fs_.Release(h, 0, r); }).err; }
   Got<OpenOut> Open(InodeId ino, OpenFlags flags, const nfs::Credentials& cred = {}) {
     return Call<OpenOut>([&](auto r) { fs_.Open(cred, ino, flags, r); });
   }
@@ -190,7 +190,7 @@ TEST_F(FileSystemTest, ShortServerReadsAreContinued) {
   ASSERT_EQ(got.err, 0);
   EXPECT_EQ(std::string(reinterpret_cast<char*>(got.value.data.get()), got.value.size),
             "12345678");
-  Call<None>([&](auto r) { fs.Release(opened.value.handle, r); });
+  Call<None>([&](auto r) { fs.Release(opened.value.handle, 0, r); });
 }
 
 TEST_F(FileSystemTest, AFailedWriteIsReturned) {
@@ -353,7 +353,7 @@ TEST_F(FileSystemTest, LocksConflictWaitAndInterrupt) {
   const uint64_t h = opened.value.handle;
   ASSERT_TRUE(fake_.ExternalLock(fh, nfs::LockType::kWrite, 0, 10));
   auto tried = Call<None>([&](auto r) {
-    fs_.SetLock(h, 7, false, nfs::LockType::kWrite, 0, 9, false, nullptr, r);
+    fs_.SetLock(h, 7, 100, false, nfs::LockType::kWrite, 0, 9, false, nullptr, r);
   });
   EXPECT_EQ(tried.err, EAGAIN);
   auto test = Call<LockOut>([&](auto r) { fs_.GetLock(h, 7, nfs::LockType::kRead, 5, 5, r); });
@@ -363,7 +363,7 @@ TEST_F(FileSystemTest, LocksConflictWaitAndInterrupt) {
   EXPECT_EQ(test.value.end, 9u);
   // A waiting lock is granted once the other holder lets go.
   std::promise<int> waited;
-  fs_.SetLock(h, 7, false, nfs::LockType::kWrite, 0, UINT64_MAX, true, [] { return false; },
+  fs_.SetLock(h, 7, 100, false, nfs::LockType::kWrite, 0, UINT64_MAX, true, [] { return false; },
               [&](int err, None) { waited.set_value(err); });
   auto future = waited.get_future();
   EXPECT_EQ(future.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
@@ -372,15 +372,81 @@ TEST_F(FileSystemTest, LocksConflictWaitAndInterrupt) {
   EXPECT_EQ(future.get(), 0);
   // An interrupted wait gives up with EINTR.
   auto unlocked = Call<None>([&](auto r) {
-    fs_.SetLock(h, 7, true, nfs::LockType::kWrite, 0, UINT64_MAX, false, nullptr, r);
+    fs_.SetLock(h, 7, 100, true, nfs::LockType::kWrite, 0, UINT64_MAX, false, nullptr, r);
   });
   EXPECT_EQ(unlocked.err, 0);
   ASSERT_TRUE(fake_.ExternalLock(fh, nfs::LockType::kWrite, 0, 10));
   auto interrupted = Call<None>([&](auto r) {
-    fs_.SetLock(h, 7, false, nfs::LockType::kRead, 0, 0, true, [] { return true; }, r);
+    fs_.SetLock(h, 7, 100, false, nfs::LockType::kRead, 0, 0, true, [] { return true; }, r);
   });
   EXPECT_EQ(interrupted.err, EINTR);
   EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileSystemTest, DescriptorsOfOneUserShareOneNfsOpen) {
+  const nfs::FileHandle fh = fake_.AddFile("s", "shared");
+  auto e = Lookup(kRootInode, "s");
+  auto reader = Open(e.value.ino, {true, false});
+  auto second = Open(e.value.ino, {true, false});
+  ASSERT_EQ(reader.err, 0);
+  ASSERT_EQ(second.err, 0);
+  EXPECT_EQ(fake_.open_count(fh), 1u);
+  EXPECT_EQ(fake_.calls("OPEN"), 1u);
+  // A writer widens the same open instead of opening again.
+  auto writer = Open(e.value.ino, {true, true});
+  ASSERT_EQ(writer.err, 0);
+  EXPECT_EQ(fake_.open_count(fh), 1u);
+  EXPECT_EQ(Write(writer.value.handle, "SHARED", 0).err, 0);
+  EXPECT_EQ(Read(reader.value.handle, 6, 0), "SHARED");
+  // Another user gets an open of their own.
+  auto other = Open(e.value.ino, {true, false}, nfs::Credentials{1000, 1000, {}});
+  ASSERT_EQ(other.err, 0);
+  EXPECT_EQ(fake_.open_count(fh), 2u);
+  EXPECT_EQ(Release(other.value.handle), 0);
+  // The NFS open closes with the last descriptor, after committing.
+  EXPECT_EQ(Release(reader.value.handle), 0);
+  EXPECT_EQ(Release(writer.value.handle), 0);
+  EXPECT_EQ(fake_.open_count(fh), 1u);
+  EXPECT_EQ(Release(second.value.handle), 0);
+  EXPECT_EQ(fake_.open_count(fh), 0u);
+  EXPECT_EQ(fake_.CommittedContentOf(fh), "SHARED");
+}
+
+TEST_F(FileSystemTest, AWriterTheServerRefusesDoesNotDisturbTheReaders) {
+  const nfs::FileHandle fh = fake_.AddFile("ro", "x", 0644, 1000, 1000);
+  auto e = Lookup(kRootInode, "ro");
+  const nfs::Credentials user{1000, 1000, {}};
+  auto reader = Open(e.value.ino, {true, false}, user);
+  ASSERT_EQ(reader.err, 0);
+  fake_.ExternalSetAttr(fh, [] {
+    nfs::SetAttributes a;
+    a.mode = 0444;
+    return a;
+  }());
+  EXPECT_EQ(Open(e.value.ino, {true, true}, user).err, EACCES);
+  EXPECT_EQ(Read(reader.value.handle, 1, 0), "x");
+  EXPECT_EQ(Release(reader.value.handle), 0);
+  EXPECT_EQ(fake_.open_count(fh), 0u);
+}
+
+TEST_F(FileSystemTest, CloseDropsTheClosingProcesssLocksAndReportsHolders) {
+  const nfs::FileHandle fh = fake_.AddFile("lk", "x");
+  auto e = Lookup(kRootInode, "lk");
+  auto a = Open(e.value.ino, {true, true});
+  auto b = Open(e.value.ino, {true, true});
+  auto locked = Call<None>([&](auto r) {
+    fs_.SetLock(a.value.handle, 11, 4242, false, nfs::LockType::kWrite, 0, 99, false, nullptr, r);
+  });
+  ASSERT_EQ(locked.err, 0);
+  auto seen = Call<LockOut>(
+      [&](auto r) { fs_.GetLock(b.value.handle, 22, nfs::LockType::kRead, 0, 0, r); });
+  EXPECT_TRUE(seen.value.conflict);
+  EXPECT_EQ(seen.value.pid, 4242u);
+  // Closing another descriptor of the same process (owner 11) drops it.
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.Flush(b.value.handle, 11, r); }).err, 0);
+  EXPECT_EQ(fake_.lock_count(fh), 0u);
+  EXPECT_EQ(Release(a.value.handle), 0);
+  EXPECT_EQ(Release(b.value.handle), 0);
 }
 
 TEST_F(FileSystemTest, CloseAllCommitsAndClosesEverything) {
