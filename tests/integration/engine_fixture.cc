@@ -65,9 +65,8 @@ class Window {
 
 }  // namespace
 
-nfs::Status WriteAll(nfs::Nfs41Client& client, const nfs::FileHandle& fh,
-                     const nfs::OpenFile* file, const std::vector<uint8_t>& data,
-                     size_t inflight) {
+nfs::Status WriteAll(nfs::Nfs41Client& client, const nfs::FileHandle& fh, const nfs::OpenFile* file,
+                     const std::vector<uint8_t>& data, size_t inflight) {
   const size_t block = client.wsize();
   for (int pass = 0; pass < 5; ++pass) {
     Window window(inflight);

@@ -88,11 +88,13 @@ TEST_F(EngineTest, CallsCarryTheCallersUidAndGid) {
   dir.attrs.mode = 0777;
   auto shared = sync.Create(sync.root(), "shared", dir);
   ASSERT_TRUE(shared.ok()) << shared.status().ToString();
-  ASSERT_TRUE(sync.SetAttr(shared->fh, [] {
-                    nfs::SetAttributes a;
-                    a.mode = 0777;
-                    return a;
-                  }()).ok());
+  ASSERT_TRUE(sync.SetAttr(shared->fh,
+                           [] {
+                             nfs::SetAttributes a;
+                             a.mode = 0777;
+                             return a;
+                           }())
+                  .ok());
 
   nfs::SyncClient alice(client.get(), nfs::Credentials{1234, 2345, {3456}});
   nfs::OpenRequest req;

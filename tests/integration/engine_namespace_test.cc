@@ -80,8 +80,9 @@ TEST_F(NamespaceTest, OpenCreateModes) {
   EXPECT_TRUE(sync_->Open(sync_->root(), "g", req).status().IsNfs(NFS4ERR_EXIST));
   // UNCHECKED opens it; O_TRUNC empties it.
   auto w = Make(sync_->root(), "g", nfs::CreateMode::kUnchecked);
-  ASSERT_TRUE(sync_->Write(w.fh, w.file.get(), 0, std::vector<uint8_t>(1000, 1),
-                           nfs::Stability::kFileSync).ok());
+  ASSERT_TRUE(
+      sync_->Write(w.fh, w.file.get(), 0, std::vector<uint8_t>(1000, 1), nfs::Stability::kFileSync)
+          .ok());
   ASSERT_TRUE(sync_->Close(w.file).ok());
   req.create = nfs::CreateMode::kUnchecked;
   req.truncate = true;
@@ -202,8 +203,7 @@ TEST_F(NamespaceTest, HardLinksRenameRemove) {
   auto now = sync_->Lookup(sync_->root(), "victim");
   ASSERT_TRUE(now.ok());
   EXPECT_EQ(now->attr.fileid, f.attr.fileid);
-  EXPECT_TRUE(sync_->Rename(sync_->root(), "missing", sync_->root(), "x").IsNfs(
-      NFS4ERR_NOENT));
+  EXPECT_TRUE(sync_->Rename(sync_->root(), "missing", sync_->root(), "x").IsNfs(NFS4ERR_NOENT));
 
   // Remove: a non-empty directory refuses; files and empty dirs go.
   nfs::OpenResult inner = Make(sub.fh, "inner");
@@ -248,8 +248,8 @@ TEST_F(NamespaceTest, LongAndUnicodeNames) {
   ASSERT_TRUE(f.file);
   ASSERT_TRUE(sync_->Close(f.file).ok());
   EXPECT_TRUE(sync_->Lookup(sync_->root(), longest).ok());
-  EXPECT_TRUE(sync_->Lookup(sync_->root(), std::string(256, 'n')).status().IsNfs(
-      NFS4ERR_NAMETOOLONG));
+  EXPECT_TRUE(
+      sync_->Lookup(sync_->root(), std::string(256, 'n')).status().IsNfs(NFS4ERR_NAMETOOLONG));
   const std::string unicode = "données-数据-\xF0\x9F\xA7\xAC";
   nfs::OpenResult u = Make(sync_->root(), unicode);
   ASSERT_TRUE(u.file);

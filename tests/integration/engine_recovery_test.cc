@@ -20,9 +20,7 @@ class RecoveryTest : public EngineTest {
     proxy_ = std::make_unique<FaultProxy>("127.0.0.1", 0, server_->address(), server_->port());
     ASSERT_TRUE(proxy_->Start()) << proxy_->error();
   }
-  nfs::Nfs41Options ProxyOptions(int nconnect) const {
-    return Options(nconnect, proxy_->port());
-  }
+  nfs::Nfs41Options ProxyOptions(int nconnect) const { return Options(nconnect, proxy_->port()); }
   std::unique_ptr<FaultProxy> proxy_;
 };
 

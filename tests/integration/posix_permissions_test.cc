@@ -1,0 +1,210 @@
+// Permissions as non-root users on a floatmount mount (mounted with
+// allow_other, as on a multi-user host): each request carries the caller's
+// uid, gid and groups, and the answer is what POSIX mode bits say. Each
+// denial is paired with an allowed operation by the same user, so a mount
+// that simply refuses other users cannot pass.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace floatmount::testing {
+namespace {
+
+constexpr uid_t kAlice = 1001;
+constexpr gid_t kAliceGroup = 1001;
+constexpr uid_t kBob = 1002;
+constexpr gid_t kBobGroup = 1002;
+constexpr gid_t kTeam = 1500;
+
+// 0 if a syscall-style result succeeded, else errno (read right after).
+int ErrnoOf(long result) { return result < 0 ? errno : 0; }
+
+class PosixPermissionsTest : public MountTest {
+ protected:
+  PosixPermissionsTest() { mount_options_ = "allow_other"; }
+
+  int AsAlice(const std::function<int()>& fn, const std::vector<gid_t>& groups = {}) {
+    return RunAs(kAlice, kAliceGroup, fn, groups);
+  }
+  int AsBob(const std::function<int()>& fn, const std::vector<gid_t>& groups = {}) {
+    return RunAs(kBob, kBobGroup, fn, groups);
+  }
+  struct stat Stat(const std::string& path) {
+    struct stat st {};
+    EXPECT_SYSCALL(lstat(path.c_str(), &st)) << " " << path;
+    return st;
+  }
+  // Creates `rel` as root with `content`, then gives it to uid:gid with `mode`.
+  void MakeFile(const std::string& rel, const std::string& content, uid_t uid, gid_t gid,
+                mode_t mode) {
+    ASSERT_TRUE(WriteFile(Path(rel), content));
+    ASSERT_SYSCALL(chown(Path(rel).c_str(), uid, gid));
+    ASSERT_SYSCALL(chmod(Path(rel).c_str(), mode));
+  }
+  void MakeDir(const std::string& rel, uid_t uid, gid_t gid, mode_t mode) {
+    ASSERT_SYSCALL(mkdir(Path(rel).c_str(), 0700));
+    ASSERT_SYSCALL(chown(Path(rel).c_str(), uid, gid));
+    ASSERT_SYSCALL(chmod(Path(rel).c_str(), mode));
+  }
+};
+
+std::string ErrName(int rc) { return rc >= 0 && rc < 200 ? ErrnoText(rc) : std::to_string(rc); }
+
+#define EXPECT_RESULT(expected, actual) \
+  EXPECT_EQ(expected, actual) << "got " << ErrName(actual) << ", expected " << ErrName(expected)
+
+TEST_F(PosixPermissionsTest, NoCreateInARootOwned0755Directory) {
+  MakeDir("locked", 0, 0, 0755);
+  ASSERT_TRUE(WriteFile(Path("locked/readable"), "for everyone"));
+  const std::string dir = Path("locked");
+  // Alice can look and read...
+  EXPECT_RESULT(0, AsAlice([&] {
+                  const auto data = ReadFile(dir + "/readable");
+                  return data && *data == "for everyone" ? 0 : 99;
+                }));
+  // ...but not create, make directories, remove or rename there.
+  EXPECT_RESULT(EACCES, AsAlice([&] {
+                  return ErrnoOf(open((dir + "/new").c_str(), O_CREAT | O_WRONLY, 0644));
+                }));
+  EXPECT_RESULT(EACCES, AsAlice([&] { return ErrnoOf(mkdir((dir + "/sub").c_str(), 0755)); }));
+  EXPECT_RESULT(EACCES, AsAlice([&] { return ErrnoOf(unlink((dir + "/readable").c_str())); }));
+  EXPECT_RESULT(EACCES, AsAlice([&] {
+                  return ErrnoOf(rename((dir + "/readable").c_str(), (dir + "/moved").c_str()));
+                }));
+  EXPECT_RESULT(EACCES, AsAlice([&] { return ErrnoOf(symlink("x", (dir + "/link").c_str())); }));
+  struct stat st {};
+  EXPECT_FAILS_WITH(stat(ServerPath("locked/new").c_str(), &st), ENOENT);
+  EXPECT_EQ(ListDir(ServerPath("locked")).value_or(std::vector<std::string>{}),
+            std::vector<std::string>{"readable"});
+}
+
+TEST_F(PosixPermissionsTest, NoReadingAnotherUsers0600File) {
+  MakeFile("secret", "alice only", kAlice, kAliceGroup, 0600);
+  const std::string path = Path("secret");
+  EXPECT_RESULT(EACCES, AsBob([&] { return ErrnoOf(open(path.c_str(), O_RDONLY)); }));
+  EXPECT_RESULT(EACCES, AsBob([&] { return ErrnoOf(open(path.c_str(), O_WRONLY)); }));
+  EXPECT_RESULT(EACCES, AsBob([&] { return ErrnoOf(truncate(path.c_str(), 0)); }));
+  EXPECT_RESULT(0, AsAlice([&] {
+                  const auto data = ReadFile(path);
+                  return data && *data == "alice only" ? 0 : 99;
+                }));
+  // Bob may still see that it exists.
+  EXPECT_RESULT(0, AsBob([&] {
+                  struct stat st {};
+                  return ErrnoOf(stat(path.c_str(), &st));
+                }));
+  EXPECT_EQ(ReadFile(ServerPath("secret")).value_or("<error>"), "alice only");
+}
+
+TEST_F(PosixPermissionsTest, FilesCreatedByAUserAreOwnedByThatUser) {
+  MakeDir("shared", 0, 0, 0777);
+  const std::string dir = Path("shared");
+  EXPECT_RESULT(0, AsAlice([&] { return WriteFile(dir + "/mine", "alice wrote this") ? 0 : 99; }));
+  EXPECT_RESULT(0, AsAlice([&] { return ErrnoOf(mkdir((dir + "/alices").c_str(), 0755)); }));
+  EXPECT_RESULT(0, AsAlice([&] { return ErrnoOf(symlink("mine", (dir + "/link").c_str())); }));
+
+  for (const char* name : {"shared/mine", "shared/alices", "shared/link"}) {
+    SCOPED_TRACE(name);
+    const struct stat local = Stat(Path(name));
+    EXPECT_EQ(local.st_uid, kAlice);
+    EXPECT_EQ(local.st_gid, kAliceGroup);
+    const struct stat server = Stat(ServerPath(name));
+    EXPECT_EQ(server.st_uid, kAlice);
+    EXPECT_EQ(server.st_gid, kAliceGroup);
+  }
+  EXPECT_EQ(ReadFile(ServerPath("shared/mine")).value_or("<error>"), "alice wrote this");
+  EXPECT_EQ(Stat(ServerPath("shared/mine")).st_mode & 07777, 0644u);
+
+  // Bob can read Alice's 0644 file but not write it.
+  const std::string mine = dir + "/mine";
+  EXPECT_RESULT(0, AsBob([&] { return ReadFile(mine) ? 0 : errno; }));
+  EXPECT_RESULT(EACCES, AsBob([&] { return ErrnoOf(open(mine.c_str(), O_WRONLY | O_APPEND)); }));
+  EXPECT_RESULT(EACCES, AsBob([&] {
+                  return ErrnoOf(open((dir + "/alices/x").c_str(), O_CREAT | O_WRONLY, 0644));
+                }));
+}
+
+TEST_F(PosixPermissionsTest, AccessReportsWhatEachUserMayDo) {
+  MakeFile("f", "x", kAlice, kTeam, 0640);
+  const std::string path = Path("f");
+  EXPECT_RESULT(0, AsAlice([&] { return ErrnoOf(access(path.c_str(), R_OK | W_OK)); }));
+  EXPECT_RESULT(EACCES, AsAlice([&] { return ErrnoOf(access(path.c_str(), X_OK)); }));
+  EXPECT_RESULT(EACCES, AsBob([&] { return ErrnoOf(access(path.c_str(), R_OK)); }));
+  EXPECT_RESULT(0, AsBob([&] { return ErrnoOf(access(path.c_str(), F_OK)); }));
+  // Through a supplementary group Bob gets the group's bits.
+  EXPECT_RESULT(0, AsBob([&] { return ErrnoOf(access(path.c_str(), R_OK)); }, {kTeam}));
+  EXPECT_RESULT(EACCES, AsBob([&] { return ErrnoOf(access(path.c_str(), W_OK)); }, {kTeam}));
+  // Root may read and write a file with no permission bits at all.
+  ASSERT_SYSCALL(chmod(Path("f").c_str(), 0));
+  EXPECT_SYSCALL(access(Path("f").c_str(), R_OK | W_OK));
+  UniqueFd fd(open(Path("f").c_str(), O_RDWR));
+  EXPECT_SYSCALL(fd.get());
+  EXPECT_RESULT(EACCES, AsAlice([&] { return ErrnoOf(access(path.c_str(), R_OK)); }));
+}
+
+TEST_F(PosixPermissionsTest, SupplementaryGroupsAndSetgidDirectories) {
+  MakeDir("team", 0, kTeam, 0770);
+  const std::string dir = Path("team");
+  EXPECT_RESULT(EACCES, AsBob([&] { return WriteFile(dir + "/b", "bob") ? 0 : errno; }));
+  EXPECT_RESULT(0, AsBob([&] { return WriteFile(dir + "/b", "bob") ? 0 : errno; }, {kTeam}));
+  EXPECT_EQ(Stat(ServerPath("team/b")).st_uid, kBob);
+  EXPECT_EQ(Stat(ServerPath("team/b")).st_gid, kBobGroup);
+  // In a setgid directory new files take the directory's group.
+  ASSERT_SYSCALL(chmod(Path("team").c_str(), 02770));
+  EXPECT_RESULT(0, AsAlice([&] { return WriteFile(dir + "/a", "alice") ? 0 : errno; }, {kTeam}));
+  EXPECT_RESULT(0, AsAlice([&] { return ErrnoOf(mkdir((dir + "/sub").c_str(), 0770)); }, {kTeam}));
+  EXPECT_EQ(Stat(Path("team/a")).st_gid, kTeam);
+  EXPECT_EQ(Stat(ServerPath("team/a")).st_gid, kTeam);
+  EXPECT_EQ(Stat(ServerPath("team/sub")).st_gid, kTeam);
+  EXPECT_TRUE(Stat(ServerPath("team/sub")).st_mode & S_ISGID);
+}
+
+TEST_F(PosixPermissionsTest, OnlyTheOwnerChmodsAndOnlyRootGivesAway) {
+  MakeFile("f", "x", kAlice, kAliceGroup, 0644);
+  const std::string path = Path("f");
+  EXPECT_RESULT(EPERM, AsBob([&] { return ErrnoOf(chmod(path.c_str(), 0666)); }));
+  EXPECT_RESULT(0, AsAlice([&] { return ErrnoOf(chmod(path.c_str(), 0600)); }));
+  EXPECT_EQ(Stat(ServerPath("f")).st_mode & 07777, 0600u);
+  EXPECT_RESULT(EPERM, AsAlice([&] { return ErrnoOf(chown(path.c_str(), kBob, -1)); }));
+  EXPECT_RESULT(EPERM, AsAlice([&] { return ErrnoOf(chown(path.c_str(), -1, kBobGroup)); }));
+  // A group the owner belongs to is allowed.
+  EXPECT_RESULT(0, AsAlice([&] { return ErrnoOf(chown(path.c_str(), -1, kTeam)); }, {kTeam}));
+  EXPECT_EQ(Stat(ServerPath("f")).st_uid, kAlice);
+  EXPECT_EQ(Stat(ServerPath("f")).st_gid, kTeam);
+}
+
+TEST_F(PosixPermissionsTest, StickyDirectoryProtectsOtherUsersFiles) {
+  MakeDir("tmp", 0, 0, 01777);
+  const std::string dir = Path("tmp");
+  EXPECT_RESULT(0, AsAlice([&] { return WriteFile(dir + "/alices", "a") ? 0 : errno; }));
+  const int unlinked = AsBob([&] { return ErrnoOf(unlink((dir + "/alices").c_str())); });
+  EXPECT_TRUE(unlinked == EPERM || unlinked == EACCES) << ErrName(unlinked);
+  const int renamed =
+      AsBob([&] { return ErrnoOf(rename((dir + "/alices").c_str(), (dir + "/bobs").c_str())); });
+  EXPECT_TRUE(renamed == EPERM || renamed == EACCES) << ErrName(renamed);
+  EXPECT_EQ(ReadFile(ServerPath("tmp/alices")).value_or("<error>"), "a");
+  // Bob can use the directory for his own files, and Alice can remove hers.
+  EXPECT_RESULT(0, AsBob([&] { return WriteFile(dir + "/bobs", "b") ? 0 : errno; }));
+  EXPECT_RESULT(0, AsAlice([&] { return ErrnoOf(unlink((dir + "/alices").c_str())); }));
+}
+
+// POSIX: a user with write access may set the times to now and truncate,
+// but only the owner may set explicit times.
+TEST_F(PosixPermissionsTest, WritersMayTouchAndTruncate) {
+  MakeFile("f", "0123456789", kAlice, kAliceGroup, 0666);
+  const std::string path = Path("f");
+  EXPECT_RESULT(0, AsBob([&] { return ErrnoOf(utimensat(AT_FDCWD, path.c_str(), nullptr, 0)); }));
+  const timespec explicit_times[2] = {{1000000000, 0}, {1000000000, 0}};
+  EXPECT_RESULT(
+      EPERM, AsBob([&] { return ErrnoOf(utimensat(AT_FDCWD, path.c_str(), explicit_times, 0)); }));
+  EXPECT_RESULT(
+      0, AsAlice([&] { return ErrnoOf(utimensat(AT_FDCWD, path.c_str(), explicit_times, 0)); }));
+  EXPECT_EQ(Stat(ServerPath("f")).st_mtime, 1000000000);
+  EXPECT_RESULT(0, AsBob([&] { return ErrnoOf(truncate(path.c_str(), 4)); }));
+  EXPECT_EQ(ReadFile(ServerPath("f")).value_or("<error>"), "0123");
+}
+
+}  // namespace
+}  // namespace floatmount::testing
