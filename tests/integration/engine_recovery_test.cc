@@ -186,3 +186,34 @@ TEST_F(RecoveryTest, MountFailsClearlyForAMissingExportOrServer) {
 
 }  // namespace
 }  // namespace floatmount::testing
+
+namespace floatmount::testing {
+namespace {
+
+// An idle mount keeps its lease with SEQUENCE-only compounds: after three
+// lease periods of silence the open still works without any recovery (a
+// lapsed lease would show as a client ID recovery, which recovery hides
+// from the caller but not from the counters).
+class LeaseTest : public EngineTest {
+ protected:
+  LeaseTest() { server_options_.lease_lifetime_s = 3; }
+};
+
+TEST_F(LeaseTest, AnIdleClientRenewsItsLease) {
+  auto client = MountOrFail(Options(1));
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->info().lease_time, 3u);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "idle.bin");
+  ASSERT_TRUE(file.file);
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  const std::vector<uint8_t> data = RandomBytes(4096, 9);
+  auto written = sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  ASSERT_TRUE(sync.Close(file.file).ok());
+  EXPECT_EQ(client->info().clientid_recoveries, 0u);
+  EXPECT_EQ(client->info().session_recoveries, 0u);
+}
+
+}  // namespace
+}  // namespace floatmount::testing
