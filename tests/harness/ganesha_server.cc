@@ -172,11 +172,11 @@ bool GaneshaServer::WriteConfig() {
     << "  Export_Id = 1;\n"
     << "  Path = " << export_dir() << ";\n"
     << "  Pseudo = " << pseudo_path() << ";\n"
-    << "  Access_Type = RW;\n"
+    << "  Access_Type = " << options_.access_type << ";\n"
     << "  Squash = " << options_.squash << ";\n"
     << "  Protocols = " << protocols << ";\n"
     << "  Transports = TCP;\n"
-    << "  SecType = sys;\n";
+    << "  SecType = " << options_.sec_type << ";\n";
   if (options_.attr_expiration_s) {
     c << "  Attr_Expiration_Time = " << *options_.attr_expiration_s << ";\n";
   }

@@ -48,6 +48,10 @@ struct GaneshaOptions {
   bool numeric_owners = true;
   // EXPORT Squash value, e.g. "No_Root_Squash", "Root_Squash", "All_Squash".
   std::string squash = "No_Root_Squash";
+  // EXPORT Access_Type: "RW", "RO", or "None" (a server that refuses us).
+  std::string access_type = "RW";
+  // EXPORT SecType, e.g. "sys" or "krb5" (a flavor floatmount does not offer).
+  std::string sec_type = "sys";
   // Also serve NFSv3 (Protocols = 3, 4). NFSv3 clients find MOUNT through
   // rpcbind, which must already be running (ganesha exits if it cannot
   // register); the harness does not start it. rpcbind holds one NFSv3
