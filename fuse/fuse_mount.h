@@ -1,6 +1,6 @@
 // FuseMount: puts a FileSystem at a mount point through libfuse3's
 // low-level API and runs the kernel request loop (fuse_adapter.cc is the
-// only file that sees <fuse_lowlevel.h>).
+// only file that sees libfuse's low-level API header).
 //
 // Threads: Mount/Run/Exit from the agent's main thread; libfuse's worker
 // threads ("fm-fuse") decode requests and call the FileSystem; replies go

@@ -99,7 +99,7 @@ Result<std::unique_ptr<Nfs41Client>> Nfs41Client::Mount(const Nfs41Options& opti
     if (Status st = DecodeGetFh(d, &root->fh); !st.ok()) return st;
     return DecodeGetAttr(d, *ids, &root->attr, nullptr, &root->limits);
   };
-  s = engine->SubmitAndWait(c);
+  s = engine->SubmitAndWait(c, engine->SetupTimeout());
   if (!s.ok()) {
     engine->Shutdown();
     if (s.IsNfs(NFS4ERR_NOENT)) {

@@ -60,6 +60,10 @@ class Nfs41Engine {
   Status SubmitAndWait(std::shared_ptr<Compound> compound,
                        std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
   void Shutdown();
+  // How long mount-time calls may take before the server counts as not
+  // answering (a hard mount waits through outages, but a mount attempt
+  // must end): twice timeo, at least 10 s.
+  std::chrono::milliseconds SetupTimeout() const;
 
   ServerInfo Info() const;
   const IdMapper& id_mapper() const { return id_mapper_; }

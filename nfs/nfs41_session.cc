@@ -328,6 +328,10 @@ Status Nfs41Engine::Start() {
   return Status::Ok();
 }
 
+std::chrono::milliseconds Nfs41Engine::SetupTimeout() const {
+  return std::max<std::chrono::milliseconds>(options_.timeo * 2, std::chrono::seconds(10));
+}
+
 // RFC 8881 18.51: tells the server we reclaim nothing more.
 Status Nfs41Engine::ReclaimComplete() {
   auto c = std::make_shared<Compound>();
@@ -338,7 +342,7 @@ Status Nfs41Engine::ReclaimComplete() {
     return 1u;
   };
   c->decode = [](XdrDecoder& d, bool) { return DecodeReclaimComplete(d); };
-  Status s = SubmitAndWait(c);
+  Status s = SubmitAndWait(c, SetupTimeout());
   if (s.IsNfs(NFS4ERR_COMPLETE_ALREADY)) return Status::Ok();
   return s;
 }
