@@ -9,13 +9,22 @@
 
 #include <cerrno>
 
+#include "fuse/cache_budget.h"
 #include "fuse/errno_map.h"
 #include "fuse/file_system_state.h"
 
 namespace floatmount::fuse {
 
 FileSystem::FileSystem(nfs::Client* client, FsOptions options)
-    : client_(client), options_(options), inodes_(client->root()) {}
+    : client_(client),
+      options_(options),
+      budget_(std::make_shared<CacheBudget>(
+          options.cache_size != 0 ? options.cache_size : CacheBudget::DefaultBytes(), kChunkSize)),
+      counters_(std::make_shared<CacheCounters>()),
+      inodes_(client->root()) {
+  budget_->SetPressureHook([this] { RelieveCaches(); });
+  writeback_timer_.Schedule(kTickInterval, [this] { TickCaches(); });
+}
 
 FileSystem::~FileSystem() = default;
 
@@ -23,6 +32,7 @@ EntryOut FileSystem::MakeEntry(const nfs::Entry& entry) {
   EntryOut out;
   out.ino = inodes_.Learn(entry.fh, entry.attr);
   out.attr = entry.attr;
+  ApplyPendingSize(out.ino, &out.attr);
   out.attr_timeout = options_.attr_timeout;
   out.entry_timeout = options_.entry_timeout;
   return out;
@@ -47,7 +57,9 @@ void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOu
   client_->GetAttr(cred, *fh, [this, ino, reply](nfs::Result<nfs::Attributes> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     inodes_.UpdateAttributes(ino, *r);
-    reply(0, AttrOut{*r, options_.attr_timeout});
+    AttrOut out{*r, options_.attr_timeout};
+    ApplyPendingSize(ino, &out.attr);
+    reply(0, std::move(out));
   });
 }
 
@@ -70,9 +82,19 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
       return reply(err, {});
     }
     inodes_.UpdateAttributes(ino, *r);
-    reply(0, AttrOut{*r, options_.attr_timeout});
+    AttrOut out{*r, options_.attr_timeout};
+    ApplyPendingSize(ino, &out.attr);
+    reply(0, std::move(out));
   };
-  client_->SetAttr(cred, *fh, attrs, file.get(), std::move(done));
+  // Our buffered writes reach the server first (a truncate must not be
+  // undone by bytes sent after it, nor times by a later WRITE).
+  auto cache = FindCache(ino);
+  if (!cache || !cache->HasUncommitted()) {
+    return client_->SetAttr(cred, *fh, attrs, file.get(), std::move(done));
+  }
+  cache->Flush([this, cred, fh = *fh, attrs, file, done = std::move(done)]() mutable {
+    client_->SetAttr(cred, fh, attrs, file.get(), std::move(done));
+  });
 }
 
 void FileSystem::ReadLink(const nfs::Credentials& cred, InodeId ino, Reply<std::string> reply) {

@@ -9,13 +9,17 @@
 //     moved since we last saw the file, the kernel's cached pages are
 //     dropped (keep_cache = false). Close (flush/release) returns after the
 //     written data is committed on the server.
-//   - A failed WRITE or COMMIT is remembered per open file and returned by
-//     the next write, flush, fsync or release of that file.
+//   - Reads and writes go through floatmount's cache (file_cache.h):
+//     read-ahead for sequential readers, write-back with COMMIT on
+//     flush/fsync/close, one memory budget. O_DIRECT bypasses both.
+//   - A failed background WRITE or COMMIT is returned by the next write,
+//     flush, fsync or release of each descriptor open when it happened.
 //   - Attribute and entry timeouts come from the options (actimeo / noac).
 //
 // Replies: every method calls its `reply` exactly once, with an errno
 // (0 = success) and the value; possibly on a network thread, possibly
-// before the method returns. No method blocks on the network.
+// before the method returns. No method blocks on the network, except Write
+// while the cache budget is full (writers wait: backpressure).
 //
 // Threads: FUSE worker threads call in; completions run on the engine's
 // network threads. State: the inode table and the open-file registry, each
@@ -40,6 +44,10 @@
 
 namespace floatmount::fuse {
 
+class CacheBudget;
+struct CacheCounters;
+class FileCache;
+
 template <typename T>
 using Reply = std::function<void(int error, T value)>;
 struct None {};
@@ -49,6 +57,10 @@ struct FsOptions {
   double entry_timeout = 1.0;  // seconds the kernel may cache name lookups
   // Poll interval while waiting for a blocking lock (F_SETLKW, flock).
   std::chrono::milliseconds lock_poll{50};
+  // Memory for read-ahead and dirty data together (0: min(1 GiB, 10% of RAM)).
+  uint64_t cache_size = 0;
+  // Largest read-ahead window of one sequential stream.
+  uint64_t readahead_max = 64ull << 20;
 };
 
 struct EntryOut {
@@ -78,6 +90,28 @@ struct CreateOut {
 struct ReadOut {
   std::shared_ptr<uint8_t[]> data;
   size_t size = 0;
+};
+
+// The data cache's figures (bytes unless named), for `floatmount status`.
+struct CacheStats {
+  uint64_t budget = 0;           // cache_size
+  uint64_t in_use = 0;           // read-ahead + dirty + unstable now
+  uint64_t high_water = 0;       // most ever in use
+  uint64_t writer_waits = 0;     // writes that waited for memory
+  uint64_t read_from_cache = 0;
+  uint64_t read_from_server = 0;
+  uint64_t prefetched = 0;
+  uint64_t prefetch_hits = 0;    // chunks
+  uint64_t prefetch_wasted = 0;
+  int64_t dirty = 0;
+  int64_t unstable = 0;
+  uint64_t written_back = 0;
+  uint64_t commits = 0;
+  uint64_t resent = 0;
+  uint64_t write_errors = 0;
+  uint64_t flushes = 0;
+  double flush_seconds_total = 0;
+  double flush_seconds_max = 0;
 };
 
 struct DirEntryOut {
@@ -174,12 +208,16 @@ class FileSystem {
 
   InodeTable& inodes() { return inodes_; }
   size_t open_files() const;
+  CacheStats cache_stats() const;
 
  private:
   struct SharedOpen;
   struct OpenFileState;
   struct DirState;
   using SharedKey = std::pair<InodeId, uint32_t>;  // inode, uid
+
+  static constexpr size_t kChunkSize = 1u << 20;  // cache chunks: the 1 MiB rsize/wsize
+  static constexpr std::chrono::milliseconds kTickInterval{1000};
 
   std::optional<nfs::FileHandle> HandleOf(InodeId ino) const { return inodes_.Handle(ino); }
   EntryOut MakeEntry(const nfs::Entry& entry);
@@ -205,7 +243,18 @@ class FileSystem {
                   const nfs::CreateRequest& req, Reply<EntryOut> reply);
   void RemoveChecked(const nfs::Credentials& cred, InodeId parent, const std::string& name,
                      bool want_dir, Reply<None> reply);
-  void CommitIfDirty(std::shared_ptr<SharedOpen> shared, Reply<None> reply);
+  // Waits until what was written to the file is committed; the reply
+  // carries any write-back error this descriptor has not seen yet.
+  void FlushCache(std::shared_ptr<OpenFileState> state, Reply<None> reply);
+  void DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<uint8_t> data,
+                   uint64_t offset, Reply<size_t> reply);
+  // The cache of `ino`, shared by its opens (creates it). Needs mu_.
+  std::shared_ptr<FileCache> CacheForLocked(InodeId ino, const nfs::FileHandle& fh);
+  std::shared_ptr<FileCache> FindCache(InodeId ino) const;
+  // A file being written here is at least as long as our pending writes.
+  void ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const;
+  void RelieveCaches();  // the budget is full
+  void TickCaches();     // every second: idle dirty data goes out
   void UnlockAll(const std::shared_ptr<SharedOpen>& shared, uint64_t owner,
                  std::function<void()> then);
   void TryLock(std::shared_ptr<SharedOpen> shared, uint64_t owner, uint32_t pid, nfs::LockType type,
@@ -214,6 +263,8 @@ class FileSystem {
 
   nfs::Client* const client_;
   const FsOptions options_;
+  std::shared_ptr<CacheBudget> budget_;
+  std::shared_ptr<CacheCounters> counters_;
   TimerQueue lock_timer_;  // polls for blocked locks
   InodeTable inodes_;
 
@@ -225,6 +276,10 @@ class FileSystem {
   // F_GETLK the holder and close() whether there is anything to unlock.
   std::map<std::pair<InodeId, uint64_t>, uint32_t> lock_pids_;  // GUARDED_BY(mu_)
   uint64_t next_handle_ = 1;                                          // GUARDED_BY(mu_)
+  std::unordered_map<InodeId, std::weak_ptr<FileCache>> caches_;     // GUARDED_BY(mu_)
+  int idle_ticks_ = 0;  // timer thread only
+
+  TimerQueue writeback_timer_;  // last: stops before the state above goes
 };
 
 }  // namespace floatmount::fuse

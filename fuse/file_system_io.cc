@@ -6,6 +6,7 @@
 #include <future>
 
 #include "fuse/errno_map.h"
+#include "fuse/file_cache.h"
 #include "fuse/file_system.h"
 #include "fuse/file_system_state.h"
 #include "nfs/nfs4_protocol.h"
@@ -42,6 +43,7 @@ std::shared_ptr<FileSystem::SharedOpen> FileSystem::AcquireShared(InodeId ino,
     slot->ino = ino;
     slot->fh = fh;
     slot->cred = cred;
+    slot->cache = CacheForLocked(ino, fh);
   }
   ++slot->refs;
   return slot;
@@ -179,6 +181,8 @@ void FileSystem::FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags,
   state->shared = shared;
   state->ino = shared->ino;
   state->direct = flags.direct;
+  state->pattern = std::make_unique<ReadPattern>(kChunkSize, options_.readahead_max);
+  state->errors_seen = shared->cache->error_seq();
   if (!(flags.truncate && flags.write)) {
     out.handle = RegisterOpen(std::move(state));
     return reply(0, out);
@@ -252,107 +256,78 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
 void FileSystem::Read(uint64_t handle, size_t size, uint64_t offset, Reply<ReadOut> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
-  auto shared = state->shared;
-  auto file = shared->File();
-  struct Progress {
-    ReadOut out;
-    size_t want;
-  };
-  auto progress = std::make_shared<Progress>();
-  progress->out.data = std::shared_ptr<uint8_t[]>(new uint8_t[std::max<size_t>(size, 1)]);
-  progress->want = size;
-  // Reads until `size` bytes or end of file (the server may return less).
-  auto step = std::make_shared<std::function<void()>>();
-  *step = [this, shared, file, offset, progress, step, reply]() {
-    const size_t have = progress->out.size;
-    client_->Read(shared->cred, shared->fh, file.get(), offset + have,
-                  std::span<uint8_t>(progress->out.data.get() + have, progress->want - have),
-                  [progress, step, reply](nfs::Result<nfs::ReadResult> r) {
-                    if (!r.ok()) {
-                      *step = nullptr;
-                      return reply(ErrnoFromStatus(r.status()), {});
-                    }
-                    progress->out.size += r->count;
-                    if (r->eof || r->count == 0 || progress->out.size >= progress->want) {
-                      auto out = std::move(progress->out);
-                      *step = nullptr;  // breaks the self-reference
-                      return reply(0, std::move(out));
-                    }
-                    (*step)();
-                  });
-  };
-  (*step)();
+  FileCache& cache = *state->shared->cache;
+  if (state->direct) return cache.ReadDirect(state->Identity(), offset, size, std::move(reply));
+  cache.Read(state->Identity(), state->pattern->Note(offset, size), offset, size,
+             inodes_.Change(state->ino), inodes_.Size(state->ino), std::move(reply));
 }
 
 void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t offset,
                        Reply<size_t> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
+  FileCache& cache = *state->shared->cache;
+  if (int err = cache.TakeError(state->errors_seen); err != 0) return reply(err, {});
+  if (state->direct) {
+    // O_DIRECT: the bytes go to stable storage now, after our buffered ones.
+    std::vector<uint8_t> copy(data.begin(), data.end());
+    cache.WriteOut([this, state, copy = std::move(copy), offset, reply]() mutable {
+      DirectWrite(state, std::move(copy), offset, std::move(reply));
+    });
+    return;
+  }
+  cache.Write(state->Identity(), offset, data);  // may wait for memory
+  reply(0, data.size());
+}
+
+void FileSystem::DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<uint8_t> data,
+                             uint64_t offset, Reply<size_t> reply) {
+  struct Progress {
+    std::vector<uint8_t> data;
+    size_t done = 0;
+  };
+  auto progress = std::make_shared<Progress>();
+  progress->data = std::move(data);
   auto shared = state->shared;
-  if (int err = shared->TakeError(); err != 0) return reply(err, {});
+  shared->cache->DropClean();
   auto file = shared->File();
-  // The kernel reuses its buffer once we return: keep our own copy until
-  // the server has the bytes.
-  auto copy = std::make_shared<std::vector<uint8_t>>(data.begin(), data.end());
-  auto done = std::make_shared<size_t>(0);
   auto step = std::make_shared<std::function<void()>>();
-  const auto stability = state->direct ? nfs::Stability::kFileSync : nfs::Stability::kUnstable;
-  *step = [this, shared, file, copy, offset, done, step, stability, reply]() {
-    client_->Write(
-        shared->cred, shared->fh, file.get(), offset + *done,
-        std::span<const uint8_t>(copy->data() + *done, copy->size() - *done), stability,
-        [shared, copy, done, step, reply](nfs::Result<nfs::WriteResult> r) {
-          if (!r.ok()) {
-            *step = nullptr;
-            return reply(ErrnoFromStatus(r.status()), {});
-          }
-          if (r->committed == nfs::Stability::kUnstable) {
-            std::lock_guard<std::mutex> lock(shared->mu);
-            if (shared->verifier && *shared->verifier != r->verifier) {
-              shared->verifier_changed = true;
-            }
-            shared->verifier = r->verifier;
-            shared->dirty = true;
-          }
-          *done += r->count;
-          if (r->count == 0 || *done >= copy->size()) {
-            *step = nullptr;
-            return reply(0, *done);
-          }
-          (*step)();
-        });
+  *step = [this, shared, file, offset, progress, step, reply]() {
+    const size_t done = progress->done;
+    client_->Write(shared->cred, shared->fh, file.get(), offset + done,
+                   std::span<const uint8_t>(progress->data.data() + done,
+                                            progress->data.size() - done),
+                   nfs::Stability::kFileSync,
+                   [progress, step, reply](nfs::Result<nfs::WriteResult> r) {
+                     if (!r.ok()) {
+                       *step = nullptr;  // breaks the self-reference
+                       return reply(ErrnoFromStatus(r.status()), {});
+                     }
+                     progress->done += r->count;
+                     if (r->count == 0 || progress->done >= progress->data.size()) {
+                       *step = nullptr;
+                       return reply(0, progress->done);
+                     }
+                     (*step)();
+                   });
   };
   (*step)();
 }
 
-// COMMIT what was written UNSTABLE through this file's open. A verifier
-// that moved means the server restarted and may have dropped bytes we no
-// longer hold: that is reported (EIO), never passed over.
-void FileSystem::CommitIfDirty(std::shared_ptr<SharedOpen> shared, Reply<None> reply) {
-  std::optional<nfs::WriteVerifier> expected;
-  bool changed;
-  int error = 0;
-  bool dirty;
-  {
-    std::lock_guard<std::mutex> lock(shared->mu);
-    error = std::exchange(shared->error, 0);
-    dirty = error == 0 && shared->dirty;
-    if (dirty) {
-      shared->dirty = false;
-      expected = shared->verifier;
-      changed = shared->verifier_changed;
-      shared->verifier.reset();
-      shared->verifier_changed = false;
+void FileSystem::FlushCache(std::shared_ptr<OpenFileState> state, Reply<None> reply) {
+  const auto start = std::chrono::steady_clock::now();
+  auto cache = state->shared->cache;
+  cache->Flush([this, state, cache, start, reply] {
+    const uint64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+    counters_->flushes++;
+    counters_->flush_ns += ns;
+    uint64_t max = counters_->flush_ns_max.load();
+    while (ns > max && !counters_->flush_ns_max.compare_exchange_weak(max, ns)) {
     }
-  }
-  // Replies run without the lock: they may come back into this file.
-  if (!dirty) return reply(error, {});
-  client_->Commit(shared->cred, shared->fh, 0, 0,
-                  [expected, changed, reply](nfs::Result<nfs::WriteVerifier> r) {
-                    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-                    if (changed || (expected && *expected != *r)) return reply(EIO, {});
-                    reply(0, {});
-                  });
+    reply(cache->TakeError(state->errors_seen), {});
+  });
 }
 
 void FileSystem::Flush(uint64_t handle, uint64_t lock_owner, Reply<None> reply) {
@@ -360,13 +335,13 @@ void FileSystem::Flush(uint64_t handle, uint64_t lock_owner, Reply<None> reply) 
   if (!state) return reply(EBADF, {});
   auto shared = state->shared;
   // POSIX: closing any descriptor drops the process's locks on the file.
-  UnlockAll(shared, lock_owner, [this, shared, reply] { CommitIfDirty(shared, reply); });
+  UnlockAll(shared, lock_owner, [this, state, reply] { FlushCache(state, reply); });
 }
 
 void FileSystem::Fsync(uint64_t handle, Reply<None> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
-  CommitIfDirty(state->shared, std::move(reply));
+  FlushCache(std::move(state), std::move(reply));
 }
 
 void FileSystem::UnlockAll(const std::shared_ptr<SharedOpen>& shared, uint64_t owner,
@@ -393,8 +368,8 @@ void FileSystem::Release(uint64_t handle, uint64_t flock_owner, Reply<None> repl
   }
   if (!state) return reply(EBADF, {});
   auto shared = state->shared;
-  auto commit_and_close = [this, shared, reply] {
-    CommitIfDirty(shared, [this, shared, reply](int err, None) {
+  auto commit_and_close = [this, state, shared, reply] {
+    FlushCache(state, [this, shared, reply](int err, None) {
       if (!ReleaseShared(shared)) return reply(err, {});  // other descriptors still use it
       client_->Close(shared->cred, shared->File(), [err, reply](nfs::Result<nfs::Unit> r) {
         reply(err != 0 ? err : ErrnoFromStatus(r.status()), {});

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 
+#include "fuse/file_cache.h"
 #include "fuse/file_system.h"
 
 namespace floatmount::fuse {
@@ -26,16 +27,8 @@ struct FileSystem::SharedOpen {
   std::vector<std::function<void()>> waiting;    // GUARDED_BY(mu): opens that came meanwhile
   bool read = false;                             // GUARDED_BY(mu): share access held
   bool write = false;                            // GUARDED_BY(mu)
-  bool dirty = false;                            // GUARDED_BY(mu): UNSTABLE data not committed
-  std::optional<nfs::WriteVerifier> verifier;    // GUARDED_BY(mu): of those writes
-  bool verifier_changed = false;                 // GUARDED_BY(mu): the server restarted between
-  int error = 0;                                 // GUARDED_BY(mu): for the next write/flush/fsync
+  std::shared_ptr<FileCache> cache;              // set at creation: the file's, shared by users
 
-  // Takes the sticky error (reported once).
-  int TakeError() {
-    std::lock_guard<std::mutex> lock(mu);
-    return std::exchange(error, 0);
-  }
   std::shared_ptr<nfs::OpenFile> File() {
     std::lock_guard<std::mutex> lock(mu);
     return file;
@@ -47,6 +40,10 @@ struct FileSystem::OpenFileState {
   std::shared_ptr<SharedOpen> shared;
   InodeId ino = 0;
   bool direct = false;
+  std::unique_ptr<ReadPattern> pattern;    // this descriptor's sequential streams
+  std::atomic<uint64_t> errors_seen{0};    // the cache's error sequence it has seen
+
+  CacheIdentity Identity() const { return CacheIdentity{shared->cred, shared->File()}; }
 };
 
 // One opendir(2): the NFS cookie verifier and the entries fetched but not

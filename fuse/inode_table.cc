@@ -62,6 +62,20 @@ std::optional<nfs::Attributes> InodeTable::Attributes(InodeId ino) const {
   return it->second.attr;
 }
 
+uint64_t InodeTable::Change(InodeId ino) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end() || !it->second.attr.Has(nfs::Attributes::kChange)) return 0;
+  return it->second.attr.change;
+}
+
+uint64_t InodeTable::Size(InodeId ino) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end() || !it->second.attr.Has(nfs::Attributes::kSize)) return 0;
+  return it->second.attr.size;
+}
+
 size_t InodeTable::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.size();

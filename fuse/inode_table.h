@@ -40,6 +40,9 @@ class InodeTable {
   // Updates the remembered attributes; returns the previous change value.
   std::optional<uint64_t> UpdateAttributes(InodeId ino, const nfs::Attributes& attr);
   std::optional<nfs::Attributes> Attributes(InodeId ino) const;
+  // The change attribute and size last seen (0: unknown).
+  uint64_t Change(InodeId ino) const;
+  uint64_t Size(InodeId ino) const;
 
   size_t size() const;
   uint64_t lookups(InodeId ino) const;  // for tests

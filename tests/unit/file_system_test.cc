@@ -167,8 +167,10 @@ TEST_F(FileSystemTest, WriteFlushCommitsAndReadBack) {
   const uint64_t h = c.value.open.handle;
   EXPECT_EQ(Write(h, "hello world", 0).value, 11u);
   EXPECT_EQ(Write(h, "HELLO", 0).value, 5u);
-  EXPECT_TRUE(fake_.HasUncommittedData(*fake_.Find("data")));
+  EXPECT_EQ(fake_.ContentOf("data"), "");  // buffered here (write-back)
+  EXPECT_EQ(faulty_.calls("WRITE"), 0u);
   EXPECT_EQ(Flush(h), 0);
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);  // both writes in one
   EXPECT_FALSE(fake_.HasUncommittedData(*fake_.Find("data")));
   EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("data")), "HELLO world");
   EXPECT_EQ(Read(h, 100, 6), "world");
@@ -193,9 +195,11 @@ TEST_F(FileSystemTest, ShortServerReadsAreContinued) {
   Call<None>([&](auto r) { fs.Release(opened.value.handle, 0, r); });
 }
 
-TEST_F(FileSystemTest, AFailedWriteIsReturned) {
+TEST_F(FileSystemTest, AFailedBackgroundWriteIsReturnedByTheNextWriteOnce) {
   auto c = Create(kRootInode, "f");
   faulty_.FailNth("WRITE", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_NOSPC, "WRITE"));
+  // A whole chunk goes out at once (in the background) and fails.
+  EXPECT_EQ(Write(c.value.open.handle, std::string(1 << 20, 'x'), 0).err, 0);
   EXPECT_EQ(Write(c.value.open.handle, "x", 0).err, ENOSPC);
   EXPECT_EQ(Write(c.value.open.handle, "x", 0).err, 0);
   EXPECT_EQ(Release(c.value.open.handle), 0);
@@ -209,14 +213,17 @@ TEST_F(FileSystemTest, AFailedCommitSurfacesOnFlush) {
   EXPECT_EQ(Release(c.value.open.handle), 0);
 }
 
-TEST_F(FileSystemTest, AServerRestartBeforeCommitIsReportedNotHidden) {
+TEST_F(FileSystemTest, AServerRestartBeforeCommitMakesTheDataGoAgain) {
   auto c = Create(kRootInode, "f");
   const uint64_t h = c.value.open.handle;
-  EXPECT_EQ(Write(h, "unstable bytes", 0).err, 0);
+  const std::string data = std::string(1 << 20, 'a') + "unstable bytes";
+  EXPECT_EQ(Write(h, data, 0).err, 0);  // the first chunk goes out UNSTABLE
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);
   fake_.SimulateRestart();  // the server dropped what was not committed
-  EXPECT_EQ(Flush(h), EIO);
-  // The next flush has nothing new to report.
+  EXPECT_EQ(fake_.ContentOf("f"), "");
   EXPECT_EQ(Flush(h), 0);
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("f")), data);
+  EXPECT_GE(fs_.cache_stats().resent, 1u << 20);
   EXPECT_EQ(Release(h), 0);
 }
 

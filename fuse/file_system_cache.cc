@@ -1,0 +1,93 @@
+// FileSystem: the per-file caches (file_cache.h), their budget and timer.
+#include "fuse/cache_budget.h"
+#include "fuse/file_system.h"
+#include "fuse/file_system_state.h"
+
+namespace floatmount::fuse {
+
+std::shared_ptr<FileCache> FileSystem::CacheForLocked(InodeId ino, const nfs::FileHandle& fh) {
+  std::weak_ptr<FileCache>& slot = caches_[ino];
+  if (auto cache = slot.lock()) return cache;
+  // Forget the caches of files nobody has open any more.
+  for (auto it = caches_.begin(); it != caches_.end();) {
+    it = it->second.expired() && it->first != ino ? caches_.erase(it) : std::next(it);
+  }
+  CacheContext context;
+  context.client = client_;
+  context.budget = budget_;
+  context.counters = counters_;
+  // Commit in the background once a file holds a quarter of the budget
+  // unstable, so writers rarely find it full of data waiting for COMMIT.
+  context.commit_threshold = budget_->capacity() * budget_->chunk_size() / 4;
+  auto cache = std::make_shared<FileCache>(context, fh);
+  slot = cache;
+  return cache;
+}
+
+std::shared_ptr<FileCache> FileSystem::FindCache(InodeId ino) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = caches_.find(ino);
+  return it == caches_.end() ? nullptr : it->second.lock();
+}
+
+void FileSystem::ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const {
+  if (attr->type != nfs::FileType::kRegular) return;
+  auto cache = FindCache(ino);
+  if (!cache) return;
+  const uint64_t end = cache->PendingEnd();
+  if (end > attr->size) attr->size = end;
+}
+
+void FileSystem::RelieveCaches() {
+  std::vector<std::shared_ptr<FileCache>> caches;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [ino, weak] : caches_) {
+      if (auto cache = weak.lock()) caches.push_back(std::move(cache));
+    }
+  }
+  for (auto& cache : caches) cache->Relieve();
+}
+
+void FileSystem::TickCaches() {
+  std::vector<std::shared_ptr<FileCache>> caches;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [ino, weak] : caches_) {
+      if (auto cache = weak.lock()) caches.push_back(std::move(cache));
+    }
+  }
+  for (auto& cache : caches) cache->Tick();
+  // Give memory back once the cache has been empty for a while.
+  if (budget_->in_use() == 0 && ++idle_ticks_ >= 30) {
+    budget_->Trim();
+    idle_ticks_ = 0;
+  }
+  writeback_timer_.Schedule(kTickInterval, [this] { TickCaches(); });
+}
+
+CacheStats FileSystem::cache_stats() const {
+  const CacheCounters& c = *counters_;
+  CacheStats s;
+  s.budget = uint64_t(budget_->capacity()) * budget_->chunk_size();
+  s.in_use = uint64_t(budget_->in_use()) * budget_->chunk_size();
+  s.high_water = uint64_t(budget_->high_water()) * budget_->chunk_size();
+  s.writer_waits = budget_->waits();
+  s.read_from_cache = c.read_from_cache;
+  s.read_from_server = c.read_from_server;
+  s.prefetched = c.prefetched;
+  s.prefetch_hits = c.prefetch_hits;
+  s.prefetch_wasted = c.prefetch_wasted;
+  s.dirty = c.dirty;
+  s.unstable = c.unstable;
+  s.written_back = c.written_back;
+  s.commits = c.commits;
+  s.resent = c.resent;
+  s.write_errors = c.write_errors;
+  s.flushes = c.flushes;
+  s.flush_seconds_total = double(c.flush_ns) / 1e9;
+  s.flush_seconds_max = double(c.flush_ns_max) / 1e9;
+  return s;
+}
+
+}  // namespace floatmount::fuse
