@@ -13,7 +13,11 @@ int RunProbe(const std::vector<std::string>& args);
 // floatmount cp [--nconnect N] [--export PATH] SRC DST
 int RunCp(const std::vector<std::string>& args);
 
-// floatmount [-f] [-o OPTIONS] SERVER:/EXPORT MOUNTPOINT
+// floatmount client-id [--state-dir DIR] [--machine-id-file FILE]
+//                     [--product-uuid-file FILE] [--client-id ID]
+int RunClientId(const std::vector<std::string>& args);
+
+// floatmount [-f] [--config NAME|FILE] [-o OPTIONS] [SERVER:/EXPORT MOUNTPOINT]
 int RunMount(const std::vector<std::string>& args);
 // floatmount unmount MOUNTPOINT
 int RunUnmount(const std::vector<std::string>& args);

@@ -13,6 +13,7 @@ inline constexpr int kExitPermission = 5;   // the server or the OS denied acces
 inline constexpr int kExitProtocol = 6;     // the server does not speak NFSv4.1 as needed
 inline constexpr int kExitIo = 7;           // an I/O error during the job
 inline constexpr int kExitLocalFile = 8;    // a local file could not be read or written
+                                            // (cp's file, the config file, state_dir)
 inline constexpr int kExitMountPoint = 9;   // the mount point is missing, not a dir, or busy
 inline constexpr int kExitFuse = 10;        // the kernel refused the FUSE mount
 

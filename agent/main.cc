@@ -8,32 +8,16 @@
 
 #include "agent/cli.h"
 #include "agent/exit_codes.h"
+#include "agent/mount_args.h"
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: floatmount [-f] [-o OPTIONS] SERVER:/EXPORT MOUNTPOINT\n"
-    "       floatmount COMMAND [options]\n"
-    "\n"
-    "mount options (-o, comma-separated, as in nfs(5)):\n"
-    "  port=N          server port (2049)\n"
-    "  nconnect=N      TCP connections, 1-64 (16)\n"
-    "  rsize=N wsize=N READ/WRITE size in bytes, up to 1048576 (1048576)\n"
-    "  actimeo=N       seconds attributes and names may be cached (1); noac: 0\n"
-    "  hard | soft     wait through outages (hard, default) or fail calls after\n"
-    "                  timeo*retrans with ETIMEDOUT (soft)\n"
-    "  timeo=N         tenths of a second before a silent connection is replaced (600)\n"
-    "  retrans=N       soft: tries before failing (2)\n"
-    "  vers=4.1        protocol version (4.1 only for now)\n"
-    "  allow_other     let other users use the mount (multi-user hosts)\n"
-    "  ro              read-only\n"
-    "  state_dir=DIR   where the node's client ID is kept (/var/lib/floatmount)\n"
-    "  client_id=ID    pin the node ID instead of generating one\n"
-    "  debug           trace FUSE requests (implies -f)\n"
-    "  -f              stay in the foreground\n"
+constexpr const char* kCommands =
     "\n"
     "commands:\n"
     "  unmount MOUNTPOINT                 flush, commit and unmount\n"
+    "  client-id [options]                print this node's NFSv4 client ID and where it\n"
+    "                                     came from (state_dir, machine fingerprint)\n"
     "  probe nfs://HOST[:PORT]/EXPORT     show what the server offers (NFSv4.1 session)\n"
     "  cp [options] SRC DST               copy a file to or from nfs://HOST[:PORT]/EXPORT/PATH\n"
     "                                     through the NFSv4.1 engine, printing MB/s\n"
@@ -55,7 +39,7 @@ int main(int argc, char** argv) {
     return floatmount::agent::RunMount(args);
   }
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
+    std::cout << floatmount::agent::MountHelp() << kCommands;
     return args.empty() ? floatmount::agent::kExitUsage : floatmount::agent::kExitOk;
   }
   if (args[0] == "--version") {
@@ -68,6 +52,7 @@ int main(int argc, char** argv) {
   }
   args.erase(args.begin());
   if (command == "probe") return floatmount::agent::RunProbe(args);
+  if (command == "client-id") return floatmount::agent::RunClientId(args);
   if (command == "cp") return floatmount::agent::RunCp(args);
   if (command == "mount") return floatmount::agent::RunMount(args);
   if (command == "unmount" || command == "umount") return floatmount::agent::RunUnmount(args);

@@ -1,5 +1,5 @@
-// floatmount [-f] [-o OPTIONS] SERVER:/EXPORT MOUNTPOINT, and
-// floatmount unmount MOUNTPOINT.
+// floatmount [-f] [--config NAME] [-o OPTIONS] SERVER:/EXPORT MOUNTPOINT
+// (parsed by mount_args.h), and floatmount unmount MOUNTPOINT.
 //
 // Mount: checks the mount point, then (unless -f) forks before any thread
 // exists; the child connects to the server, mounts through FUSE, checks the
@@ -32,7 +32,7 @@
 #include "agent/client_identity.h"
 #include "agent/engine_setup.h"
 #include "agent/exit_codes.h"
-#include "agent/mount_options.h"
+#include "agent/mount_args.h"
 #include "fuse/file_system.h"
 #include "fuse/fuse_mount.h"
 #include "nfs/nfs41_client.h"
@@ -145,14 +145,18 @@ int Serve(const MountConfig& c, const std::string& mountpoint, ReadyPipe& ready)
   sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);  // inherited by every thread made below
 
-  std::string node_id = c.client_id;
-  if (node_id.empty()) {
-    auto loaded = LoadOrCreateNodeId(c.state_dir);
-    if (!loaded.ok()) {
-      ready.Report(kExitUsage, loaded.status().message() + ". Set state_dir= to a writable directory.");
-      return kExitUsage;
+  auto identity = LoadNodeIdentity(IdentityOptionsFor(c));
+  if (!identity.ok()) {
+    ready.Report(kExitLocalFile, "client identity: " + identity.status().message() +
+                                     ". Set state_dir= to a writable directory.");
+    return kExitLocalFile;
+  }
+  for (const auto& line : DescribeIdentity(*identity)) {
+    if (identity->source == IdSource::kRegenerated) {
+      spdlog::warn("node ID {}", line);
+    } else {
+      spdlog::info("node ID {}", line);
     }
-    node_id = *loaded;
   }
   auto endpoints = ResolveServer(c.server, c.port);
   if (!endpoints.ok()) {
@@ -160,7 +164,8 @@ int Serve(const MountConfig& c, const std::string& mountpoint, ReadyPipe& ready)
                                        endpoints.status().message() + ". Check the server name.");
     return kExitUnreachable;
   }
-  auto client = nfs::Nfs41Client::Mount(EngineOptions(c, *endpoints, OwnerIdFor(node_id, mountpoint)));
+  auto client = nfs::Nfs41Client::Mount(
+      EngineOptions(c, *endpoints, OwnerIdFor(identity->node_id, mountpoint)));
   if (!client.ok()) {
     const int code = ExitCodeFor(client.status());
     ready.Report(code, DescribeMountFailure(c.server, c.export_path, client.status()));
@@ -169,6 +174,8 @@ int Serve(const MountConfig& c, const std::string& mountpoint, ReadyPipe& ready)
   fuse::FsOptions fs_options;
   fs_options.attr_timeout = c.actimeo;
   fs_options.entry_timeout = c.actimeo;
+  fs_options.cache_size = c.cache_size;
+  fs_options.readahead_max = c.readahead.value_or(kDefaultReadahead);
   fuse::FileSystem fs(client->get(), fs_options);
   fuse::FuseMountOptions mount_options;
   mount_options.mountpoint = mountpoint;
@@ -229,12 +236,15 @@ int Serve(const MountConfig& c, const std::string& mountpoint, ReadyPipe& ready)
 }  // namespace
 
 int RunMount(const std::vector<std::string>& args) {
-  std::string error;
-  auto config = ParseMountArgs(args, &error);
-  if (!config) {
-    std::cerr << "floatmount: " << error << "\n";
-    return kExitUsage;
+  MountArgs parsed = ParseMountArgs(args);
+  if (parsed.help) {
+    std::cout << MountHelp();
+    return kExitOk;
   }
+  for (const auto& problem : parsed.problems) std::cerr << "floatmount: " << problem << "\n";
+  if (parsed.exit_code != kExitOk) return parsed.exit_code;
+  const MountConfig* config = &parsed.config;
+  std::string error;
   auto mountpoint = CheckMountPoint(config->mountpoint, &error);
   if (!mountpoint) {
     std::cerr << "floatmount: " << error << "\n";

@@ -79,7 +79,9 @@ class FileCacheTest : public ::testing::Test {
       fs_.Write(h, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()),
                 off, r);
     });
-    if (got.err == 0) EXPECT_EQ(got.value, data.size());
+    if (got.err == 0) {
+      EXPECT_EQ(got.value, data.size());
+    }
     return got.err;
   }
   std::string Read(uint64_t h, size_t size, uint64_t off, int* err = nullptr) {
