@@ -137,6 +137,19 @@ nfs::Nfs41Options EngineOptions(const MountConfig& c, std::vector<nfs::Endpoint>
 
 // Mounts and serves until unmounted. Runs in the child (or in the
 // foreground); reports the outcome of the mount through `ready`.
+void LogCacheSummary(const fuse::CacheStats& s) {
+  constexpr double kMiB = 1 << 20;
+  spdlog::info(
+      "cache: read {:.0f} MiB from read-ahead, {:.0f} MiB directly ({:.0f} MiB prefetched, "
+      "{:.0f} MiB unused, {} reads waited); wrote back {:.0f} MiB in {} commits ({:.0f} MiB "
+      "resent, {} errors); {} flushes, longest {:.3f} s; most memory {:.0f} of {:.0f} MiB, "
+      "{} writers waited",
+      s.read_from_cache / kMiB, s.read_from_server / kMiB, s.prefetched / kMiB,
+      s.prefetch_wasted / kMiB, s.read_waits, s.written_back / kMiB, s.commits, s.resent / kMiB,
+      s.write_errors, s.flushes, s.flush_seconds_max, s.high_water / kMiB, s.budget / kMiB,
+      s.writer_waits);
+}
+
 int Serve(const MountConfig& c, const std::string& mountpoint, ReadyPipe& ready) {
   sigset_t stop;
   sigemptyset(&stop);
@@ -224,6 +237,7 @@ int Serve(const MountConfig& c, const std::string& mountpoint, ReadyPipe& ready)
   loop.join();
   spdlog::info("{} unmounted; committing and closing open files", mountpoint);
   fs.CloseAll();
+  LogCacheSummary(fs.cache_stats());
   mount->Unmount();
   pthread_kill(signals.native_handle(), SIGTERM);  // ends the signal thread if still waiting
   signals.join();

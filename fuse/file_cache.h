@@ -62,6 +62,7 @@ struct CacheCounters {
   std::atomic<uint64_t> prefetched{0};        // fetched ahead of the application
   std::atomic<uint64_t> prefetch_hits{0};     // prefetched chunks that were read (chunks)
   std::atomic<uint64_t> prefetch_wasted{0};   // prefetched bytes dropped unread
+  std::atomic<uint64_t> read_waits{0};        // reads that waited for a chunk on the wire
   std::atomic<int64_t> dirty{0};              // buffered, not yet acknowledged by the server
   std::atomic<int64_t> unstable{0};           // on the server, not yet committed
   std::atomic<uint64_t> written_back{0};      // sent by WRITE from the cache

@@ -52,7 +52,7 @@ void FileCache::Read(const CacheIdentity& who, const ReadPlan& plan, uint64_t of
       if (!direct) {
         for (auto& c : job->chunks) {
           if (c->state != CleanChunk::State::kFetching) continue;
-          job->remaining++;
+          if (job->remaining++ == 1) context_.counters->read_waits++;
           c->waiters.push_back([self, job] {
             if (--job->remaining == 0) self->Assemble(job);
           });

@@ -103,6 +103,7 @@ struct CacheStats {
   uint64_t prefetched = 0;
   uint64_t prefetch_hits = 0;    // chunks
   uint64_t prefetch_wasted = 0;
+  uint64_t read_waits = 0;       // reads that waited for a chunk on the wire
   int64_t dirty = 0;
   int64_t unstable = 0;
   uint64_t written_back = 0;

@@ -78,6 +78,7 @@ CacheStats FileSystem::cache_stats() const {
   s.prefetched = c.prefetched;
   s.prefetch_hits = c.prefetch_hits;
   s.prefetch_wasted = c.prefetch_wasted;
+  s.read_waits = c.read_waits;
   s.dirty = c.dirty;
   s.unstable = c.unstable;
   s.written_back = c.written_back;

@@ -15,6 +15,7 @@ runtime_test_packages=(
   nfs-ganesha nfs-ganesha-vfs    # the loopback NFS server of the tests and the demo
   libnfs-utils                   # nfs-cp: the reference client of the benchmarks
   procps                         # pgrep/pkill in the scripts
+  fio                            # verified large I/O in the cache tests, and the benchmarks
   git sqlite3 tar diffutils      # real tools run on the mount in the integration tests
 )
 
