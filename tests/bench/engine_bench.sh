@@ -31,6 +31,8 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
@@ -54,7 +56,6 @@ die() {
 }
 note() { echo "engine_bench: $*" >&2; }
 
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for knob in SIZE_MIB REPEAT PROXY_REPEAT LATENCY_US PARALLEL RUN_TIMEOUT WAIT_IDLE; do
   is_uint "${!knob}" || die "$knob must be a non-negative integer (got '${!knob}')"
 done
@@ -86,7 +87,6 @@ NPROC=$(nproc)
 # Footprint: the test file, the write source, the write destination and
 # PARALLEL nfs-cp outputs, plus 256 MiB of slack.
 NEED_KIB=$(((SIZE_MIB * (3 + PARALLEL) + 256) * 1024))
-avail_kib() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'; }
 if [[ -n ${BENCH_TMPDIR:-} ]]; then
   TMP_PARENT=$BENCH_TMPDIR
 elif [[ -d /dev/shm && $(avail_kib /dev/shm || echo 0) -ge $NEED_KIB ]]; then
@@ -101,19 +101,6 @@ TMP=""
 GANESHA_PID=""
 PROXY_PIDS=()
 BG_PIDS=()
-
-stop_pid() {  # pid, seconds before SIGKILL
-  local pid=$1 grace=$2 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  return 0
-}
 
 cleanup() {
   local rc=$?
@@ -222,34 +209,13 @@ start_proxy() {  # latency_us
 }
 
 # --- accounting helpers ----------------------------------------------------------
-now_us() { local t=${EPOCHREALTIME/./}; echo "$((10#$t))"; }
 
 # CPU ticks (user+system) of a live process, 0 if it is gone.
-pid_ticks() {
-  local stat="" rest
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || true
-  if [[ -z $stat ]]; then echo 0; return; fi
-  rest=${stat##*) }
-  local -a f
-  read -r -a f <<<"$rest"
-  echo $((f[11] + f[12]))
-}
 
 # CPU ms of this shell's reaped children (user+system), from the `times`
 # builtin written to a file: a command substitution would run in a subshell
 # with its own (empty) child accounting.
-to_ms() {
-  [[ $1 =~ ^([0-9]+)m([0-9]+)[.,]([0-9]+)s$ ]] || { echo 0; return; }
-  local frac=${BASH_REMATCH[3]}000
-  echo $((10#${BASH_REMATCH[1]} * 60000 + 10#${BASH_REMATCH[2]} * 1000 + 10#${frac:0:3}))
-}
 CHILD_MS=0
-children_ms() {
-  local _u _s cu cs
-  times >"$TMP/times"
-  { read -r _u _s; read -r cu cs; } <"$TMP/times"
-  CHILD_MS=$(($(to_ms "$cu") + $(to_ms "$cs")))
-}
 
 lat_label() {
   case $1 in
@@ -259,11 +225,6 @@ lat_label() {
 }
 
 # Busy ticks (all CPUs, everything but idle and iowait) from /proc/stat.
-machine_busy_ticks() {
-  local _cpu user nice system _idle _iowait irq softirq steal _rest
-  read -r _cpu user nice system _idle _iowait irq softirq steal _rest </proc/stat
-  echo $((user + nice + system + irq + softirq + steal))
-}
 
 # --- single runs -------------------------------------------------------------------
 # Each run_* sets RUN_OK (1/0), RUN_MSG, RUN_BYTES (moved in total) and
@@ -398,12 +359,6 @@ FAILURES=()
 STEP=0
 TOTAL_STEPS=0
 
-median() {  # numbers...
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "-"; exit }
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "%.1f\n", m }'
-}
 median2() {  # like median, 2 decimals
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
     if (NR == 0) { print "-"; exit }
@@ -492,7 +447,6 @@ DATE_FILE=$(date '+%Y%m%d-%H%M%S')
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 [[ -n $CPU_MODEL ]] || CPU_MODEL=unknown
 MEM_MIB=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)
-pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 FM_VERSION=$("$FLOATMOUNT" --version 2>&1 | head -n 1 || true)
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "?")
 if [[ $GIT_REV != "?" ]] && ! git -C "$REPO" diff --quiet HEAD -- 2>/dev/null; then
@@ -512,13 +466,6 @@ note "fault_proxy +0 us on port ${PROXY_PORT[0]}, +$LATENCY_US us on port ${PROX
 
 # Other load on the machine skews everything: measure it (1 s samples) and
 # optionally wait for it to go away.
-idle_other_cores() {
-  local m0 m1
-  m0=$(machine_busy_ticks)
-  sleep 1
-  m1=$(machine_busy_ticks)
-  awk -v m="$((m1 - m0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f\n", m / hz }'
-}
 PRE_OTHER=$(idle_other_cores)
 if ((WAIT_IDLE > 0)); then
   waited=0
@@ -549,7 +496,6 @@ cmp -s "$TMP/write-src.bin" "$EXPORT_DIR/$WRITE_NAME" ||
   die "warm-up write: the file on the server differs from the source"
 "$FLOATMOUNT" cp --nconnect 4 "${FM_EXTRA[@]}" "$(fm_url "$GANESHA_PORT" test.bin)" /dev/null \
   >"$TMP/warmup.log" 2>&1 || die "warm-up read failed: $(cat "$TMP/warmup.log")"
-
 
 if ((CEILINGS == 1)); then
   MEASURE_KIND=ceiling

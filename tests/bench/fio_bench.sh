@@ -38,6 +38,8 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 
 SIZE_MIB=${BENCH_SIZE_MIB:-1024}
@@ -67,7 +69,6 @@ die() {
 }
 note() { echo "fio_bench: $*" >&2; }
 
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for knob in SIZE_MIB REPEAT NCONNECT LATENCY_US RAND_MIB RAND_SECONDS FILES FILE_KIB RUN_TIMEOUT WAIT_IDLE; do
   is_uint "${!knob}" || die "$knob must be a non-negative integer (got '${!knob}')"
 done
@@ -124,7 +125,6 @@ NPROC=$(nproc)
 # and the small files.
 NEED_KIB=$(((SIZE_MIB * 4 + 256) * 1024))
 EXPORT_NEED_KIB=$(((SIZE_MIB * 4 + 512) * 1024))
-avail_kib() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'; }
 if [[ -n ${BENCH_TMPDIR:-} ]]; then
   TMP_PARENT=$BENCH_TMPDIR
 elif [[ -d /dev/shm && $(avail_kib /dev/shm || echo 0) -ge $NEED_KIB ]]; then
@@ -143,19 +143,6 @@ GANESHA_PID=""
 PROXY_PIDS=()
 BG_PIDS=()
 declare -A MOUNT_KIND=() MOUNT_DAEMON=()
-
-stop_pid() {  # pid, seconds before SIGKILL
-  local pid=$1 grace=$2 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-  return 0
-}
 
 # "major:minor" of the file system mounted at $1, empty when nothing is.
 mount_dev() { awk -v m="$1" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo; }
@@ -316,45 +303,9 @@ check_mount() {  # mountpoint
 }
 
 # --- accounting helpers (as engine_bench.sh) --------------------------------------------
-now_us() { local t=${EPOCHREALTIME/./}; echo "$((10#$t))"; }
 
-pid_ticks() {  # CPU ticks (user+system, all threads) of a live process, 0 if gone
-  local stat="" rest
-  [[ -n $1 ]] || { echo 0; return; }
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || true
-  if [[ -z $stat ]]; then echo 0; return; fi
-  rest=${stat##*) }
-  local -a f
-  read -r -a f <<<"$rest"
-  echo $((f[11] + f[12]))
-}
-
-to_ms() {
-  [[ $1 =~ ^([0-9]+)m([0-9]+)[.,]([0-9]+)s$ ]] || { echo 0; return; }
-  local frac=${BASH_REMATCH[3]}000
-  echo $((10#${BASH_REMATCH[1]} * 60000 + 10#${BASH_REMATCH[2]} * 1000 + 10#${frac:0:3}))
-}
 CHILD_MS=0
-children_ms() {  # CPU ms of this shell's reaped children (fio, python, cp)
-  local _u _s cu cs
-  times >"$TMP/times"
-  { read -r _u _s; read -r cu cs; } <"$TMP/times"
-  CHILD_MS=$(($(to_ms "$cu") + $(to_ms "$cs")))
-}
 
-machine_busy_ticks() {
-  local _cpu user nice system _idle _iowait irq softirq steal _rest
-  read -r _cpu user nice system _idle _iowait irq softirq steal _rest </proc/stat
-  echo $((user + nice + system + irq + softirq + steal))
-}
-
-median() {  # numbers... -> median with 1 decimal ("-" for none)
-  (($#)) || { echo -; return; }
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "-"; exit }
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "%.1f\n", m }'
-}
 median2() {
   (($#)) || { echo -; return; }
   printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
@@ -616,7 +567,6 @@ DATE_FILE=$(date '+%Y%m%d-%H%M%S')
 CPU_MODEL=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 [[ -n $CPU_MODEL ]] || CPU_MODEL=unknown
 MEM_MIB=$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)
-pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
 FM_VERSION=$("$FLOATMOUNT" --version 2>&1 | head -n 1 || true)
 FIO_VERSION=$(fio --version 2>/dev/null || echo "?")
 GIT_REV=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo "?")
@@ -643,13 +593,6 @@ note "ganesha_serve pid $SERVE_PID (ganesha.nfsd $GANESHA_PID) on 127.0.0.1:$GAN
 [[ -n ${WANT_PATH[px0]:-} ]] && start_proxy 0
 [[ -n ${WANT_PATH[pxN]:-} ]] && start_proxy "$LATENCY_US"
 
-idle_other_cores() {
-  local m0 m1
-  m0=$(machine_busy_ticks)
-  sleep 1
-  m1=$(machine_busy_ticks)
-  awk -v m="$((m1 - m0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f\n", m / hz }'
-}
 PRE_OTHER=$(idle_other_cores)
 if ((WAIT_IDLE > 0)); then
   waited=0

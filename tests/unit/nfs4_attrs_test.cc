@@ -2,6 +2,7 @@
 // rejecting unknown bits and malformed values, and byte-exact encoding of
 // the settable attributes.
 #include "nfs/nfs4_attrs.h"
+#include "tests/unit/wire.h"
 
 #include <gtest/gtest.h>
 
@@ -11,36 +12,9 @@
 namespace floatmount::nfs::v4 {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-// Builds XDR by hand, independently of XdrEncoder.
-class Wire {
- public:
-  Wire& U32(uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) b_.push_back(static_cast<uint8_t>(v >> shift));
-    return *this;
-  }
-  Wire& U64(uint64_t v) {
-    U32(static_cast<uint32_t>(v >> 32));
-    return U32(static_cast<uint32_t>(v));
-  }
-  Wire& Str(std::string_view s) {
-    U32(static_cast<uint32_t>(s.size()));
-    b_.insert(b_.end(), s.begin(), s.end());
-    while (b_.size() % 4 != 0) b_.push_back(0);
-    return *this;
-  }
-  // attr_vals: a length word and the bytes of `inner`.
-  Wire& Opaque(const Wire& inner) {
-    U32(static_cast<uint32_t>(inner.b_.size()));
-    b_.insert(b_.end(), inner.b_.begin(), inner.b_.end());
-    return *this;
-  }
-  const Bytes& bytes() const { return b_; }
-
- private:
-  Bytes b_;
-};
+using testing::Bytes;
+using testing::Concat;
+using testing::Wire;
 
 IdMapper Ids() {
   IdMapperOptions o;

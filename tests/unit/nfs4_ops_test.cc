@@ -4,6 +4,7 @@
 // RFC's XDR; replies are built by hand (the Wire helper, independent of
 // XdrEncoder) and decoded, including error arms and every truncation.
 #include "nfs/nfs4_ops.h"
+#include "tests/unit/wire.h"
 
 #include <gtest/gtest.h>
 
@@ -14,49 +15,9 @@
 namespace floatmount::nfs::v4 {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-class Wire {
- public:
-  Wire& U32(uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) b_.push_back(static_cast<uint8_t>(v >> shift));
-    return *this;
-  }
-  Wire& U64(uint64_t v) {
-    U32(static_cast<uint32_t>(v >> 32));
-    return U32(static_cast<uint32_t>(v));
-  }
-  Wire& Raw(const Bytes& bytes) {
-    b_.insert(b_.end(), bytes.begin(), bytes.end());
-    return *this;
-  }
-  Wire& Str(std::string_view s) {
-    U32(static_cast<uint32_t>(s.size()));
-    b_.insert(b_.end(), s.begin(), s.end());
-    while (b_.size() % 4 != 0) b_.push_back(0);
-    return *this;
-  }
-  Wire& Opaque(const Wire& inner) {
-    U32(static_cast<uint32_t>(inner.b_.size()));
-    return Raw(inner.b_);
-  }
-  // stateid4 with other = {fill, fill + 1, ...}.
-  Wire& Sid(uint32_t seqid, uint8_t fill) {
-    U32(seqid);
-    for (uint8_t i = 0; i < 12; ++i) b_.push_back(static_cast<uint8_t>(fill + i));
-    return *this;
-  }
-  const Bytes& bytes() const { return b_; }
-
- private:
-  Bytes b_;
-};
-
-Bytes Concat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
+using testing::Bytes;
+using testing::Concat;
+using testing::Wire;
 
 IdMapper Ids() {
   IdMapperOptions o;

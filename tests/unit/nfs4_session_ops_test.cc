@@ -10,44 +10,14 @@
 #include <vector>
 
 #include "nfs/nfs4_ops.h"
+#include "tests/unit/wire.h"
 
 namespace floatmount::nfs::v4 {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-// Builds XDR by hand, independently of XdrEncoder.
-class Wire {
- public:
-  Wire& U32(uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) b_.push_back(static_cast<uint8_t>(v >> shift));
-    return *this;
-  }
-  Wire& U64(uint64_t v) {
-    U32(static_cast<uint32_t>(v >> 32));
-    return U32(static_cast<uint32_t>(v));
-  }
-  Wire& Raw(const Bytes& bytes) {
-    b_.insert(b_.end(), bytes.begin(), bytes.end());
-    return *this;
-  }
-  Wire& Str(std::string_view s) {
-    U32(static_cast<uint32_t>(s.size()));
-    b_.insert(b_.end(), s.begin(), s.end());
-    while (b_.size() % 4 != 0) b_.push_back(0);
-    return *this;
-  }
-  // stateid4 with other = {fill, fill + 1, ...}.
-  Wire& Sid(uint32_t seqid, uint8_t fill) {
-    U32(seqid);
-    for (uint8_t i = 0; i < 12; ++i) b_.push_back(static_cast<uint8_t>(fill + i));
-    return *this;
-  }
-  const Bytes& bytes() const { return b_; }
-
- private:
-  Bytes b_;
-};
+using testing::Bytes;
+using testing::Concat;
+using testing::Wire;
 
 Stateid Sid(uint32_t seqid, uint8_t fill) {
   Stateid s;

@@ -1,0 +1,75 @@
+# Shell functions shared by the benchmark scripts (engine_bench.sh,
+# fio_bench.sh): numbers, processes, CPU accounting. Sourced, not run.
+# CLK_TCK must be set by the caller (getconf CLK_TCK) before the CPU ones
+# are used.
+# shellcheck shell=bash
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+
+avail_kib() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 { print $4 }'; }
+
+stop_pid() {  # pid, seconds before SIGKILL
+  local pid=$1 grace=$2 i
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+  return 0
+}
+
+now_us() { local t=${EPOCHREALTIME/./}; echo "$((10#$t))"; }
+
+pid_ticks() {  # CPU ticks (user+system, all threads) of a live process, 0 if gone
+  local stat="" rest
+  [[ -n $1 ]] || { echo 0; return; }
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || true
+  if [[ -z $stat ]]; then echo 0; return; fi
+  rest=${stat##*) }
+  local -a f
+  read -r -a f <<<"$rest"
+  echo $((f[11] + f[12]))
+}
+
+to_ms() {
+  [[ $1 =~ ^([0-9]+)m([0-9]+)[.,]([0-9]+)s$ ]] || { echo 0; return; }
+  local frac=${BASH_REMATCH[3]}000
+  echo $((10#${BASH_REMATCH[1]} * 60000 + 10#${BASH_REMATCH[2]} * 1000 + 10#${frac:0:3}))
+}
+
+# Sets CHILD_MS (read by the caller) to the CPU ms of this shell's reaped
+# children (fio, python, cp). Needs $TMP.
+# shellcheck disable=SC2034
+children_ms() {
+  local _u _s cu cs
+  times >"$TMP/times"
+  { read -r _u _s; read -r cu cs; } <"$TMP/times"
+  CHILD_MS=$(($(to_ms "$cu") + $(to_ms "$cs")))
+}
+
+machine_busy_ticks() {
+  local _cpu user nice system _idle _iowait irq softirq steal _rest
+  read -r _cpu user nice system _idle _iowait irq softirq steal _rest </proc/stat
+  echo $((user + nice + system + irq + softirq + steal))
+}
+
+median() {  # numbers... -> median with 1 decimal ("-" for none)
+  (($#)) || { echo -; return; }
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "-"; exit }
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "%.1f\n", m }'
+}
+
+pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
+
+idle_other_cores() {
+  local m0 m1
+  m0=$(machine_busy_ticks)
+  sleep 1
+  m1=$(machine_busy_ticks)
+  awk -v m="$((m1 - m0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f\n", m / hz }'
+}
