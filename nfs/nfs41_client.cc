@@ -59,6 +59,10 @@ Nfs41Client::~Nfs41Client() { Shutdown(); }
 
 void Nfs41Client::Shutdown() { engine_->Shutdown(); }
 
+void Nfs41Client::UpdateEndpoints(const std::vector<Endpoint>& endpoints) {
+  engine_->UpdateEndpoints(endpoints);
+}
+
 ServerInfo Nfs41Client::info() const {
   ServerInfo info = engine_->Info();
   info.rsize = rsize_;

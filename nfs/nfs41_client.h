@@ -54,6 +54,9 @@ struct Nfs41Options {
   // Changes on every start of the agent (RFC 8881 2.4).
   std::array<uint8_t, 8> boot_verifier{};
   int nconnect = 16;  // 1..64
+  // At most this many connections per address (0: no limit), for servers
+  // that limit connections per client node.
+  size_t max_connections_per_address = 0;
   uint32_t rsize = 1u << 20;
   uint32_t wsize = 1u << 20;
   uint32_t max_slots = 128;  // requested ca_maxrequests
@@ -70,6 +73,7 @@ struct Nfs41Options {
 struct ConnectionInfo {
   Endpoint endpoint;
   bool up = false;
+  bool draining = false;  // moving to another address once its calls are answered
   size_t outstanding = 0;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
@@ -79,6 +83,8 @@ struct ConnectionInfo {
 struct ServerInfo {
   std::string server_owner_major;  // printable (hex if binary)
   uint64_t server_owner_minor = 0;
+  uint64_t clientid = 0;           // this client's, from EXCHANGE_ID
+  std::string session_id;          // hex
   std::string server_scope;
   std::string impl_domain;
   std::string impl_name;
@@ -113,6 +119,8 @@ class Nfs41Client : public Client {
   // connections. Calls made afterwards fail with kShutdown. Idempotent.
   void Shutdown();
   ServerInfo info() const;
+  // The server's addresses now (re-resolved DNS): see Nfs41Engine.
+  void UpdateEndpoints(const std::vector<Endpoint>& endpoints);
   // READ/WRITE sizes in use: the options, within the server's limits.
   uint32_t rsize() const { return rsize_; }
   uint32_t wsize() const { return wsize_; }

@@ -134,15 +134,17 @@ void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_s
   f.encoded = true;
 }
 
+// The least-loaded live connection; one that is draining (moving to
+// another address) only if there is no other.
 std::shared_ptr<RpcConnection> Nfs41Engine::PickConnection() {
   std::lock_guard<std::mutex> lock(conns_mu_);
-  std::shared_ptr<RpcConnection> best;
+  std::shared_ptr<RpcConnection> best, draining;
   for (const Conn& c : conns_) {
-    if (c.rpc && c.rpc->alive() && (!best || c.rpc->outstanding() < best->outstanding())) {
-      best = c.rpc;
-    }
+    if (!c.rpc || !c.rpc->alive()) continue;
+    std::shared_ptr<RpcConnection>& slot = c.move_to >= 0 ? draining : best;
+    if (!slot || c.rpc->outstanding() < slot->outstanding()) slot = c.rpc;
   }
-  return best;
+  return best ? best : draining;
 }
 
 void Nfs41Engine::Transmit(std::shared_ptr<Flight> f) {

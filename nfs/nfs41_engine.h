@@ -17,7 +17,8 @@
 //             up again.
 //
 // Files: nfs41_engine.cc (dispatch, replies), nfs41_session.cc (client ID,
-// session, connections, recovery, maintenance thread).
+// session, recovery, maintenance thread), nfs41_connections.cc (the
+// connections over the server's addresses: health, placement, reconnects).
 //
 // Threads: see nfs41_client.h. Lock order: mu_ before conns_mu_; no lock is
 // held while calling into a SlotTable, an RpcConnection or a callback.
@@ -66,6 +67,9 @@ class Nfs41Engine {
   std::chrono::milliseconds SetupTimeout() const;
 
   ServerInfo Info() const;
+  // The server's addresses now (e.g. after DNS changed): connections move
+  // off addresses no longer listed and spread over new ones.
+  void UpdateEndpoints(const std::vector<Endpoint>& endpoints);
   const IdMapper& id_mapper() const { return id_mapper_; }
   const Nfs41Options& options() const { return options_; }
   uint64_t clientid() const;
@@ -81,11 +85,25 @@ class Nfs41Engine {
   struct DirectCall;
   struct Conn {
     Endpoint endpoint;
+    int address = -1;                    // index in addresses_; -1: placed nowhere
     std::shared_ptr<RpcConnection> rpc;  // null while down
     bool connecting = false;
+    int move_to = -1;  // draining: no new calls; reconnects there once idle
     int failures = 0;
     std::chrono::steady_clock::time_point next_attempt{};
     std::thread connector;
+  };
+  // One address of the server. Usable while it answers, is the same server
+  // (EXCHANGE_ID), and is still listed.
+  struct Address {
+    Endpoint endpoint;
+    bool other_server = false;  // EXCHANGE_ID showed another server_owner/scope
+    bool listed = true;         // in the latest UpdateEndpoints
+    int failures = 0;           // connects that failed since it last answered
+    std::chrono::steady_clock::time_point retry_at{};
+    bool probing = false;
+    std::thread prober;
+    bool usable() const { return listed && !other_server && failures == 0; }
   };
   enum class Recovery { kNone = 0, kState = 1, kSession = 2, kClientId = 3 };
 
@@ -113,6 +131,15 @@ class Nfs41Engine {
   Status BindConnection(RpcConnection* conn);
   // Connects conns_[index], proving the address is the same server.
   Status SetUpConnection(size_t index);
+
+  // --- connections over addresses (nfs41_connections.cc) ---
+  // Points connection `i` at address `a` (-1: nowhere). Needs conns_mu_.
+  void AssignLocked(size_t i, int a);
+  int AddressIndexLocked(const Endpoint& endpoint);
+  void PlaceLocked();
+  void ProbeLocked(size_t a);
+  void NoteConnectFailureLocked(size_t i);
+  void JoinConnectionThreads();
   Status ReclaimComplete();
   void ReopenAll(bool reclaim);
   std::vector<std::shared_ptr<OpenState>> LiveOpens() const;
@@ -159,8 +186,8 @@ class Nfs41Engine {
 
   mutable std::mutex conns_mu_;
   std::vector<Conn> conns_;                                // GUARDED_BY(conns_mu_)
+  std::vector<Address> addresses_;                         // GUARDED_BY(conns_mu_)
   std::set<std::string> verified_;                         // GUARDED_BY(conns_mu_): same server
-  std::vector<Endpoint> excluded_;                         // GUARDED_BY(conns_mu_): other servers
   std::vector<std::shared_ptr<RpcConnection>> graveyard_;  // GUARDED_BY(conns_mu_)
 
   bool recovery_running_ = false;  // GUARDED_BY(mu_)

@@ -35,17 +35,20 @@ std::string HostName() {
   return buf;
 }
 
+template <typename Bytes>
+std::string Hex(const Bytes& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : bytes) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
 std::string Printable(const std::string& bytes) {
   for (unsigned char c : bytes) {
-    if (c < 0x20 || c > 0x7e) {
-      static const char* kHex = "0123456789abcdef";
-      std::string hex;
-      for (unsigned char b : bytes) {
-        hex += kHex[b >> 4];
-        hex += kHex[b & 15];
-      }
-      return hex;
-    }
+    if (c < 0x20 || c > 0x7e) return Hex(bytes);
   }
   return bytes;
 }
@@ -220,7 +223,9 @@ Status Nfs41Engine::SetUpConnection(size_t index) {
     if (res.server_owner_major != primary.server_owner_major ||
         res.server_scope != primary.server_scope) {
       std::lock_guard<std::mutex> lock(conns_mu_);
-      excluded_.push_back(endpoint);
+      addresses_[size_t(AddressIndexLocked(endpoint))].other_server = true;
+      spdlog::warn("{} answers as another server (server owner or scope differ); not using it",
+                   endpoint.ToString());
       return Status::InvalidArgument(endpoint.ToString() + " is a different server");
     }
   }
@@ -278,21 +283,19 @@ Status Nfs41Engine::Start() {
     std::this_thread::sleep_for(Backoff(attempt));
   }
   if (!s.ok()) return s;
+  int primary_index;
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
-    const int n = std::clamp(options_.nconnect, 1, 64);
-    conns_.resize(n);
-    // Spread connections over the addresses, primary first.
-    std::vector<Endpoint> order{primary_endpoint};
-    for (const Endpoint& ep : options_.endpoints) {
-      if (!(ep == primary_endpoint)) order.push_back(ep);
-    }
-    for (int i = 0; i < n; ++i) {
-      conns_[i].endpoint = order[i % order.size()];
-      conns_[i].connecting = i > 0;  // set up below, not by the maintenance thread
-    }
+    for (const Endpoint& ep : options_.endpoints) AddressIndexLocked(ep);
+    primary_index = AddressIndexLocked(primary_endpoint);
+    conns_.resize(size_t(std::clamp(options_.nconnect, 1, 64)));
+    AssignLocked(0, primary_index);
     conns_[0].rpc = primary;  // bound to the session by CREATE_SESSION
     verified_.insert(primary_endpoint.ToString());
+    // The others spread over the addresses (set up below, not by the
+    // maintenance thread).
+    PlaceLocked();
+    for (size_t i = 1; i < conns_.size(); ++i) conns_[i].connecting = true;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -308,13 +311,14 @@ Status Nfs41Engine::Start() {
   // The other connections, now, so the mount starts at full width.
   const size_t n = conns_.size();
   for (size_t i = 1; i < n; ++i) {
-    Status cs = SetUpConnection(i);
+    Status cs = conns_[i].address >= 0 ? SetUpConnection(i) : Status::Ok();
     if (!cs.ok()) {
       // Fall back to the primary address for this connection.
       spdlog::warn("connection {} to {}: {}", i, conns_[i].endpoint.ToString(), cs.ToString());
       {
         std::lock_guard<std::mutex> lock(conns_mu_);
-        conns_[i].endpoint = primary_endpoint;
+        NoteConnectFailureLocked(i);
+        AssignLocked(i, primary_index);
       }
       cs = SetUpConnection(i);
     }
@@ -509,69 +513,6 @@ void Nfs41Engine::MaintenanceLoop() {
   if (recovery_thread_.joinable()) recovery_thread_.join();
 }
 
-void Nfs41Engine::MaintainConnections() {
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<size_t> to_connect;
-  {
-    std::lock_guard<std::mutex> lock(conns_mu_);
-    for (size_t i = 0; i < conns_.size(); ++i) {
-      Conn& c = conns_[i];
-      if (c.rpc && !c.rpc->alive()) {
-        graveyard_.push_back(std::move(c.rpc));
-        c.rpc.reset();
-        c.next_attempt = now;
-      }
-      if (c.rpc && c.rpc->outstanding() > 0 && now - c.rpc->last_receive() > options_.timeo) {
-        spdlog::warn("{} has not answered for {} ms; reconnecting", c.endpoint.ToString(),
-                     options_.timeo.count());
-        c.rpc->Close();
-      }
-      if (!c.rpc && !c.connecting && now >= c.next_attempt) {
-        if (c.connector.joinable()) c.connector.join();
-        c.connecting = true;
-        to_connect.push_back(i);
-      }
-    }
-    // Destroy dead connections once nobody else holds them (never on
-    // their own threads).
-    std::erase_if(graveyard_, [](const std::shared_ptr<RpcConnection>& c) {
-      return c.use_count() == 1;
-    });
-    for (size_t i : to_connect) {
-      conns_[i].connector = std::thread([this, i] {
-        pthread_setname_np(pthread_self(), "fm-nfs-conn");
-        bool ready;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          ready = !shutdown_;
-        }
-        Status s = ready ? SetUpConnection(i) : Status::Shutdown("shutting down");
-        std::lock_guard<std::mutex> lock(conns_mu_);
-        Conn& c = conns_[i];
-        c.connecting = false;
-        if (!s.ok()) {
-          ++c.failures;
-          c.next_attempt = std::chrono::steady_clock::now() +
-                           std::chrono::milliseconds(std::min(200 << std::min(c.failures, 5), 5000));
-          // Try the next address of the server after a failure.
-          if (c.failures >= 2 && options_.endpoints.size() > 1) {
-            for (size_t k = 0; k < options_.endpoints.size(); ++k) {
-              if (options_.endpoints[k] == c.endpoint) {
-                c.endpoint = options_.endpoints[(k + 1) % options_.endpoints.size()];
-                break;
-              }
-            }
-          }
-          spdlog::debug("reconnect to {} failed: {}", c.endpoint.ToString(), s.ToString());
-        } else {
-          spdlog::info("connected to {}", c.endpoint.ToString());
-        }
-        maint_cv_.notify_all();
-      });
-    }
-  }
-}
-
 void Nfs41Engine::FlushResends() {
   if (!PickConnection()) return;
   std::deque<std::shared_ptr<Flight>> resend;
@@ -728,15 +669,7 @@ void Nfs41Engine::Shutdown() {
   // these calls can finish; then join the threads.
   FailStranded();
   if (maintenance_.joinable()) maintenance_.join();
-  for (size_t i = 0;; ++i) {  // connector threads take conns_mu_: join outside it
-    std::thread t;
-    {
-      std::lock_guard<std::mutex> lock(conns_mu_);
-      if (i >= conns_.size()) break;
-      t = std::move(conns_[i].connector);
-    }
-    if (t.joinable()) t.join();
-  }
+  JoinConnectionThreads();
   std::vector<Conn> conns;
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
@@ -771,6 +704,8 @@ ServerInfo Nfs41Engine::Info() const {
     std::lock_guard<std::mutex> lock(mu_);
     info.server_owner_major = Printable(server_.server_owner_major);
     info.server_owner_minor = server_.server_owner_minor;
+    info.clientid = clientid_;
+    info.session_id = Hex(session_id_);
     info.server_scope = Printable(server_.server_scope);
     if (server_.server_impl_id) {
       info.impl_domain = server_.server_impl_id->domain;
@@ -789,11 +724,14 @@ ServerInfo Nfs41Engine::Info() const {
   }
   info.retries = retries_.load();
   std::lock_guard<std::mutex> lock(conns_mu_);
-  info.excluded = excluded_;
+  for (const Address& a : addresses_) {
+    if (a.other_server) info.excluded.push_back(a.endpoint);
+  }
   for (const Conn& c : conns_) {
     ConnectionInfo ci;
     ci.endpoint = c.endpoint;
     ci.up = c.rpc && c.rpc->alive();
+    ci.draining = c.move_to >= 0;
     if (c.rpc) {
       ci.outstanding = c.rpc->outstanding();
       ci.bytes_sent = c.rpc->bytes_sent();

@@ -370,7 +370,7 @@ void FakeClient::Lock(const Credentials& cred, const nfs::OpenFile* file, uint64
         (type == LockType::kRead && !(*open)->read)) {
       return Err(NFS4ERR_OPENMODE, "LOCK");
     }
-    uint64_t first, last;
+    uint64_t first = 0, last = 0;
     if (!LockRangeOf(offset, length, &first, &last)) return Err(NFS4ERR_INVAL, "LOCK");
     Inode& n = inodes_.at((*open)->ino);
     if (FindConflict(n, owner, false, type, first, last)) return Err(NFS4ERR_DENIED, "LOCK");
@@ -389,7 +389,7 @@ void FakeClient::Unlock(const Credentials& cred, const nfs::OpenFile* file, uint
     if (file == nullptr) return Status::InvalidArgument("LOCKU without an open file");
     auto open = GetOpen(file, "LOCKU");
     if (!open.ok()) return open.status();
-    uint64_t first, last;
+    uint64_t first = 0, last = 0;
     if (!LockRangeOf(offset, length, &first, &last)) return Err(NFS4ERR_INVAL, "LOCKU");
     RemoveLockRange(inodes_.at((*open)->ino), owner, false, first, last);
     return nfs::Unit{};
@@ -405,7 +405,7 @@ void FakeClient::TestLock(const Credentials& cred, const nfs::OpenFile* file, ui
     if (file == nullptr) return Status::InvalidArgument("LOCKT without an open file");
     auto open = GetOpen(file, "LOCKT");
     if (!open.ok()) return open.status();
-    uint64_t first, last;
+    uint64_t first = 0, last = 0;
     if (!LockRangeOf(offset, length, &first, &last)) return Err(NFS4ERR_INVAL, "LOCKT");
     return FindConflict(inodes_.at((*open)->ino), owner, false, type, first, last);
   }());
@@ -594,7 +594,7 @@ bool FakeClient::ExternalLock(const FileHandle& fh, LockType type, uint64_t offs
                               uint64_t owner) {
   std::lock_guard lock(mu_);
   Inode& n = MustGet(fh);
-  uint64_t first, last;
+  uint64_t first = 0, last = 0;
   CheckHook(LockRangeOf(offset, length, &first, &last), "bad lock range");
   if (FindConflict(n, owner, true, type, first, last)) return false;
   RemoveLockRange(n, owner, true, first, last);
@@ -605,7 +605,7 @@ bool FakeClient::ExternalLock(const FileHandle& fh, LockType type, uint64_t offs
 void FakeClient::ExternalUnlock(const FileHandle& fh, uint64_t offset, uint64_t length,
                                 uint64_t owner) {
   std::lock_guard lock(mu_);
-  uint64_t first, last;
+  uint64_t first = 0, last = 0;
   CheckHook(LockRangeOf(offset, length, &first, &last), "bad lock range");
   RemoveLockRange(MustGet(fh), owner, true, first, last);
 }
