@@ -9,6 +9,8 @@ build_packages=(
   libspdlog-dev                  # logging
   libgtest-dev libgmock-dev      # unit and integration tests
   libfuse3-dev                   # the FUSE low-level API
+  libsystemd-dev                 # sd_notify: READY, STATUS, WATCHDOG, STOPPING under systemd
+  libc-ares-dev                  # DNS: every A/AAAA record of the server name, with TTLs
 )
 runtime_test_packages=(
   fuse3                          # fusermount3 (mounts by non-root users)
@@ -16,6 +18,7 @@ runtime_test_packages=(
   libnfs-utils                   # nfs-cp: the reference client of the benchmarks
   procps                         # pgrep/pkill in the scripts
   fio                            # verified large I/O in the cache tests, and the benchmarks
+  dnsmasq-base                   # the tests' DNS server: round-robin names on a loopback port
   git sqlite3 tar diffutils      # real tools run on the mount in the integration tests
 )
 
