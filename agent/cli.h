@@ -21,5 +21,7 @@ int RunClientId(const std::vector<std::string>& args);
 int RunMount(const std::vector<std::string>& args);
 // floatmount unmount MOUNTPOINT
 int RunUnmount(const std::vector<std::string>& args);
+// floatmount status [--json | --prometheus] [MOUNTPOINT...]
+int RunStatus(const std::vector<std::string>& args);
 
 }  // namespace floatmount::agent

@@ -1,0 +1,20 @@
+// Where a mount's agent keeps its run-time files: /run/floatmount/<name>.pid
+// (for `floatmount unmount`) and <name>.sock (the control socket of
+// `floatmount status`), <name> being the mount point with '/' as '-' and
+// other unusual bytes hex-escaped, so one directory holds every mount's.
+//
+// FLOATMOUNT_RUN_DIR overrides the directory (tests).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace floatmount::agent {
+
+std::string RunDir();
+// RunDir()/<escaped mountpoint><suffix>; `mountpoint` is absolute.
+std::string RunFileFor(const std::string& mountpoint, const std::string& suffix);
+// Every file in RunDir() ending in `suffix`.
+std::vector<std::string> RunFiles(const std::string& suffix);
+
+}  // namespace floatmount::agent
