@@ -294,9 +294,10 @@ int RunCp(const std::vector<std::string>& args) {
   if (!within || within->empty()) {
     return Fail(url->path + " does not name a file under the export " + export_path + ".", kExitUsage);
   }
-  auto endpoints = ResolveServer(url->host, url->port);
-  if (!endpoints.ok()) return Fail(endpoints.status().message() + ".", kExitUnreachable);
-  auto client = nfs::Nfs41Client::Mount(OneShotOptions(*endpoints, export_path, nconnect));
+  auto addresses = ResolveServer(url->host);
+  if (!addresses.ok()) return Fail(addresses.status().message() + ".", kExitUnreachable);
+  auto client = nfs::Nfs41Client::Mount(
+      OneShotOptions(EndpointsOf(*addresses, url->port), export_path, nconnect));
   if (!client.ok()) {
     return Fail(DescribeMountFailure(url->host, export_path, client.status()),
                 ExitCodeFor(client.status()));

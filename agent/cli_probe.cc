@@ -50,12 +50,13 @@ int RunProbe(const std::vector<std::string>& args) {
     std::cerr << "floatmount probe: " << error << ".\n";
     return kExitUsage;
   }
-  auto endpoints = ResolveServer(url->host, url->port);
-  if (!endpoints.ok()) {
-    std::cerr << "floatmount probe: " << endpoints.status().message() << ".\n";
+  auto addresses = ResolveServer(url->host);
+  if (!addresses.ok()) {
+    std::cerr << "floatmount probe: " << addresses.status().message() << ".\n";
     return kExitUnreachable;
   }
-  auto client = nfs::Nfs41Client::Mount(OneShotOptions(*endpoints, url->path, nconnect));
+  auto client = nfs::Nfs41Client::Mount(
+      OneShotOptions(EndpointsOf(*addresses, url->port), url->path, nconnect));
   if (!client.ok()) {
     std::cerr << "floatmount probe: " << DescribeMountFailure(url->host, url->path, client.status())
               << "\n";

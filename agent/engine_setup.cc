@@ -1,10 +1,6 @@
 #include "agent/engine_setup.h"
 
-#include <netdb.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include <random>
 
@@ -13,30 +9,19 @@
 
 namespace floatmount::agent {
 
-nfs::Result<std::vector<nfs::Endpoint>> ResolveServer(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_family = AF_UNSPEC;
-  addrinfo* res = nullptr;
-  const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
-  if (rc != 0) {
-    return nfs::Status::Transport("cannot resolve '" + host + "': " + gai_strerror(rc));
-  }
+std::vector<nfs::Endpoint> EndpointsOf(const std::vector<ResolvedAddress>& addresses,
+                                       uint16_t port) {
   std::vector<nfs::Endpoint> endpoints;
-  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    char buf[INET6_ADDRSTRLEN] = {};
-    const void* addr = ai->ai_family == AF_INET
-                           ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(ai->ai_addr)->sin_addr)
-                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(ai->ai_addr)->sin6_addr);
-    if (inet_ntop(ai->ai_family, addr, buf, sizeof(buf)) == nullptr) continue;
-    nfs::Endpoint ep{buf, port};
-    bool seen = false;
-    for (const auto& e : endpoints) seen |= (e == ep);
-    if (!seen) endpoints.push_back(ep);
-  }
-  freeaddrinfo(res);
-  if (endpoints.empty()) return nfs::Status::Transport("'" + host + "' has no address");
+  for (const ResolvedAddress& a : addresses) endpoints.push_back(nfs::Endpoint{a.address, port});
   return endpoints;
+}
+
+nfs::Result<std::vector<ResolvedAddress>> ResolveServer(const std::string& host,
+                                                        const std::string& dns_server) {
+  AresResolverOptions options;
+  options.dns_server = dns_server;
+  AresResolver resolver(options);
+  return resolver.Resolve(host);
 }
 
 nfs::Nfs41Options OneShotOptions(std::vector<nfs::Endpoint> endpoints, std::string export_path,

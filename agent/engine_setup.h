@@ -8,13 +8,18 @@
 #include <string>
 #include <vector>
 
+#include "agent/resolver.h"
 #include "nfs/nfs41_client.h"
 #include "nfs/status.h"
 
 namespace floatmount::agent {
 
-// Every IPv4/IPv6 address of `host` (a name or a numeric address).
-nfs::Result<std::vector<nfs::Endpoint>> ResolveServer(const std::string& host, uint16_t port);
+// Every IPv4/IPv6 address of `host` (a name or a numeric address), from
+// the system's resolvers or from `dns_server` (HOST:PORT) alone.
+nfs::Result<std::vector<ResolvedAddress>> ResolveServer(const std::string& host,
+                                                        const std::string& dns_server = "");
+std::vector<nfs::Endpoint> EndpointsOf(const std::vector<ResolvedAddress>& addresses,
+                                       uint16_t port);
 
 // Options for a one-shot command: a fresh client owner ID per run (so it
 // never collides with a mounted agent on this node) and a random verifier.

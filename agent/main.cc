@@ -1,13 +1,13 @@
-// floatmount: the command-line entry point. Dispatches to the subcommands
-// of agent/cli.h.
-#include <spdlog/spdlog.h>
-
+// floatmount: the command-line entry point. Sets up logging (logging.h:
+// the terminal, or the journal when systemd connected stderr to it) and
+// dispatches to the subcommands of agent/cli.h.
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "agent/cli.h"
 #include "agent/exit_codes.h"
+#include "agent/logging.h"
 #include "agent/mount_args.h"
 
 namespace {
@@ -16,6 +16,9 @@ constexpr const char* kCommands =
     "\n"
     "commands:\n"
     "  unmount MOUNTPOINT                 flush, commit and unmount\n"
+    "  status [--json|--prometheus] [MOUNTPOINT...]\n"
+    "                                     session, connections, throughput and cache of\n"
+    "                                     each mount (all of them without a mount point)\n"
     "  client-id [options]                print this node's NFSv4 client ID and where it\n"
     "                                     came from (state_dir, machine fingerprint)\n"
     "  probe nfs://HOST[:PORT]/EXPORT     show what the server offers (NFSv4.1 session)\n"
@@ -28,10 +31,7 @@ constexpr const char* kCommands =
 }  // namespace
 
 int main(int argc, char** argv) {
-  spdlog::set_level(spdlog::level::warn);
-  if (const char* level = std::getenv("FLOATMOUNT_LOG")) {
-    spdlog::set_level(spdlog::level::from_str(level));
-  }
+  floatmount::agent::SetUpLogging(floatmount::agent::DetectLogTarget());
   std::vector<std::string> args(argv + 1, argv + argc);
   const std::string self = argv[0];
   if (self.size() >= 16 && self.compare(self.size() - 16, 16, "mount.floatmount") == 0) {
@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (command == "probe") return floatmount::agent::RunProbe(args);
   if (command == "client-id") return floatmount::agent::RunClientId(args);
+  if (command == "status") return floatmount::agent::RunStatus(args);
   if (command == "cp") return floatmount::agent::RunCp(args);
   if (command == "mount") return floatmount::agent::RunMount(args);
   if (command == "unmount" || command == "umount") return floatmount::agent::RunUnmount(args);

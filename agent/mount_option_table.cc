@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "agent/mount_options.h"
+#include "agent/resolver.h"
 
 namespace floatmount::agent {
 namespace {
@@ -125,6 +126,18 @@ bool SetReadahead(const S& v, C* c, S* why) {
   return true;
 }
 
+bool SetDnsServer(const S& v, C* c, S* why) {
+  std::string normalized, error;
+  if (!ParseDnsServer(v, &normalized, &error)) {
+    const size_t detail = error.find("': ");  // past "dns_server 'VALUE': "
+    *why = "takes IP:PORT or [IPv6]:PORT: " +
+           (detail == std::string::npos ? error : error.substr(detail + 3));
+    return false;
+  }
+  c->dns_server = normalized;
+  return true;
+}
+
 std::vector<MountOption> MakeTable() {
   return {
       {"server", "HOST", "NFS server name or address (or give SERVER:/EXPORT)",
@@ -136,6 +149,13 @@ std::vector<MountOption> MakeTable() {
       {"port", "N", "server port", ShowNumber<&C::port>, SetNumber<&C::port, 1, 65535>},
       {"nconnect", "N", "TCP connections to the server, 1-64", ShowNumber<&C::nconnect>,
        SetNumber<&C::nconnect, 1, 64>},
+      {"max_connections_per_address", "N",
+       "at most N connections to one server address (servers with a per-client limit); 0: none",
+       ShowNumber<&C::max_connections_per_address>,
+       SetNumber<&C::max_connections_per_address, 0, 64>},
+      {"dns_server", "IP:PORT",
+       "resolve the server name with this DNS server only (default: the system's resolvers)",
+       ShowString<&C::dns_server>, SetDnsServer},
       {"rsize", "N", "READ size in bytes, 4096-1048576", ShowNumber<&C::rsize>,
        SetNumber<&C::rsize, 4096, 1 << 20>},
       {"wsize", "N", "WRITE size in bytes, 4096-1048576", ShowNumber<&C::wsize>,

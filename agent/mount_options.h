@@ -35,6 +35,8 @@ struct MountConfig {
   std::string mountpoint;   // as given (made absolute by the caller)
   uint16_t port = 2049;
   int nconnect = 16;
+  int max_connections_per_address = 0;  // 0: no limit
+  std::string dns_server;  // "IP:PORT": ask only this DNS server; empty: the system's
   uint32_t rsize = 1u << 20;
   uint32_t wsize = 1u << 20;
   double actimeo = 1.0;  // seconds; CheckMountConfig makes it 0 with noac

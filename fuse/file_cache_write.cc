@@ -7,9 +7,19 @@
 #include "fuse/errno_map.h"
 #include "fuse/file_cache.h"
 #include "fuse/file_cache_state.h"
+#include "nfs/log_limiter.h"
 #include "nfs/nfs4_protocol.h"
 
 namespace floatmount::fuse {
+namespace {
+
+// A server that refuses every WRITE (a full disk) fails thousands a second.
+nfs::LogLimiter& WriteBackErrors() {
+  static nfs::LogLimiter limiter(5, std::chrono::seconds(10));
+  return limiter;
+}
+
+}  // namespace
 
 FileCache::FileCache(const CacheContext& context, nfs::FileHandle fh)
     : context_(context), fh_(std::move(fh)) {}
@@ -118,8 +128,9 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
     if (r.ok() && r->count == 0) r = nfs::Status::Nfs(nfs::v4::NFS4ERR_IO, "the server wrote nothing");
     if (!r.ok()) {
       FailLocked(ErrnoFromStatus(r.status()));
-      spdlog::warn("write-back of {} bytes at offset {} failed: {}", asked, c.base + send.lo,
-                   r.status().message());
+      nfs::LogLimited(WriteBackErrors(), spdlog::level::warn, "write-back",
+                      "write-back of {} bytes at offset {} failed: {}", asked, c.base + send.lo,
+                      r.status().message());
     } else {
       const uint32_t count = std::min<uint32_t>(r->count, asked);
       context_.counters->written_back += count;
@@ -241,7 +252,8 @@ void FileCache::CommitDone(uint64_t round, nfs::Result<nfs::WriteVerifier> r) {
     round_chunks_.clear();
     if (!r.ok()) {
       FailLocked(ErrnoFromStatus(r.status()));
-      spdlog::warn("COMMIT failed: {}", r.status().message());
+      nfs::LogLimited(WriteBackErrors(), spdlog::level::warn, "commit", "COMMIT failed: {}",
+                      r.status().message());
     } else if (resent) {
       spdlog::warn("the server's write verifier changed (it restarted): sending uncommitted data again");
     }

@@ -182,7 +182,10 @@ void Nfs41Engine::UpdateEndpoints(const std::vector<Endpoint>& endpoints) {
     }
     for (const Endpoint& ep : endpoints) AddressIndexLocked(ep);
     std::string list;
-    for (const Endpoint& ep : endpoints) list += (list.empty() ? "" : " ") + ep.ToString();
+    for (const Endpoint& ep : endpoints) {
+      if (!list.empty()) list += ' ';
+      list += ep.ToString();
+    }
     spdlog::info("server addresses: {}", list);
   }
   maint_cv_.notify_all();

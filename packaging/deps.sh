@@ -11,6 +11,7 @@ build_packages=(
   libfuse3-dev                   # the FUSE low-level API
   libsystemd-dev                 # sd_notify: READY, STATUS, WATCHDOG, STOPPING under systemd
   libc-ares-dev                  # DNS: every A/AAAA record of the server name, with TTLs
+  nlohmann-json3-dev             # floatmount status --json, and reading it back from the agent
 )
 runtime_test_packages=(
   fuse3                          # fusermount3 (mounts by non-root users)

@@ -74,7 +74,7 @@ TEST_F(MountErrorsTest, EachFailureHasItsExitCode) {
   ExpectFailure(Mount(Options() + ",nconnect=99", "127.0.0.1:/export", mnt_), 2, mnt_,
                 "nconnect");
   ExpectFailure(Mount(Options(), "no-such-host.invalid:/export", mnt_), 3, mnt_,
-                "cannot resolve");
+                "no address for 'no-such-host.invalid'");
   const std::string missing = base_ + "/missing";
   ExpectFailure(Mount(Options(), "127.0.0.1:/export", missing), 9, missing, "mkdir -p");
 }

@@ -101,6 +101,8 @@ TEST(MountOptionsTest, EveryBadValueIsOneLineNamingTheOption) {
       {"port=http", "port takes a number"},
       {"nconnect=99", "nconnect takes a number from 1 to 64"},
       {"nconnect=8x", "nconnect takes a number"},
+      {"max_connections_per_address=65", "max_connections_per_address takes a number from 0 to 64"},
+      {"dns_server=::1:53", "dns_server takes"},
       {"rsize=100", "rsize takes a number from 4096 to 1048576"},
       {"wsize=2097152", "wsize takes a number from 4096 to 1048576"},
       {"actimeo=-1", "actimeo takes a number from 0 to 3600"},
