@@ -5,7 +5,8 @@
 // textfile collector: `floatmount status --prometheus > DIR/floatmount.prom`).
 //
 // Exit: 0; kExitMountPoint when a named mount point is not a floatmount
-// mount or its agent does not answer; kExitFailure when no mount answers.
+// mount or its agent does not answer; kExitFailure when there is no mount.
+// Sockets left by killed agents (nobody listening) are passed over.
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -40,7 +41,11 @@ nfs::Result<MountStatus> Ask(const std::string& socket_path) {
     return nfs::Status::Transport(what);
   };
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return fail(std::string("no agent answers (") + std::strerror(errno) + ")");
+    const int err = errno;
+    close(fd);
+    // Nobody listens: an agent that was killed left its socket behind.
+    if (err == ECONNREFUSED || err == ENOENT) return nfs::Status::Shutdown("no agent answers");
+    return nfs::Status::Transport(std::string("no agent answers (") + std::strerror(err) + ")");
   }
   const char request[] = "status\n";
   if (send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL) != ssize_t(sizeof(request) - 1)) {
@@ -104,6 +109,9 @@ int RunStatus(const std::vector<std::string>& args) {
   int code = kExitOk;
   for (const auto& [what, sock] : targets) {
     auto s = Ask(sock);
+    if (!s.ok() && mountpoints.empty() && s.status().kind() == nfs::Status::Kind::kShutdown) {
+      continue;  // a stale socket of a killed agent: not a mount
+    }
     if (!s.ok()) {
       std::cerr << "floatmount status: " << what << ": " << s.status().message()
                 << (mountpoints.empty() ? "" : ". Is it mounted with floatmount?") << "\n";
@@ -112,7 +120,10 @@ int RunStatus(const std::vector<std::string>& args) {
     }
     found.push_back(std::move(*s));
   }
-  if (found.empty() && code == kExitOk) code = kExitFailure;
+  if (found.empty() && mountpoints.empty()) {
+    std::cerr << "floatmount status: no floatmount mounts on this machine\n";
+    return kExitFailure;
+  }
   if (prometheus) {
     std::cout << FormatPrometheus(found);
   } else if (json) {

@@ -221,6 +221,7 @@ std::function<std::string()> StatusLine(const MountConfig& c, const std::string&
   }
   EnsureUnmounted(mountpoint, /*abort=*/true);
   unlink(pid_file.c_str());
+  unlink(RunFileFor(mountpoint, ".sock").c_str());
   spdlog::default_logger()->flush();
   _exit(left > 0 ? kExitIo : kExitFailure);
 }
