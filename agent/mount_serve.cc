@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <condition_variable>
@@ -259,8 +260,15 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
     return fail(kExitUnreachable, "cannot mount " + what + ": " + addresses.status().message() +
                                       ". Check the server name.");
   }
-  auto client = nfs::Nfs41Client::Mount(EngineOptions(c, EndpointsOf(*addresses, c.port),
-                                                      OwnerIdFor(identity->node_id, mountpoint)));
+  // An address that stops answering makes the resolver look again soon
+  // (the floating IP may have moved); set once the resolver exists.
+  std::atomic<ResolverLoop*> resolver_now{nullptr};
+  nfs::Nfs41Options engine_options = EngineOptions(c, EndpointsOf(*addresses, c.port),
+                                                   OwnerIdFor(identity->node_id, mountpoint));
+  engine_options.on_address_down = [&resolver_now](const nfs::Endpoint&) {
+    if (ResolverLoop* r = resolver_now.load()) r->Nudge();
+  };
+  auto client = nfs::Nfs41Client::Mount(engine_options);
   if (!client.ok()) {
     return fail(ExitCodeFor(client.status()),
                 DescribeMountFailure(c.server, c.export_path, client.status()));
@@ -273,6 +281,11 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
                         [&](const std::vector<ResolvedAddress>& now) {
                           (*client)->UpdateEndpoints(EndpointsOf(now, c.port));
                         });
+  resolver_now = &resolver;
+  struct Forget {
+    std::atomic<ResolverLoop*>& r;
+    ~Forget() { r = nullptr; }  // before `resolver` goes
+  } forget{resolver_now};
   fuse::FsOptions fs_options;
   fs_options.attr_timeout = c.actimeo;
   fs_options.entry_timeout = c.actimeo;

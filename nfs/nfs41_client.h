@@ -33,6 +33,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +58,10 @@ struct Nfs41Options {
   // At most this many connections per address (0: no limit), for servers
   // that limit connections per client node.
   size_t max_connections_per_address = 0;
+  // Called (on an engine thread, with engine locks held: it must only
+  // signal) when an address stops answering, e.g. to look the name up
+  // again sooner.
+  std::function<void(const Endpoint&)> on_address_down;
   uint32_t rsize = 1u << 20;
   uint32_t wsize = 1u << 20;
   uint32_t max_slots = 128;  // requested ca_maxrequests

@@ -82,6 +82,7 @@ void Nfs41Engine::NoteConnectFailureLocked(size_t i) {
   if (a.failures++ == 0) {
     spdlog::warn("{} does not answer; moving its connections to the server's other addresses",
                  a.endpoint.ToString());
+    if (options_.on_address_down) options_.on_address_down(a.endpoint);
   }
   a.retry_at = now + Growing(a.failures, std::chrono::milliseconds(500),
                              std::chrono::milliseconds(5000));
