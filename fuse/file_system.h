@@ -254,6 +254,7 @@ class FileSystem {
   std::shared_ptr<FileCache> FindCache(InodeId ino) const;
   // A file being written here is at least as long as our pending writes.
   void ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const;
+  std::vector<std::shared_ptr<FileCache>> LiveCaches() const;  // outside mu_
   void RelieveCaches();  // the budget is full
   void TickCaches();     // every second: idle dirty data goes out
   void UnlockAll(const std::shared_ptr<SharedOpen>& shared, uint64_t owner,

@@ -38,26 +38,21 @@ void FileSystem::ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const {
   if (end > attr->size) attr->size = end;
 }
 
-void FileSystem::RelieveCaches() {
+std::vector<std::shared_ptr<FileCache>> FileSystem::LiveCaches() const {
   std::vector<std::shared_ptr<FileCache>> caches;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [ino, weak] : caches_) {
-      if (auto cache = weak.lock()) caches.push_back(std::move(cache));
-    }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [ino, weak] : caches_) {
+    if (auto cache = weak.lock()) caches.push_back(std::move(cache));
   }
-  for (auto& cache : caches) cache->Relieve();
+  return caches;
+}
+
+void FileSystem::RelieveCaches() {
+  for (auto& cache : LiveCaches()) cache->Relieve();
 }
 
 void FileSystem::TickCaches() {
-  std::vector<std::shared_ptr<FileCache>> caches;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [ino, weak] : caches_) {
-      if (auto cache = weak.lock()) caches.push_back(std::move(cache));
-    }
-  }
-  for (auto& cache : caches) cache->Tick();
+  for (auto& cache : LiveCaches()) cache->Tick();
   // Give memory back once the cache has been empty for a while.
   if (budget_->in_use() == 0 && ++idle_ticks_ >= 30) {
     budget_->Trim();

@@ -15,6 +15,7 @@
 #include "nfs/nfs4_protocol.h"
 #include "tests/fakes/fake_client.h"
 #include "tests/fakes/faulty_client.h"
+#include "tests/unit/reply_waiter.h"
 
 namespace floatmount::fuse {
 namespace {
@@ -22,21 +23,6 @@ namespace {
 using fakes::FakeClient;
 using fakes::FaultyClient;
 constexpr size_t kMiB = 1 << 20;
-
-template <typename T>
-struct Got {
-  int err = -1;
-  T value{};
-};
-
-template <typename T, typename F>
-Got<T> Call(F&& issue) {
-  auto p = std::make_shared<std::promise<Got<T>>>();
-  auto f = p->get_future();
-  issue([p](int err, T value) { p->set_value(Got<T>{err, std::move(value)}); });
-  EXPECT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
-  return f.get();
-}
 
 std::string Pattern(size_t size, uint32_t seed) {
   std::string s(size, '\0');

@@ -13,28 +13,13 @@
 #include "nfs/nfs4_protocol.h"
 #include "tests/fakes/fake_client.h"
 #include "tests/fakes/faulty_client.h"
+#include "tests/unit/reply_waiter.h"
 
 namespace floatmount::fuse {
 namespace {
 
 using fakes::FakeClient;
 using fakes::FaultyClient;
-
-template <typename T>
-struct Got {
-  int err = -1;
-  T value{};
-};
-
-// Runs an operation and waits for its reply (inline or on another thread).
-template <typename T, typename F>
-Got<T> Call(F&& issue) {
-  auto p = std::make_shared<std::promise<Got<T>>>();
-  auto f = p->get_future();
-  issue([p](int err, T value) { p->set_value(Got<T>{err, std::move(value)}); });
-  EXPECT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
-  return f.get();
-}
 
 class FileSystemTest : public ::testing::Test {
  protected:
