@@ -125,6 +125,12 @@ int RunMount(const std::vector<std::string>& args) {
 }
 
 int RunUnmount(const std::vector<std::string>& args) {
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "usage: floatmount unmount MOUNTPOINT\n"
+                 "  flushes and commits every open file, closes the NFS session, unmounts,\n"
+                 "  and returns once the agent has exited\n";
+    return kExitOk;
+  }
   if (args.size() != 1 || args[0].empty() || args[0][0] == '-') {
     std::cerr << "floatmount: usage: floatmount unmount MOUNTPOINT\n";
     return kExitUsage;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the whole test suite: unit
 # tests, the harness's own tests, and the integration tests against a real
-# nfs-ganesha on loopback — first in the release build, then the unit and
-# integration tests again under AddressSanitizer/UBSan. Needs root (ganesha,
+# nfs-ganesha on loopback — first in the release build, then the .deb
+# (built, checked by lintian, installed into a scratch root, its units
+# verified), then the unit and integration tests again under
+# AddressSanitizer/UBSan. Needs root (ganesha,
 # apt). Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,10 @@ echo "== release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 900
+
+echo "== the .deb: build, lintian, install into a scratch root, systemd-analyze verify"
+deb=$(bash packaging/build_deb.sh build-deb | tail -n 1)
+bash packaging/check_deb.sh "$deb"
 
 echo "== ASan/UBSan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOATMOUNT_SANITIZE=ON >/dev/null

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the floatmount .deb: packaging/build_deb.sh [OUTDIR]
+#
+# Installs dpkg-dev, debhelper and debian/control's Build-Depends with
+# apt-get if any is missing (needs root then), copies the source tree (the
+# files git tracks or would track) to a scratch directory, builds there with
+# dpkg-buildpackage (nothing is written into the checkout) and copies the
+# .deb, its -dbgsym .deb, .buildinfo and .changes to OUTDIR (default:
+# build-deb/ in the checkout, which git ignores), next to build.log. The
+# last line printed is the .deb's path. JOBS=N: parallel jobs (nproc).
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$src/build-deb}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+tools=(dpkg-dev debhelper)
+missing=()
+for p in "${tools[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} > 0)) || ! (cd "$src" && dpkg-checkbuilddeps) 2>/dev/null; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "build_deb.sh: run as root to install the build dependencies" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${tools[@]}" >/dev/null
+  apt-get build-dep -y -qq "$src" >/dev/null
+fi
+
+version=$(cd "$src" && dpkg-parsechangelog -SVersion)
+work=$(mktemp -d "${TMPDIR:-/tmp}/floatmount-deb.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+tree="$work/floatmount-$version"
+mkdir "$tree"
+# Tracked and untracked-but-not-ignored files; a tracked file deleted in
+# the working tree is skipped (tar warns).
+(cd "$src" && git ls-files -z --cached --others --exclude-standard |
+  tar --null -T - --ignore-failed-read -cf -) | tar -C "$tree" -xf -
+
+arch=$(dpkg-architecture -qDEB_HOST_ARCH)
+if ! (cd "$tree" && dpkg-buildpackage -b -us -uc -j"${JOBS:-$(nproc)}") >"$out/build.log" 2>&1; then
+  tail -n 60 "$out/build.log" >&2
+  echo "build_deb.sh: dpkg-buildpackage failed; full log: $out/build.log" >&2
+  exit 1
+fi
+cp "$work"/*.deb "$work"/*.buildinfo "$work"/*.changes "$out"/
+deb="$out/floatmount_${version}_${arch}.deb"
+[[ -f $deb ]] || { echo "build_deb.sh: no $deb was made" >&2; exit 1; }
+echo "$deb"
