@@ -541,6 +541,7 @@ std::unique_ptr<FuseMount> FuseMount::Mount(FileSystem* fs, const FuseMountOptio
   mount->impl_ = std::make_unique<Impl>();
   mount->impl_->options = options;
   mount->impl_->session = fuse_session_new(&args, &kOps, sizeof(kOps), fs);
+  fuse_opt_free_args(&args);  // libfuse may have copied them to add its own
   if (mount->impl_->session == nullptr) {
     *error = "could not start a FUSE session (is /dev/fuse available?)";
     return nullptr;
