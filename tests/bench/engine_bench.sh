@@ -577,27 +577,8 @@ for ((i = 0; i < ROWS; i++)); do
   CSV_LINES+=("\"${R_TOOL[i]}\",${R_DIR[i]},${R_NC[i]},$path,$lat_us,${R_MIBS[i]},${ratio% (ref)},${drop%\%},${R_CCPU[i]},${R_SCPU[i]},${R_PCPU[i]},${R_OCPU[i]},${R_SELF[i]},${R_RUNS[i]// /;},${R_STATUS[i]}")
 done
 
-NCOL=${#HEADERS[@]}
-declare -a WIDTH=()
-for ((c = 0; c < NCOL; c++)); do WIDTH[c]=${#HEADERS[c]}; done
-for ((k = 0; k < ${#CELLS[@]}; k++)); do
-  c=$((k % NCOL))
-  if ((${#CELLS[k]} > WIDTH[c])); then WIDTH[c]=${#CELLS[k]}; fi
-done
-print_cells() {  # cells... (numeric columns right-aligned)
-  local c line="" cell
-  for ((c = 0; c < NCOL; c++)); do
-    cell=$1
-    shift
-    if ((c >= 4 && c <= 11)); then
-      printf -v cell '%*s' "${WIDTH[c]}" "$cell"
-    else
-      printf -v cell '%-*s' "${WIDTH[c]}" "$cell"
-    fi
-    line+="$cell  "
-  done
-  echo "${line%"${line##*[! ]}"}"
-}
+NUM_FIRST=4 NUM_LAST=11  # the numeric columns
+table_widths
 
 report() {
   echo "floatmount engine benchmark  $DATE_HUMAN"

@@ -734,27 +734,8 @@ for job in "${JOB_ORDER[@]}"; do
   done
 done
 
-NCOL=${#HEADERS[@]}
-declare -a WIDTH=()
-for ((c = 0; c < NCOL; c++)); do WIDTH[c]=${#HEADERS[c]}; done
-for ((k = 0; k < ${#CELLS[@]}; k++)); do
-  c=$((k % NCOL))
-  if ((${#CELLS[k]} > WIDTH[c])); then WIDTH[c]=${#CELLS[k]}; fi
-done
-print_cells() {  # cells... (numeric columns right-aligned)
-  local c line="" cell
-  for ((c = 0; c < NCOL; c++)); do
-    cell=$1
-    shift
-    if ((c >= 2 && c <= 11)); then
-      printf -v cell '%*s' "${WIDTH[c]}" "$cell"
-    else
-      printf -v cell '%-*s' "${WIDTH[c]}" "$cell"
-    fi
-    line+="$cell  "
-  done
-  echo "${line%"${line##*[! ]}"}"
-}
+NUM_FIRST=2 NUM_LAST=11  # the numeric columns
+table_widths
 
 report() {
   echo "floatmount fio benchmark  $DATE_HUMAN"

@@ -73,3 +73,33 @@ idle_other_cores() {
   m1=$(machine_busy_ticks)
   awk -v m="$((m1 - m0))" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f\n", m / hz }'
 }
+
+# A text table: HEADERS (column names) and CELLS (row-major) give NCOL and
+# each column's WIDTH; print_cells prints one row, columns NUM_FIRST to
+# NUM_LAST (the caller sets them) right-aligned.
+# shellcheck disable=SC2034
+table_widths() {
+  local c k
+  NCOL=${#HEADERS[@]}
+  WIDTH=()
+  for ((c = 0; c < NCOL; c++)); do WIDTH[c]=${#HEADERS[c]}; done
+  for ((k = 0; k < ${#CELLS[@]}; k++)); do
+    c=$((k % NCOL))
+    if ((${#CELLS[k]} > WIDTH[c])); then WIDTH[c]=${#CELLS[k]}; fi
+  done
+}
+
+print_cells() {  # cells...
+  local c line="" cell
+  for ((c = 0; c < NCOL; c++)); do
+    cell=$1
+    shift
+    if ((c >= NUM_FIRST && c <= NUM_LAST)); then
+      printf -v cell '%*s' "${WIDTH[c]}" "$cell"
+    else
+      printf -v cell '%-*s' "${WIDTH[c]}" "$cell"
+    fi
+    line+="$cell  "
+  done
+  echo "${line%"${line##*[! ]}"}"
+}
