@@ -1,5 +1,7 @@
 #include "tests/harness/dns_server.h"
 
+#include "tests/harness/child_process.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -40,13 +42,6 @@ constexpr const char* kProbeName = "floatmount-probe.invalid";
 
 bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 std::string LastLines(const std::string& text, int count) {
   std::deque<std::string> kept;
   std::istringstream in(text);
@@ -57,12 +52,6 @@ std::string LastLines(const std::string& text, int count) {
   std::string out;
   for (const std::string& line : kept) out += line + "\n";
   return out;
-}
-
-std::string DescribeStatus(int status) {
-  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
-  return "status " + std::to_string(status);
 }
 
 // The canonical text of a numeric address and whether it is IPv6; false if
@@ -290,7 +279,7 @@ bool DnsServer::WriteHosts() {
 
 bool DnsServer::Start() {
   error_.clear();
-  if (running()) return Fail("Start(): dnsmasq already running (pid " + std::to_string(pid_) + ")");
+  if (running()) return Fail("Start(): dnsmasq already running (pid " + std::to_string(child_.pid()) + ")");
   if (!MakeDirectory() || !WriteHosts()) return false;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
     std::string pick_error;
@@ -340,7 +329,7 @@ bool DnsServer::LaunchAndWait(bool* port_in_use) {
     if (out_fd >= 0) close(out_fd);
     return Fail(std::string("open: ") + std::strerror(errno));
   }
-  const size_t out_start = ReadFile(out_path).size();
+  const size_t out_start = FileText(out_path).size();
   const pid_t parent = getpid();
   const pid_t child = fork();
   if (child == 0) {
@@ -361,7 +350,7 @@ bool DnsServer::LaunchAndWait(bool* port_in_use) {
   close(null_fd);
   close(out_fd);
   if (child < 0) return Fail(std::string("fork: ") + std::strerror(fork_errno));
-  pid_ = child;
+  child_.Adopt(child);
 
   // Ours has logged its start (the log names its pid; another server on the
   // port would not) and answers.
@@ -370,13 +359,13 @@ bool DnsServer::LaunchAndWait(bool* port_in_use) {
   std::string query_error = "not started";
   while (std::chrono::steady_clock::now() < deadline) {
     if (ReapIfExited()) {
-      const std::string out = ReadFile(out_path).substr(out_start);
+      const std::string out = FileText(out_path).substr(out_start);
       *port_in_use = out.find("Address already in use") != std::string::npos;
-      return Fail("dnsmasq exited during startup (" + DescribeStatus(last_status_) + ") on " +
+      return Fail("dnsmasq exited during startup (" + DescribeExit(child_.last_status()) + ") on " +
                   server_spec());
     }
     DnsReply reply;
-    if (ReadFile(log_path()).find(started) != std::string::npos &&
+    if (FileText(log_path()).find(started) != std::string::npos &&
         DnsQuery(options_.listen_address, port_, kProbeName, false, kQueryTimeout, &reply,
                  &query_error) &&
         !ReapIfExited()) {
@@ -399,13 +388,13 @@ bool DnsServer::SetAddresses(const std::string& name, std::vector<std::string> a
   if (dir_.empty()) return true;  // written by Start()
   if (!WriteHosts()) return false;
   if (!running()) return true;
-  if (kill(pid_, SIGHUP) != 0) return Fail(std::string("kill(SIGHUP): ") + std::strerror(errno));
+  if (kill(child_.pid(), SIGHUP) != 0) return Fail(std::string("kill(SIGHUP): ") + std::strerror(errno));
   const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   std::string last_error;
   while (std::chrono::steady_clock::now() < deadline) {
     if (Serves(name, &last_error)) return true;
     if (ReapIfExited()) {
-      return Fail("dnsmasq exited after SIGHUP (" + DescribeStatus(last_status_) + ")");
+      return Fail("dnsmasq exited after SIGHUP (" + DescribeExit(child_.last_status()) + ")");
     }
     std::this_thread::sleep_for(kPollInterval);
   }
@@ -442,45 +431,16 @@ bool DnsServer::Serves(const std::string& name, std::string* last_error) const {
   return true;
 }
 
-bool DnsServer::ReapIfExited() {
-  if (pid_ <= 0) return true;
-  int status = 0;
-  const pid_t rc = waitpid(pid_, &status, WNOHANG);
-  if (rc == 0 || (rc < 0 && errno == EINTR)) return false;
-  // rc < 0 (ECHILD): someone else reaped it, e.g. SIGCHLD set to SIG_IGN.
-  last_status_ = rc == pid_ ? status : 0;
-  pid_ = -1;
-  return true;
-}
+bool DnsServer::ReapIfExited() { return child_.ReapIfExited(); }
 
-bool DnsServer::Stop() {
-  if (pid_ <= 0) return true;
-  kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + options_.stop_timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ReapIfExited()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  Kill();
-  return false;
-}
+bool DnsServer::Stop() { return child_.Stop(options_.stop_timeout); }
 
-void DnsServer::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  int status = 0;
-  pid_t rc;
-  do {
-    rc = waitpid(pid_, &status, 0);
-  } while (rc < 0 && errno == EINTR);
-  last_status_ = status;
-  pid_ = -1;
-}
+void DnsServer::Kill() { child_.Kill(); }
 
 std::string DnsServer::LogTail(int lines) const {
   if (dir_.empty()) return "";
-  std::string tail = LastLines(ReadFile(log_path()), lines);
-  const std::string out = LastLines(ReadFile(dir_ + "/dnsmasq.out"), lines);
+  std::string tail = LastLines(FileText(log_path()), lines);
+  const std::string out = LastLines(FileText(dir_ + "/dnsmasq.out"), lines);
   if (!out.empty()) tail += "--- dnsmasq stdout/stderr ---\n" + out;
   return tail;
 }

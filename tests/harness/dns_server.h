@@ -36,7 +36,7 @@
 //
 // Thread-safety: not thread-safe; use one instance from one thread, except
 // the const accessors. DnsQuery is safe from any thread.
-// Invariant: pid_ > 0 exactly while a child we started is unreaped.
+// Invariant: child_ is running() exactly while a child we started is unreaped.
 #pragma once
 
 #include <sys/types.h>
@@ -46,6 +46,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "tests/harness/child_process.h"
 
 namespace floatmount::testing {
 
@@ -111,8 +113,8 @@ class DnsServer {
   // A and AAAA. Returns false with error() on a bad address or a timeout.
   bool SetAddresses(const std::string& name, std::vector<std::string> addresses);
 
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return child_.running(); }
+  pid_t pid() const { return child_.pid(); }
   const std::string& error() const { return error_; }
   const std::string& address() const { return options_.listen_address; }
   uint16_t port() const { return port_; }
@@ -138,8 +140,7 @@ class DnsServer {
   Options options_;    // names change with SetAddresses; the rest is constant
   std::string dir_;    // empty until the first Start()
   uint16_t port_ = 0;  // 0 until Start()
-  pid_t pid_ = -1;
-  int last_status_ = 0;  // waitpid status of the last reaped child
+  ChildProcess child_;
   std::string error_;
 };
 

@@ -1,5 +1,7 @@
 #include "tests/harness/ganesha_server.h"
 
+#include "tests/harness/child_process.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -31,13 +33,6 @@ constexpr uint32_t kPortmapProgram = 100000;
 
 bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // The last `count` lines of `text` that do not contain `skip` and do
 // contain `only` (empty strings: no filter).
 std::string LastLines(const std::string& text, int count, const std::string& skip,
@@ -53,12 +48,6 @@ std::string LastLines(const std::string& text, int count, const std::string& ski
   std::string out;
   for (const std::string& line : kept) out += line + "\n";
   return out;
-}
-
-std::string DescribeStatus(int status) {
-  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
-  return "status " + std::to_string(status);
 }
 
 long FileSize(const std::string& path) {
@@ -192,7 +181,7 @@ bool GaneshaServer::WriteConfig() {
 
 bool GaneshaServer::Start() {
   error_.clear();
-  if (running()) return Fail("Start(): server already running (pid " + std::to_string(pid_) + ")");
+  if (running()) return Fail("Start(): server already running (pid " + std::to_string(child_.pid()) + ")");
   if (!MakeDirectory()) return false;
   for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
     std::string pick_error;
@@ -260,14 +249,14 @@ bool GaneshaServer::LaunchAndWait(bool* port_in_use) {
   close(null_fd);
   close(out_fd);
   if (child < 0) return Fail(std::string("fork: ") + std::strerror(fork_errno));
-  pid_ = child;
+  child_.Adopt(child);
 
   const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   std::string ping_error;
   while (std::chrono::steady_clock::now() < deadline) {
     if (ReapIfExited()) {
       *port_in_use = LogSince(log_start).find("Address already in use") != std::string::npos;
-      return Fail("ganesha.nfsd exited during startup (" + DescribeStatus(last_status_) + ") on " +
+      return Fail("ganesha.nfsd exited during startup (" + DescribeExit(child_.last_status()) + ") on " +
                   options_.bind_address + ":" + std::to_string(port_));
     }
     // An answer alone is not enough: another server may hold the port (ours
@@ -290,43 +279,14 @@ bool GaneshaServer::LaunchAndWait(bool* port_in_use) {
               " ms (last: " + ping_error + ")");
 }
 
-bool GaneshaServer::ReapIfExited() {
-  if (pid_ <= 0) return true;
-  int status = 0;
-  const pid_t rc = waitpid(pid_, &status, WNOHANG);
-  if (rc == 0 || (rc < 0 && errno == EINTR)) return false;
-  // rc < 0 (ECHILD): someone else reaped it, e.g. SIGCHLD set to SIG_IGN.
-  last_status_ = rc == pid_ ? status : 0;
-  pid_ = -1;
-  return true;
-}
+bool GaneshaServer::ReapIfExited() { return child_.ReapIfExited(); }
 
-bool GaneshaServer::Stop() {
-  if (pid_ <= 0) return true;
-  kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + options_.stop_timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ReapIfExited()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  Kill();
-  return false;
-}
+bool GaneshaServer::Stop() { return child_.Stop(options_.stop_timeout); }
 
-void GaneshaServer::Kill() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
-  int status = 0;
-  pid_t rc;
-  do {
-    rc = waitpid(pid_, &status, 0);
-  } while (rc < 0 && errno == EINTR);
-  last_status_ = status;
-  pid_ = -1;
-}
+void GaneshaServer::Kill() { child_.Kill(); }
 
 std::string GaneshaServer::LogSince(long offset) const {
-  const std::string text = ReadFile(log_path());
+  const std::string text = FileText(log_path());
   return text.substr(std::min(static_cast<size_t>(offset), text.size()));
 }
 
@@ -337,8 +297,8 @@ int GaneshaServer::EstablishedConnections() const {
 
 std::string GaneshaServer::LogTail(int lines) const {
   if (dir_.empty()) return "";
-  std::string tail = LastLines(ReadFile(log_path()), lines, ":DBUS :");
-  const std::string out = LastLines(ReadFile(dir_ + "/ganesha.out"), lines, "");
+  std::string tail = LastLines(FileText(log_path()), lines, ":DBUS :");
+  const std::string out = LastLines(FileText(dir_ + "/ganesha.out"), lines, "");
   if (!out.empty()) tail += "--- ganesha stdout/stderr ---\n" + out;
   return tail;
 }

@@ -27,7 +27,7 @@
 // Thread-safety: not thread-safe; use one instance from one thread, except
 // the const accessors and EstablishedConnections(), which may be called from
 // any thread while no Start/Stop/Kill/Restart runs.
-// Invariant: pid_ > 0 exactly while a child we started is unreaped.
+// Invariant: child_ is running() exactly while a child we started is unreaped.
 #pragma once
 
 #include <sys/types.h>
@@ -37,6 +37,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "tests/harness/child_process.h"
 
 namespace floatmount::testing {
 
@@ -101,8 +103,8 @@ class GaneshaServer {
   // SIGKILL now and reap: a crash. No-op if not running.
   void Kill();
 
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
+  bool running() const { return child_.running(); }
+  pid_t pid() const { return child_.pid(); }
   const std::string& error() const { return error_; }
   const std::string& address() const { return options_.bind_address; }
   uint16_t port() const { return port_; }
@@ -135,8 +137,7 @@ class GaneshaServer {
   const GaneshaOptions options_;
   std::string dir_;    // empty until the first Start()
   uint16_t port_ = 0;  // 0 until the first Start(); kept by Restart()
-  pid_t pid_ = -1;
-  int last_status_ = 0;  // waitpid status of the last reaped child
+  ChildProcess child_;
   std::string error_;
 };
 
