@@ -258,8 +258,9 @@ void FileSystem::Read(uint64_t handle, size_t size, uint64_t offset, Reply<ReadO
   if (!state) return reply(EBADF, {});
   FileCache& cache = *state->shared->cache;
   if (state->direct) return cache.ReadDirect(state->Identity(), offset, size, std::move(reply));
-  cache.Read(state->Identity(), state->pattern->Note(offset, size), offset, size,
-             inodes_.Change(state->ino), inodes_.Size(state->ino), std::move(reply));
+  const InodeTable::Version version = inodes_.VersionOf(state->ino);
+  cache.Read(state->Identity(), state->pattern->Note(offset, size), offset, size, version.change,
+             version.size, std::move(reply));
 }
 
 void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t offset,

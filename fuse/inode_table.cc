@@ -62,18 +62,15 @@ std::optional<nfs::Attributes> InodeTable::Attributes(InodeId ino) const {
   return it->second.attr;
 }
 
-uint64_t InodeTable::Change(InodeId ino) const {
+InodeTable::Version InodeTable::VersionOf(InodeId ino) const {
   std::lock_guard<std::mutex> lock(mu_);
+  Version v;
   auto it = entries_.find(ino);
-  if (it == entries_.end() || !it->second.attr.Has(nfs::Attributes::kChange)) return 0;
-  return it->second.attr.change;
-}
-
-uint64_t InodeTable::Size(InodeId ino) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.find(ino);
-  if (it == entries_.end() || !it->second.attr.Has(nfs::Attributes::kSize)) return 0;
-  return it->second.attr.size;
+  if (it == entries_.end()) return v;
+  const nfs::Attributes& a = it->second.attr;
+  if (a.Has(nfs::Attributes::kChange)) v.change = a.change;
+  if (a.Has(nfs::Attributes::kSize)) v.size = a.size;
+  return v;
 }
 
 size_t InodeTable::size() const {

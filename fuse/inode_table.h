@@ -40,9 +40,12 @@ class InodeTable {
   // Updates the remembered attributes; returns the previous change value.
   std::optional<uint64_t> UpdateAttributes(InodeId ino, const nfs::Attributes& attr);
   std::optional<nfs::Attributes> Attributes(InodeId ino) const;
-  // The change attribute and size last seen (0: unknown).
-  uint64_t Change(InodeId ino) const;
-  uint64_t Size(InodeId ino) const;
+  // The change attribute and size last seen (0: unknown), for each read.
+  struct Version {
+    uint64_t change = 0;
+    uint64_t size = 0;
+  };
+  Version VersionOf(InodeId ino) const;
 
   size_t size() const;
   uint64_t lookups(InodeId ino) const;  // for tests
