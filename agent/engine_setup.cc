@@ -65,28 +65,45 @@ int ExitCodeFor(const nfs::Status& status) {
 }
 
 std::string DescribeMountFailure(const std::string& server, const std::string& export_path,
-                                 const nfs::Status& status) {
+                                 const nfs::Status& status, const std::string& vers) {
   using Kind = nfs::Status::Kind;
   using namespace nfs::v4;  // NOLINT
   const std::string what = "cannot mount " + server + ":" + export_path + ": ";
   switch (status.kind()) {
     case Kind::kTransport:
     case Kind::kTimedOut:
+      if (vers != "4.1") {
+        return what + status.message() +
+               ". Check that the server is up and serves NFSv3 and MOUNT (rpcbind on port 111, "
+               "or give mountport=), and that port= is its NFS port.";
+      }
       return what + status.message() +
              ". Check that the server is up and that the address and port are right.";
     case Kind::kRpc:
     case Kind::kProtocol:
-      return what + status.message() + ". The server must support NFSv4.1.";
+      if (vers == "3") return what + status.message() + ". The server must serve NFSv3.";
+      if (vers == "auto") {
+        return what + status.message() + ". The server must serve NFSv4.1 or NFSv3.";
+      }
+      return what + status.message() +
+             ". The server must support NFSv4.1 (vers=3 or vers=auto for an NFSv3 server).";
     case Kind::kNfs:
       if (status.IsNfs(NFS4ERR_NOENT) || status.IsNfs(NFS4ERR_NOTDIR)) {
         return what + "the server has no such export. Check the export path (try 'floatmount probe').";
+      }
+      if (status.IsNfs(NFS4ERR_ACCESS) && status.message().rfind("MOUNT", 0) == 0) {
+        // NFSv3 MOUNT servers (ganesha, knfsd) answer ACCES for an unknown
+        // path as for a client they refuse.
+        return what +
+               "the server's MOUNT refused it: no such export, or this client is not in the "
+               "export's client list. Check the export path (showmount -e SERVER).";
       }
       if (status.IsNfs(NFS4ERR_ACCESS) || status.IsNfs(NFS4ERR_PERM) ||
           status.IsNfs(NFS4ERR_WRONGSEC)) {
         return what + "permission denied by the server. Check the export's client list and security flavor.";
       }
       if (status.IsNfs(NFS4ERR_MINOR_VERS_MISMATCH)) {
-        return what + "the server does not support NFSv4.1.";
+        return what + "the server does not support NFSv4.1 (try vers=auto or vers=3).";
       }
       return what + status.ToString();
     default:

@@ -29,7 +29,8 @@ nfs::Nfs41Options OneShotOptions(std::vector<nfs::Endpoint> endpoints, std::stri
 // The exit code for a failed mount or operation.
 int ExitCodeFor(const nfs::Status& status);
 // "cannot mount 127.0.0.1:/export: <reason>. <what to do>"
+// `vers` is the version asked for ("4.1", "3", "auto").
 std::string DescribeMountFailure(const std::string& server, const std::string& export_path,
-                                 const nfs::Status& status);
+                                 const nfs::Status& status, const std::string& vers = "4.1");
 
 }  // namespace floatmount::agent

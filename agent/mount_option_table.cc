@@ -92,16 +92,22 @@ bool SetMountpoint(const S& v, C* c, S* why) {
 }
 
 bool SetVers(const S& v, C* c, S* why) {
-  if (v != "4.1" && v != "4") {
-    *why = "takes 4.1 only: this version of floatmount speaks NFSv4.1 (NFSv3 is planned)";
+  if (v == "4.1" || v == "4" || v == "4.2") {
+    c->vers = "4.1";  // 4.2 servers speak 4.1; "4" means the newest minor version
+  } else if (v == "3" || v == "auto") {
+    c->vers = v;
+  } else {
+    *why = "takes 4.1, 3 or auto (4.1, falling back to 3)";
     return false;
   }
-  c->vers = "4.1";
   return true;
 }
 
-bool SetMinorVersion(const S& v, C*, S* why) {
-  if (v == "1") return true;
+bool SetMinorVersion(const S& v, C* c, S* why) {
+  if (v == "1") {
+    c->vers = "4.1";
+    return true;
+  }
   *why = "takes 1 only (NFSv4.1)";
   return false;
 }
@@ -171,8 +177,11 @@ std::vector<MountOption> MakeTable() {
        ShowNumber<&C::timeo_deciseconds>, SetNumber<&C::timeo_deciseconds, 1, 36000>},
       {"retrans", "N", "soft: tries before a call fails, 1-100", ShowNumber<&C::retrans>,
        SetNumber<&C::retrans, 1, 100>},
-      {"vers", "4.1", "NFS version (4.1 only for now)", ShowString<&C::vers>, SetVers},
-      {"nfsvers", "4.1", nullptr, ShowString<&C::vers>, SetVers},
+      {"vers", "V", "NFS version: 4.1, 3 (through libnfs) or auto (4.1, else 3)",
+       ShowString<&C::vers>, SetVers},
+      {"nfsvers", "V", nullptr, ShowString<&C::vers>, SetVers},
+      {"mountport", "N", "NFSv3: the server's MOUNT port; 0: ask rpcbind on the server",
+       ShowNumber<&C::mount_port>, SetNumber<&C::mount_port, 0, 65535>},
       {"minorversion", "1", nullptr, [](const C&) { return S("1"); }, SetMinorVersion},
       {"allow_other", nullptr, "let other users use the mount (multi-user hosts)",
        ShowFlag<&C::allow_other>, SetFlag<&C::allow_other>},

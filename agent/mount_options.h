@@ -44,7 +44,8 @@ struct MountConfig {
   bool soft = false;
   int timeo_deciseconds = 600;
   int retrans = 2;
-  std::string vers = "4.1";
+  std::string vers = "4.1";  // "4.1", "3" or "auto"
+  uint16_t mount_port = 0;   // NFSv3 MOUNT; 0: from rpcbind
   bool allow_other = false;
   bool read_only = false;
   bool foreground = false;  // -f, or debug

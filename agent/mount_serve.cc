@@ -26,28 +26,10 @@
 #include "agent/status_server.h"
 #include "fuse/file_system.h"
 #include "fuse/fuse_mount.h"
-#include "nfs/nfs41_client.h"
+#include "agent/nfs_mount.h"
 
 namespace floatmount::agent {
 namespace {
-
-nfs::Nfs41Options EngineOptions(const MountConfig& c, std::vector<nfs::Endpoint> endpoints,
-                                const std::string& owner) {
-  nfs::Nfs41Options o;
-  o.endpoints = std::move(endpoints);
-  o.export_path = c.export_path;
-  o.owner_id = owner;
-  o.boot_verifier = NewBootVerifier();
-  o.nconnect = c.nconnect;
-  o.rsize = c.rsize;
-  o.wsize = c.wsize;
-  o.timeo = std::chrono::milliseconds(c.timeo_deciseconds * 100);
-  o.soft = c.soft;
-  o.retrans = c.retrans;
-  o.connect_timeout = std::min(o.timeo, std::chrono::milliseconds(15000));
-  o.max_connections_per_address = size_t(c.max_connections_per_address);
-  return o;
-}
 
 void LogCacheSummary(const fuse::CacheStats& s) {
   constexpr double kMiB = 1 << 20;
@@ -155,7 +137,7 @@ void FinishUnmount(fuse::FuseMount& mount, const std::string& mountpoint) {
 // (127.0.0.1:2049 x4); read 1.2 GiB, wrote 3.0 GiB; now 0.0 MB/s read,
 // 85.3 MB/s written". Called every kStatusInterval on "fm-notify".
 std::function<std::string()> StatusLine(const MountConfig& c, const std::string& mountpoint,
-                                        const nfs::Nfs41Client& client,
+                                        const nfs::MountedClient& client,
                                         const fuse::FileSystem& fs) {
   struct Sample {
     std::chrono::steady_clock::time_point when = std::chrono::steady_clock::now();
@@ -263,23 +245,26 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
   // An address that stops answering makes the resolver look again soon
   // (the floating IP may have moved); set once the resolver exists.
   std::atomic<ResolverLoop*> resolver_now{nullptr};
-  nfs::Nfs41Options engine_options = EngineOptions(c, EndpointsOf(*addresses, c.port),
-                                                   OwnerIdFor(identity->node_id, mountpoint));
-  engine_options.on_address_down = [&resolver_now](const nfs::Endpoint&) {
+  NfsMountRequest request;
+  request.config = &c;
+  request.endpoints = EndpointsOf(*addresses, c.port);
+  request.owner_id = OwnerIdFor(identity->node_id, mountpoint);
+  request.on_address_down = [&resolver_now](const nfs::Endpoint&) {
     if (ResolverLoop* r = resolver_now.load()) r->Nudge();
   };
-  auto client = nfs::Nfs41Client::Mount(engine_options);
-  if (!client.ok()) {
-    return fail(ExitCodeFor(client.status()),
-                DescribeMountFailure(c.server, c.export_path, client.status()));
+  auto mounted = MountNfs(request);
+  if (!mounted.ok()) {
+    return fail(ExitCodeFor(mounted.status()),
+                DescribeMountFailure(c.server, c.export_path, mounted.status(), c.vers));
   }
+  nfs::MountedClient& client = *mounted->client;
   // The name is looked up again as its TTLs run out: floating IPs that come
-  // and go move the connections (nfs41_connections.cc).
+  // and go move the connections (nfs41_connections.cc, nfs3_client.cc).
   AresResolverOptions resolver_options;
   resolver_options.dns_server = c.dns_server;
   ResolverLoop resolver(std::make_shared<AresResolver>(resolver_options), c.server, *addresses,
                         [&](const std::vector<ResolvedAddress>& now) {
-                          (*client)->UpdateEndpoints(EndpointsOf(now, c.port));
+                          client.UpdateEndpoints(EndpointsOf(now, c.port));
                         });
   resolver_now = &resolver;
   struct Forget {
@@ -291,7 +276,7 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
   fs_options.entry_timeout = c.actimeo;
   fs_options.cache_size = c.cache_size;
   fs_options.readahead_max = c.readahead.value_or(kDefaultReadahead);
-  fuse::FileSystem fs(client->get(), fs_options);
+  fuse::FileSystem fs(&client, fs_options);
   fuse::FuseMountOptions mount_options;
   mount_options.mountpoint = mountpoint;
   mount_options.fsname = what;
@@ -301,7 +286,7 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
   std::string error;
   auto mount = fuse::FuseMount::Mount(&fs, mount_options, &error);
   if (!mount) {
-    (*client)->Shutdown();
+    client.Shutdown();
     return fail(kExitFuse, error);
   }
   auto loop = std::make_unique<ServeLoop>(mount.get());
@@ -312,7 +297,7 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
     mount->Exit();
     mount->Unmount();
     loop.reset();
-    (*client)->Shutdown();
+    client.Shutdown();
     return fail(kExitFuse, "the mount at " + mountpoint + " does not answer: " + why);
   }
   mkdir(RunDir().c_str(), 0755);
@@ -332,19 +317,20 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
         s.nconnect = c.nconnect;
         s.uptime_s =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-        s.engine = (*client)->info();
+        s.engine = client.info();
         s.cache = fs.cache_stats();
         return s;
       },
       &status_error);
   if (!status) spdlog::warn("`floatmount status` will not see this mount: {}", status_error);
-  spdlog::info("mounted {} at {} ({} connections)", what, mountpoint, c.nconnect);
+  spdlog::info("mounted {} at {} (NFSv{}, {} connections)", what, mountpoint, mounted->version,
+               c.nconnect);
   // Healthy while the FUSE loop runs (or a stop is under way) and the file
   // system's and the engine's locks can be taken: a deadlock blocks this
   // call, and the missing pings get the agent restarted.
-  notifier.Ready(StatusLine(c, mountpoint, **client, fs), [&] {
+  notifier.Ready(StatusLine(c, mountpoint, client, fs), [&] {
     (void)fs.open_files();
-    (void)(*client)->info();
+    (void)client.info();
     return !loop->ended() || loop->stopping();
   });
   ready.Report(kExitOk, "mounted");
@@ -367,7 +353,7 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
   LogCacheSummary(fs.cache_stats());
   status.reset();
   notifier.Finish();  // its callbacks use the client, the file system and the loop
-  (*client)->Shutdown();
+  client.Shutdown();
   signals.Finish();
   mount.reset();
   unlink(pid_file.c_str());

@@ -59,14 +59,20 @@ std::string FormatHuman(const MountStatus& s) {
   for (const auto& conn : e.connections) up += conn.up ? 1 : 0;
   o << s.mountpoint << ": " << s.server << ":" << s.export_path << " (up "
     << Duration(s.uptime_s) << ")\n";
-  o << "  client       " << s.owner_id << "\n";
-  o << "  server       owner " << e.server_owner_major << ", scope " << e.server_scope;
-  if (!e.impl_name.empty()) o << ", " << e.impl_name;
-  o << "; lease " << e.lease_time << " s\n";
-  char clientid[32];
-  std::snprintf(clientid, sizeof(clientid), "%016" PRIx64, e.clientid);
-  o << "  session      " << e.session_id << " (client ID " << clientid << "), " << e.slots
-    << " slots, rsize " << Bytes(e.rsize) << ", wsize " << Bytes(e.wsize) << "\n";
+  if (e.protocol == "3") {
+    // NFSv3 has no client ID, session or lease.
+    o << "  protocol     NFSv3 through libnfs (no locks); rsize " << Bytes(e.rsize) << ", wsize "
+      << Bytes(e.wsize) << "\n";
+  } else {
+    o << "  client       " << s.owner_id << "\n";
+    o << "  server       owner " << e.server_owner_major << ", scope " << e.server_scope;
+    if (!e.impl_name.empty()) o << ", " << e.impl_name;
+    o << "; lease " << e.lease_time << " s\n";
+    char clientid[32];
+    std::snprintf(clientid, sizeof(clientid), "%016" PRIx64, e.clientid);
+    o << "  session      " << e.session_id << " (client ID " << clientid << "), " << e.slots
+      << " slots, rsize " << Bytes(e.rsize) << ", wsize " << Bytes(e.wsize) << "\n";
+  }
   o << "  connections  " << up << " of " << e.connections.size() << " up\n";
   for (const auto& conn : e.connections) {
     char line[160];
@@ -119,6 +125,7 @@ std::string FormatJson(const MountStatus& s) {
       {"owner_id", s.owner_id},
       {"uptime_seconds", s.uptime_s},
       {"nconnect", s.nconnect},
+      {"protocol", e.protocol},
       {"session",
        {{"id", e.session_id},
         {"clientid", e.clientid},
@@ -177,6 +184,7 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
     j.at("nconnect").get_to(s.nconnect);
     const json& se = j.at("session");
     nfs::ServerInfo& e = s.engine;
+    e.protocol = j.value("protocol", "4.1");
     se.at("id").get_to(e.session_id);
     se.at("clientid").get_to(e.clientid);
     se.at("server_owner").get_to(e.server_owner_major);

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "fuse/file_system.h"
-#include "nfs/nfs41_client.h"
+#include "nfs/mounted_client.h"
 #include "nfs/status.h"
 
 namespace floatmount::agent {

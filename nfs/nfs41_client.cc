@@ -65,6 +65,7 @@ void Nfs41Client::UpdateEndpoints(const std::vector<Endpoint>& endpoints) {
 
 ServerInfo Nfs41Client::info() const {
   ServerInfo info = engine_->Info();
+  info.protocol = "4.1";
   info.rsize = rsize_;
   info.wsize = wsize_;
   return info;

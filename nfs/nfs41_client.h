@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "nfs/client.h"
+#include "nfs/mounted_client.h"
 #include "nfs/id_mapper.h"
 #include "nfs/nfs4_ops.h"
 #include "nfs/rpc_connection.h"
@@ -75,44 +76,9 @@ struct Nfs41Options {
   std::string machine_name;  // AUTH_SYS machinename; default: hostname
 };
 
-struct ConnectionInfo {
-  Endpoint endpoint;
-  bool up = false;
-  bool draining = false;  // moving to another address once its calls are answered
-  size_t outstanding = 0;
-  uint64_t bytes_sent = 0;
-  uint64_t bytes_received = 0;
-};
-
-// What probe prints and status reports.
-struct ServerInfo {
-  std::string server_owner_major;  // printable (hex if binary)
-  uint64_t server_owner_minor = 0;
-  uint64_t clientid = 0;           // this client's, from EXCHANGE_ID
-  std::string session_id;          // hex
-  std::string server_scope;
-  std::string impl_domain;
-  std::string impl_name;
-  uint32_t max_request_size = 0;
-  uint32_t max_response_size = 0;
-  uint32_t max_response_size_cached = 0;
-  uint32_t max_operations = 0;
-  uint32_t slots = 0;
-  uint32_t slot_limit = 0;
-  uint32_t lease_time = 0;
-  uint32_t rsize = 0;
-  uint32_t wsize = 0;
-  std::vector<Endpoint> excluded;  // addresses that were not the same server
-  std::vector<ConnectionInfo> connections;
-  uint64_t reconnects = 0;
-  uint64_t session_recoveries = 0;
-  uint64_t clientid_recoveries = 0;
-  uint64_t retries = 0;
-};
-
 class Nfs41Engine;  // nfs41_engine.h
 
-class Nfs41Client : public Client {
+class Nfs41Client : public MountedClient {
  public:
   // Connects and sets up the client ID, session and connections; returns a
   // clear Status if the server is unreachable, does not speak NFSv4.1, or
@@ -122,13 +88,12 @@ class Nfs41Client : public Client {
 
   // Closes open files, destroys the session and client ID, closes the
   // connections. Calls made afterwards fail with kShutdown. Idempotent.
-  void Shutdown();
-  ServerInfo info() const;
+  void Shutdown() override;
+  ServerInfo info() const override;
   // The server's addresses now (re-resolved DNS): see Nfs41Engine.
-  void UpdateEndpoints(const std::vector<Endpoint>& endpoints);
-  // READ/WRITE sizes in use: the options, within the server's limits.
-  uint32_t rsize() const { return rsize_; }
-  uint32_t wsize() const { return wsize_; }
+  void UpdateEndpoints(const std::vector<Endpoint>& endpoints) override;
+  uint32_t rsize() const override { return rsize_; }
+  uint32_t wsize() const override { return wsize_; }
 
   const FileHandle& root() const override { return root_; }
   void Lookup(const Credentials& cred, const FileHandle& dir, const std::string& name,

@@ -11,6 +11,7 @@ build_packages=(
   libfuse3-dev                   # the FUSE low-level API
   libsystemd-dev                 # sd_notify: READY, STATUS, WATCHDOG, STOPPING under systemd
   libc-ares-dev                  # DNS: every A/AAAA record of the server name, with TTLs
+  libnfs-dev                     # NFSv3 (vers=3): its raw async RPC API and MOUNT
   nlohmann-json3-dev             # floatmount status --json, and reading it back from the agent
 )
 runtime_test_packages=(
@@ -20,6 +21,7 @@ runtime_test_packages=(
   procps                         # pgrep/pkill in the scripts
   fio                            # verified large I/O in the cache tests, and the benchmarks
   dnsmasq-base                   # the tests' DNS server: round-robin names on a loopback port
+  rpcbind                        # NFSv3 tests: ganesha registers MOUNT and NFS with it
   git sqlite3 tar diffutils      # real tools run on the mount in the integration tests
 )
 

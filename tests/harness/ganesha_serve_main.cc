@@ -3,7 +3,8 @@
 // configuration lives in one place.
 //
 //   ganesha_serve [--nfsv3]
-// prints "port=N", "export_dir=D" and "pseudo=/export" (one per line,
+// prints "port=N", "export_dir=D", "pseudo=/export" and with --nfsv3
+// "mount_port=N" (NFSv3's MOUNT; rpcbind is started if none runs) (one per line,
 // flushed) once the server answers, then runs until SIGTERM/SIGINT, when it
 // stops the server and removes its directory (FLOATMOUNT_KEEP_TEST_DIRS=1
 // keeps it).
@@ -40,7 +41,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "port=" << server.port() << "\nexport_dir=" << server.export_dir()
-            << "\npseudo=" << server.pseudo_path() << std::endl;
+            << "\npseudo=" << server.pseudo_path() << "\n";
+  if (options.enable_nfsv3) std::cout << "mount_port=" << server.mount_port() << "\n";
+  std::cout << std::flush;
   int sig = 0;
   sigwait(&stop, &sig);
   server.Stop();

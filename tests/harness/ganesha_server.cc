@@ -22,6 +22,7 @@
 #include "tests/harness/integration_env.h"
 #include "tests/harness/net_util.h"
 #include "tests/harness/rpc_ping.h"
+#include "tests/harness/rpcbind.h"
 
 namespace floatmount::testing {
 namespace {
@@ -107,10 +108,11 @@ std::string GaneshaServer::MissingPrerequisite(const GaneshaOptions& options) {
            "nfs-ganesha-vfs)";
   }
   if (geteuid() != 0) return "nfs-ganesha's VFS FSAL needs root (open_by_handle_at)";
-  if (options.enable_nfsv3 &&
+  if (options.enable_nfsv3 && FindRpcbind().empty() &&
       !RpcNullPing("127.0.0.1", 111, kPortmapProgram, 2, std::chrono::milliseconds(1000))) {
-    return "NFSv3 needs rpcbind answering on 127.0.0.1:111";
+    return "NFSv3 needs rpcbind (apt-get install rpcbind)";
   }
+  if (!options.enable_nfsv3 && !options.enable_nfsv4) return "a server with no NFS version";
   return "";
 }
 
@@ -136,7 +138,8 @@ bool GaneshaServer::MakeDirectory() {
 
 bool GaneshaServer::WriteConfig() {
   if (options_.minor_versions.empty()) return Fail("GaneshaOptions.minor_versions is empty");
-  const std::string protocols = options_.enable_nfsv3 ? "3, 4" : "4";
+  std::string protocols = options_.enable_nfsv4 ? "4" : "";
+  if (options_.enable_nfsv3) protocols = options_.enable_nfsv4 ? "3, 4" : "3";
   std::string minors;
   for (int v : options_.minor_versions) minors += (minors.empty() ? "" : ", ") + std::to_string(v);
 
@@ -147,7 +150,9 @@ bool GaneshaServer::WriteConfig() {
     << "  NFS_Port = " << port_ << ";\n"
     << "  Bind_addr = " << options_.bind_address << ";\n"
     << "  Enable_NLM = false;\n  Enable_RQUOTA = false;\n  Enable_UDP = false;\n";
-  if (options_.enable_nfsv3) c << "  mount_path_pseudo = true;\n";
+  if (options_.enable_nfsv3) {
+    c << "  mount_path_pseudo = true;\n  MNT_Port = " << mount_port_ << ";\n";
+  }
   c << "}\n"
     << "NFSV4 {\n"
     << "  Graceless = " << (options_.graceless ? "true" : "false") << ";\n"
@@ -187,6 +192,10 @@ bool GaneshaServer::Start() {
     std::string pick_error;
     port_ = PickFreePort(options_.bind_address, &pick_error);
     if (port_ == 0) return Fail(pick_error);
+    if (options_.enable_nfsv3) {
+      mount_port_ = PickFreePort(options_.bind_address, &pick_error);
+      if (mount_port_ == 0) return Fail(pick_error);
+    }
     bool port_in_use = false;
     if (LaunchAndWait(&port_in_use)) return true;
     if (!port_in_use) return false;
@@ -209,6 +218,9 @@ bool GaneshaServer::Restart() {
 
 bool GaneshaServer::LaunchAndWait(bool* port_in_use) {
   *port_in_use = false;
+  if (options_.enable_nfsv3) {
+    if (const std::string why = EnsureRpcbind(); !why.empty()) return Fail(why);
+  }
   const std::string binary = FindBinary();
   if (binary.empty()) return Fail(MissingPrerequisite(options_));
   if (!WriteConfig()) return false;
@@ -261,7 +273,8 @@ bool GaneshaServer::LaunchAndWait(bool* port_in_use) {
     }
     // An answer alone is not enough: another server may hold the port (ours
     // then exits on EADDRINUSE). Ours logs this line only once it is bound.
-    if (RpcNullPing(options_.bind_address, port_, kNfsProgram, 4, kPingTimeout, &ping_error) &&
+    const uint32_t version = options_.enable_nfsv4 ? 4 : 3;
+    if (RpcNullPing(options_.bind_address, port_, kNfsProgram, version, kPingTimeout, &ping_error) &&
         LogSince(log_start).find("NFS SERVER INITIALIZED") != std::string::npos &&
         !ReapIfExited()) {
       // ganesha drops a block with a bad value (even the whole EXPORT) with
@@ -274,7 +287,7 @@ bool GaneshaServer::LaunchAndWait(bool* port_in_use) {
     std::this_thread::sleep_for(kPollInterval);
   }
   Kill();
-  return Fail("ganesha.nfsd did not answer an NFSv4 NULL call on " + options_.bind_address + ":" +
+  return Fail("ganesha.nfsd did not answer an NFS NULL call on " + options_.bind_address + ":" +
               std::to_string(port_) + " within " + std::to_string(options_.start_timeout.count()) +
               " ms (last: " + ping_error + ")");
 }

@@ -54,11 +54,14 @@ struct GaneshaOptions {
   std::string access_type = "RW";
   // EXPORT SecType, e.g. "sys" or "krb5" (a flavor floatmount does not offer).
   std::string sec_type = "sys";
-  // Also serve NFSv3 (Protocols = 3, 4). NFSv3 clients find MOUNT through
-  // rpcbind, which must already be running (ganesha exits if it cannot
-  // register); the harness does not start it. rpcbind holds one NFSv3
-  // registration, so only one NFSv3 server at a time is reachable by MOUNT.
+  // Also serve NFSv3 (Protocols = 3, 4), with MOUNT on its own free port
+  // (mount_port()). ganesha registers both with rpcbind, which Start()
+  // starts if none answers (rpcbind.h). rpcbind holds one registration per
+  // program, so a client should be given mount_port() rather than ask
+  // rpcbind when several NFSv3 servers run at once.
   bool enable_nfsv3 = false;
+  // Serve NFSv4 at all; false with enable_nfsv3 makes an NFSv3-only server.
+  bool enable_nfsv4 = true;
   // NFSv4 Graceless; false makes the server start in its grace period.
   bool graceless = true;
   // NFSv4 Lease_Lifetime in seconds; unset = ganesha's default (60).
@@ -108,6 +111,8 @@ class GaneshaServer {
   const std::string& error() const { return error_; }
   const std::string& address() const { return options_.bind_address; }
   uint16_t port() const { return port_; }
+  // The MOUNT protocol's port with enable_nfsv3, else 0.
+  uint16_t mount_port() const { return mount_port_; }
   const std::string& dir() const { return dir_; }
   std::string export_dir() const { return dir_ + "/export"; }
   std::string pseudo_path() const { return "/export"; }
@@ -137,6 +142,7 @@ class GaneshaServer {
   const GaneshaOptions options_;
   std::string dir_;    // empty until the first Start()
   uint16_t port_ = 0;  // 0 until the first Start(); kept by Restart()
+  uint16_t mount_port_ = 0;  // with enable_nfsv3: as port_
   ChildProcess child_;
   std::string error_;
 };

@@ -507,6 +507,11 @@ std::vector<pid_t> ProcessesNaming(const std::string& path) {
   return out;
 }
 
+std::string NfsVersionUnderTest() {
+  const char* value = std::getenv("FLOATMOUNT_TEST_NFS_VERS");
+  return value != nullptr && std::string(value) == "3" ? "3" : "4.1";
+}
+
 bool ReferenceMountRequested() {
   const char* value = std::getenv("FLOATMOUNT_TEST_REFERENCE_MOUNT");
   return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
@@ -729,6 +734,8 @@ void MountTest::SetUp() {
   umask(022);
   CleanUpAfterDeadTests();
   reference_ = ReferenceMountRequested();
+  nfs3_ = NfsVersionUnderTest() == "3";
+  if (nfs3_) server_options_.enable_nfsv3 = true;
   const std::string missing = GaneshaServer::MissingPrerequisite(server_options_);
   FLOATMOUNT_REQUIRE(missing.empty(), missing);
   if (!reference_) {
@@ -792,6 +799,11 @@ FloatMount::Config MountTest::MountConfig(const std::string& extra) const {
   config.server = server_->address() + ":" + server_->pseudo_path();
   config.port = server_->port();
   config.extra = extra;
+  if (nfs3_) {
+    // mountport: rpcbind knows only the newest NFSv3 server's MOUNT port.
+    const std::string v3 = "vers=3,mountport=" + std::to_string(server_->mount_port());
+    config.extra = extra.empty() ? v3 : v3 + "," + extra;
+  }
   config.bind_source = server_->export_dir();
   config.reference = reference_;
   return config;

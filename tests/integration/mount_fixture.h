@@ -30,6 +30,10 @@
 // Assertions that only hold for an NFS client behind FUSE check
 // reference_mount() first.
 //
+// NFS version: FLOATMOUNT_TEST_NFS_VERS=3 serves NFSv3 as well and mounts
+// with vers=3 (the same suite against the libnfs backend); ctest runs the
+// suite both ways. Assertions that differ (locks) check nfs3() first.
+//
 // Thread-safety: the fixture and its helpers are used from the test's main
 // thread; FloatMount::Abort() may also be called from the watchdog thread.
 #pragma once
@@ -168,6 +172,8 @@ std::string MountedFsType(const std::string& path);
 std::vector<pid_t> ProcessesNaming(const std::string& path);
 // True if FLOATMOUNT_TEST_REFERENCE_MOUNT asks for bind mounts instead.
 bool ReferenceMountRequested();
+// "3" if FLOATMOUNT_TEST_NFS_VERS=3, else "4.1".
+std::string NfsVersionUnderTest();
 
 // One mount of an NFS export by a floatmount process (or, in reference mode,
 // a bind mount of the export directory). Owns the mount point and the state
@@ -243,6 +249,10 @@ class MountTest : public ::testing::Test {
   FloatMount* MountSecond(const std::string& extra = "");
 
   bool reference_mount() const { return reference_; }
+  bool nfs3() const { return nfs3_; }
+  // The configuration of the fixture's mounts, with `extra` -o options
+  // (and vers=3,mountport= under FLOATMOUNT_TEST_NFS_VERS=3).
+  FloatMount::Config MountConfig(const std::string& extra) const;
   GaneshaServer& server() { return *server_; }
   FloatMount& mount() { return *mounts_.front(); }
 
@@ -252,11 +262,11 @@ class MountTest : public ::testing::Test {
   std::chrono::seconds test_timeout_{60};  // watchdog bound on the test body
 
  private:
-  FloatMount::Config MountConfig(const std::string& extra) const;
   void StartWatchdog();
   void StopWatchdog();
 
   bool reference_ = false;
+  bool nfs3_ = false;
   std::unique_ptr<GaneshaServer> server_;
   std::mutex mounts_mu_;  // guards mounts_ against the watchdog
   std::vector<std::unique_ptr<FloatMount>> mounts_;

@@ -1,0 +1,69 @@
+// MountedClient: an nfs::Client that owns its connections to one mounted
+// export: what the agent holds for a mount, whichever NFS version carries
+// it. Implementations: Nfs41Client (nfs41_client.h, the default) and
+// Nfs3Client (nfs3_client.h, NFSv3 through libnfs).
+//
+// Thread-safety: as Client; info() and UpdateEndpoints() from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nfs/client.h"
+#include "nfs/rpc_connection.h"
+
+namespace floatmount::nfs {
+
+struct ConnectionInfo {
+  Endpoint endpoint;
+  bool up = false;
+  bool draining = false;  // moving to another address once its calls are answered
+  size_t outstanding = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+};
+
+// What probe prints and status reports. The session and owner fields are
+// NFSv4.1's; an NFSv3 mount leaves them empty.
+struct ServerInfo {
+  std::string protocol;            // "4.1" or "3"
+  std::string server_owner_major;  // printable (hex if binary)
+  uint64_t server_owner_minor = 0;
+  uint64_t clientid = 0;           // this client's, from EXCHANGE_ID
+  std::string session_id;          // hex
+  std::string server_scope;
+  std::string impl_domain;
+  std::string impl_name;
+  uint32_t max_request_size = 0;
+  uint32_t max_response_size = 0;
+  uint32_t max_response_size_cached = 0;
+  uint32_t max_operations = 0;
+  uint32_t slots = 0;
+  uint32_t slot_limit = 0;
+  uint32_t lease_time = 0;
+  uint32_t rsize = 0;
+  uint32_t wsize = 0;
+  std::vector<Endpoint> excluded;  // addresses that were not the same server
+  std::vector<ConnectionInfo> connections;
+  uint64_t reconnects = 0;
+  uint64_t session_recoveries = 0;
+  uint64_t clientid_recoveries = 0;
+  uint64_t retries = 0;
+};
+
+class MountedClient : public Client {
+ public:
+  // Ends the mount's state on the server and closes the connections; calls
+  // made afterwards fail with kShutdown. Idempotent.
+  virtual void Shutdown() = 0;
+  virtual ServerInfo info() const = 0;
+  // The server's addresses now (the name looked up again): connections
+  // move off addresses that left and spread onto new ones.
+  virtual void UpdateEndpoints(const std::vector<Endpoint>& endpoints) = 0;
+  // READ/WRITE sizes in use: the options, within the server's limits.
+  virtual uint32_t rsize() const = 0;
+  virtual uint32_t wsize() const = 0;
+};
+
+}  // namespace floatmount::nfs
