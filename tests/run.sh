@@ -21,6 +21,7 @@ ctest --test-dir build --output-on-failure --timeout 900
 echo "== the .deb: build, lintian, install into a scratch root, systemd-analyze verify"
 deb=$(bash packaging/build_deb.sh build-deb | tail -n 1)
 bash packaging/check_deb.sh "$deb"
+bash packaging/databricks/test_init_script.sh "$deb" build/tests/harness/ganesha_serve
 
 echo "== ASan/UBSan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOATMOUNT_SANITIZE=ON >/dev/null
