@@ -50,12 +50,19 @@ TEST(MountOptionsTest, DefaultsFromTheCommandLine) {
   EXPECT_FALSE(c.foreground);
 }
 
+TEST(MountOptionsTest, VersTakesNfs3AndAuto) {
+  EXPECT_EQ(Parse({"-o", "vers=3", "h:/e", "m"}).config.vers, "3");
+  EXPECT_EQ(Parse({"-o", "nfsvers=auto", "h:/e", "m"}).config.vers, "auto");
+  EXPECT_EQ(Parse({"-o", "vers=4.2", "h:/e", "m"}).config.vers, "4.1");
+  EXPECT_EQ(Parse({"-o", "vers=3,minorversion=1", "h:/e", "m"}).config.vers, "4.1");
+}
+
 TEST(MountOptionsTest, EveryOptionIsApplied) {
   const MountArgs r =
       Parse({"-f", "-o",
              "port=20490,nconnect=8,rsize=65536,wsize=131072,actimeo=5,soft,timeo=50,retrans=3,"
              "vers=4.1,allow_other,ro,cache_size=2G,readahead=16M,state_dir=/s,client_id=pinned-1,"
-             "machine_id_file=/m,product_uuid_file=/p,nfsvers=4,minorversion=1",
+             "machine_id_file=/m,product_uuid_file=/p,nfsvers=4,minorversion=1,mountport=635",
              "-o", "noac,debug,_netdev,nofail,x-systemd.automount", "[::1]:/e", "m"});
   ASSERT_EQ(r.exit_code, kExitOk) << Joined(r.problems);
   const MountConfig& c = r.config;
@@ -69,6 +76,8 @@ TEST(MountOptionsTest, EveryOptionIsApplied) {
   EXPECT_TRUE(c.soft);
   EXPECT_EQ(c.timeo_deciseconds, 50);
   EXPECT_EQ(c.retrans, 3);
+  EXPECT_EQ(c.vers, "4.1");
+  EXPECT_EQ(c.mount_port, 635);
   EXPECT_TRUE(c.allow_other);
   EXPECT_TRUE(c.read_only);
   EXPECT_EQ(c.cache_size, 2ull << 30);
@@ -108,8 +117,9 @@ TEST(MountOptionsTest, EveryBadValueIsOneLineNamingTheOption) {
       {"actimeo=-1", "actimeo takes a number from 0 to 3600"},
       {"timeo=0", "timeo takes a number from 1 to 36000"},
       {"retrans=101", "retrans takes a number from 1 to 100"},
-      {"vers=3", "vers takes 4.1 only"},
-      {"nfsvers=4.2", "nfsvers takes 4.1 only"},
+      {"vers=2", "vers takes 4.1, 3 or auto"},
+      {"nfsvers=4.0", "nfsvers takes 4.1, 3 or auto"},
+      {"mountport=70000", "mountport"},
       {"minorversion=2", "minorversion takes 1 only"},
       {"cache_size=12Q", "cache_size takes a size"},
       {"cache_size=512K", "cache_size takes a size from 1M to 1T"},
