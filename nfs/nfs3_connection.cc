@@ -12,6 +12,8 @@
 #include <cstring>
 #include <random>
 
+#include "nfs/nfs3_convert.h"
+
 namespace floatmount::nfs {
 namespace {
 
@@ -127,7 +129,7 @@ bool Nfs3Connection::Connect(const Endpoint& endpoint) {
   ConnectWait wait;
   if (rpc_connect_port_async(rpc_, endpoint.address.c_str(), endpoint.port, int(options_.program),
                              int(options_.version), OnConnected, &wait) != 0) {
-    wait.error = rpc_get_error(rpc_);
+    wait.error = v3::RpcError(rpc_);
     wait.done = true;
   }
   const auto deadline = Clock::now() + options_.connect_timeout;
@@ -135,7 +137,7 @@ bool Nfs3Connection::Connect(const Endpoint& endpoint) {
     pollfd pfd{rpc_get_fd(rpc_), static_cast<short>(rpc_which_events(rpc_)), 0};
     if (poll(&pfd, 1, kPollMs) < 0 && errno != EINTR) break;
     if (rpc_service(rpc_, pfd.revents) < 0) {
-      if (!wait.done) wait.error = rpc_get_error(rpc_);
+      if (!wait.done) wait.error = v3::RpcError(rpc_);
       break;
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -168,7 +170,7 @@ void Nfs3Connection::Issue(std::shared_ptr<Nfs3Call> call) {
   Send* key = send.get();
   ++call->sends;
   if (call->issue(rpc_, &Nfs3Connection::OnReply, key) != 0) {
-    const std::string why = rpc_get_error(rpc_);
+    const std::string why = v3::RpcError(rpc_);
     call->on_error(Status::Internal(std::string(call->proc) + ": " + why));
     return;
   }
@@ -260,6 +262,14 @@ void Nfs3Connection::Run() {
     if (rpc_ == nullptr) {
       if (!Connect(target)) {
         hooks_.state_changed(this, false);
+        // What waits here goes back to the pool: another connection may be
+        // up, and a soft mount's calls must time out while none is.
+        std::deque<std::shared_ptr<Nfs3Call>> waiting;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          waiting.swap(queue_);
+        }
+        for (auto& call : waiting) hooks_.resend(std::move(call));
         WaitBeforeReconnect(delay);
         delay = std::min<std::chrono::milliseconds>(delay * 2, kMaxReconnectDelay);
         continue;
@@ -290,7 +300,7 @@ void Nfs3Connection::Run() {
     }
     const int rc = rpc_service(rpc_, fds[0].revents);
     if (rc < 0) {
-      const std::string why = rpc_get_error(rpc_);
+      const std::string why = v3::RpcError(rpc_);
       Teardown("connection lost (" + why + ")");
       reconnects_.fetch_add(1);
       continue;

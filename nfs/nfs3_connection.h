@@ -9,6 +9,10 @@
 // socket and runs the replies' handlers. Handlers run on the I/O thread
 // and must not block; they may Submit() more calls (to any connection).
 //
+// A connect attempt that fails hands the calls queued here back to the pool
+// (Hooks::resend), which sends them on a live connection, or times them out
+// on a soft mount.
+//
 // Lost connections: when the socket fails, or calls are outstanding and
 // nothing has come back for `timeo`, the context is destroyed and every
 // call without a reply goes back to the pool (Hooks::resend), which sends

@@ -107,6 +107,11 @@ FileHandle FromFh3(const nfs_fh3& fh) {
   return FileHandle(reinterpret_cast<const uint8_t*>(fh.data.data_val), fh.data.data_len);
 }
 
+std::string RpcError(rpc_context* rpc) {
+  const char* error = rpc != nullptr ? rpc_get_error(rpc) : nullptr;
+  return error != nullptr ? error : "unknown error";
+}
+
 Status StatusFrom(int nfsstat3, const std::string& what) {
   return Status::Nfs(static_cast<uint32_t>(nfsstat3), what);
 }

@@ -34,6 +34,9 @@ FileHandle FromFh3(const nfs_fh3& fh);
 
 FileType FromFtype3(ftype3 type);
 
+// libnfs's last error on `rpc` ("unknown error" when it has none).
+std::string RpcError(rpc_context* rpc);
+
 // An NFS error from an nfsstat3, with `what` naming the call ("LOOKUP a").
 Status StatusFrom(int nfsstat3, const std::string& what);
 

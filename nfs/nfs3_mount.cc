@@ -8,6 +8,8 @@
 
 #include <functional>
 
+#include "nfs/nfs3_convert.h"
+
 namespace floatmount::nfs::v3 {
 namespace {
 
@@ -42,7 +44,7 @@ bool RunStep(rpc_context* rpc, Step& step, Clock::time_point deadline) {
     pollfd pfd{rpc_get_fd(rpc), static_cast<short>(rpc_which_events(rpc)), 0};
     if (poll(&pfd, 1, 100) < 0 && errno != EINTR) return false;
     if (rpc_service(rpc, pfd.revents) < 0) {
-      if (!step.done) step.error = rpc_get_error(rpc);
+      if (!step.done) step.error = RpcError(rpc);
       return step.done && step.status == RPC_STATUS_SUCCESS;
     }
   }
@@ -68,7 +70,7 @@ Status ConnectMount(Context& ctx, const std::string& address, uint16_t mount_por
                                    OnStep, &connect)
           : rpc_connect_program_async(ctx.rpc, address.c_str(), MOUNT_PROGRAM, MOUNT_V3, OnStep,
                                       &connect);
-  if (rc != 0) connect.error = rpc_get_error(ctx.rpc);
+  if (rc != 0) connect.error = RpcError(ctx.rpc);
   if (rc != 0 || !RunStep(ctx.rpc, connect, deadline)) {
     const std::string where =
         mount_port != 0 ? address + ":" + std::to_string(mount_port)
@@ -102,7 +104,7 @@ Result<MountReply> MountExport(const std::string& address, uint16_t mount_port,
   };
   std::string path = export_path;
   if (rpc_mount3_mnt_async(ctx.rpc, OnStep, path.data(), &mnt) != 0) {
-    return Status::Internal(std::string("MNT: ") + rpc_get_error(ctx.rpc));
+    return Status::Internal(std::string("MNT: ") + RpcError(ctx.rpc));
   }
   if (!RunStep(ctx.rpc, mnt, deadline)) {
     return Status::Transport("MOUNT MNT " + export_path + ": " + mnt.error);

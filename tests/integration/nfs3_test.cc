@@ -57,9 +57,12 @@ class Nfs3Test : public ::testing::Test {
                    server_ ? server_->LogTail(12).c_str() : "");
     }
     if (agent_ > 0) {
-      if (!MountedFsType(mnt_).empty()) RunCommand({FloatmountBinary(), "unmount", mnt_}, "", 30s);
-      kill(agent_, SIGKILL);
-      waitpid(agent_, nullptr, 0);
+      kill(agent_, SIGTERM);
+      int status = 0;
+      if (!WaitFor([&] { return waitpid(agent_, &status, WNOHANG) == agent_; }, 10s)) {
+        kill(agent_, SIGKILL);
+        waitpid(agent_, nullptr, 0);
+      }
     }
     for (int i = 0; i < 3 && !mnt_.empty() && !MountedFsType(mnt_).empty(); ++i) {
       RunCommand({"umount", "-l", mnt_}, "", 10s);
@@ -224,6 +227,33 @@ TEST_F(Nfs3Test, Nfs3AgainstAServerWithoutNfs3FailsClearly) {
       "", 60s);
   EXPECT_NE(r.exit_code, 0) << r.Describe();
   ExpectFailure(r, r.exit_code, mnt_, "NFSv3");
+}
+
+}  // namespace
+}  // namespace floatmount::testing
+
+namespace floatmount::testing {
+namespace {
+
+// soft: with the server gone, a call fails after timeo * retrans instead of
+// waiting for it; the agent stays up.
+TEST_F(Nfs3Test, SoftMountCallsFailWhenTheServerIsGone) {
+  ASSERT_NO_FATAL_FAILURE(StartServer(WithNfs3()));
+  ASSERT_TRUE(MountForeground("vers=3,soft,timeo=10,retrans=2,actimeo=0"));
+  ASSERT_TRUE(WriteFile(mnt_ + "/before", "x"));
+  server_->Kill();
+  const std::string path = mnt_ + "/after-the-server-died";
+  const auto started = std::chrono::steady_clock::now();
+  const int rc = RunInChild(
+      [&path] {
+        struct stat st {};
+        return stat(path.c_str(), &st) == 0 ? 0 : errno;
+      },
+      60s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(rc == ETIMEDOUT || rc == EIO) << "stat returned " << rc;
+  EXPECT_LT(took, 30s);
+  EXPECT_EQ(kill(agent_, 0), 0) << "the agent died";
 }
 
 }  // namespace
