@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# fio benchmark: application-level I/O through floatmount's FUSE mount,
+# fio benchmark: application-level I/O through floatmount's FUSE mount
+# (NFSv4.1, and NFSv3 through libnfs: path v3),
 # compared with a minimal FUSE passthrough over the server's own export
 # directory (the FUSE ceiling), with the engine alone (`floatmount cp`), and
 # with the mount through fault_proxy at +0 us and +BENCH_LATENCY_US.
@@ -15,8 +16,9 @@
 #   BENCH_RAND_SECONDS=20     ... or after this many seconds
 #   BENCH_FILES=2000          small-file rows: files created, stat'ed, listed
 #   BENCH_FILE_KIB=4          size of each small file
-#   BENCH_PATHS="fm pt cp px0 pxN"   which paths (floatmount, passthrough,
-#                             engine cp, floatmount via proxy +0 / +LATENCY)
+#   BENCH_PATHS="fm v3 pt cp px0 pxN"   which paths (floatmount NFSv4.1,
+#                             floatmount NFSv3, passthrough, engine cp,
+#                             floatmount via proxy +0 / +LATENCY)
 #   BENCH_JOBS="write read par randread small"   which jobs
 #   BENCH_FM_OPTS             extra -o options for the floatmount mounts
 #   BENCH_PREFAULT=1          0 skips touching memory before measuring
@@ -50,7 +52,7 @@ RAND_MIB=${BENCH_RAND_MIB:-256}
 RAND_SECONDS=${BENCH_RAND_SECONDS:-20}
 FILES=${BENCH_FILES:-2000}
 FILE_KIB=${BENCH_FILE_KIB:-4}
-read -r -a PATHS <<<"${BENCH_PATHS:-fm pt cp px0 pxN}"
+read -r -a PATHS <<<"${BENCH_PATHS:-fm v3 pt cp px0 pxN}"
 read -r -a JOBS <<<"${BENCH_JOBS:-write read par randread small}"
 read -r -a FM_OPTS <<<"${BENCH_FM_OPTS:-}"
 PREFAULT=${BENCH_PREFAULT:-1}
@@ -79,7 +81,7 @@ done
 ((LATENCY_US > 0)) || die "BENCH_LATENCY_US must be > 0 (the +0 us proxy is always there)"
 declare -A WANT_PATH=() WANT_JOB=()
 for p in "${PATHS[@]}"; do
-  case $p in fm | pt | cp | px0 | pxN) WANT_PATH[$p]=1 ;; *) die "BENCH_PATHS: unknown path '$p' (fm pt cp px0 pxN)" ;; esac
+  case $p in fm | v3 | pt | cp | px0 | pxN) WANT_PATH[$p]=1 ;; *) die "BENCH_PATHS: unknown path '$p' (fm v3 pt cp px0 pxN)" ;; esac
 done
 for j in "${JOBS[@]}"; do
   case $j in write | read | par | randread | small) WANT_JOB[$j]=1 ;; *) die "BENCH_JOBS: unknown job '$j' (write read par randread small)" ;; esac
@@ -226,13 +228,15 @@ read_kv() {  # file key -> value of the first key=value line
 
 start_server() {
   local i out=$TMP/serve.out
-  "$GANESHA_SERVE" >"$out" 2>"$TMP/serve.err" </dev/null &
+  # --nfsv3: NFSv3 and MOUNT too (for path v3; starts rpcbind if needed).
+  "$GANESHA_SERVE" --nfsv3 >"$out" 2>"$TMP/serve.err" </dev/null &
   SERVE_PID=$!
   for ((i = 0; i < 600; i++)); do
     GANESHA_PORT=$(read_kv "$out" port)
     EXPORT_DIR=$(read_kv "$out" export_dir)
     PSEUDO=$(read_kv "$out" pseudo)
-    [[ -n $PSEUDO ]] && break
+    MOUNT_PORT=$(read_kv "$out" mount_port)
+    [[ -n $MOUNT_PORT ]] && break
     if ! kill -0 "$SERVE_PID" 2>/dev/null; then
       wait "$SERVE_PID" 2>/dev/null || true
       SERVE_PID=""
@@ -264,10 +268,10 @@ start_proxy() {  # latency_us
 }
 
 # --- mounts ---------------------------------------------------------------------------
-mount_floatmount() {  # mountpoint port
+mount_floatmount() {  # mountpoint port [more -o options]
   local mnt=$1 port=$2 opts pidfile i
   mkdir -p "$mnt"
-  opts="port=$port,nconnect=$NCONNECT,state_dir=$TMP/state"
+  opts="port=$port,nconnect=$NCONNECT,state_dir=$TMP/state${3:+,$3}"
   for i in "${FM_OPTS[@]}"; do opts+=",$i"; done
   MOUNT_KIND[$mnt]=floatmount
   timeout 60 "$FLOATMOUNT" -o "$opts" "127.0.0.1:$PSEUDO" "$mnt" >"$TMP/mount.log" 2>&1 ||
@@ -528,7 +532,7 @@ measure() {
 
 # --- labels ---------------------------------------------------------------------------------
 JOB_ORDER=(write read par randread create stat list)
-PATH_ORDER=(fm pt cp px0 pxN)
+PATH_ORDER=(fm v3 pt cp px0 pxN)
 job_label() {
   case $1 in
     write) echo "checkpoint write" ;;
@@ -544,6 +548,7 @@ if ((LATENCY_US % 1000 == 0)); then LAT_LABEL="$((LATENCY_US / 1000))ms"; else L
 path_label() {
   case $1 in
     fm) echo "floatmount" ;;
+    v3) echo "floatmount NFSv3" ;;
     pt) echo "passthrough" ;;
     cp) echo "engine cp" ;;
     px0) echo "floatmount+proxy0" ;;
@@ -653,6 +658,7 @@ for path in "${PATH_ORDER[@]}"; do
   mnt=$TMP/mnt_$path
   case $path in
     fm) mount_floatmount "$mnt" "$GANESHA_PORT" ;;
+    v3) mount_floatmount "$mnt" "$GANESHA_PORT" "vers=3,mountport=$MOUNT_PORT" ;;
     pt) mount_passthrough "$mnt" ;;
     px0)
       mount_floatmount "$mnt" "${PROXY_PORT[0]}"
@@ -794,6 +800,7 @@ echo "CSV: $CSV_FILE"
 path_color() {
   case $1 in
     fm) echo "#1f77b4" ;;
+    v3) echo "#17becf" ;;
     pt) echo "#2ca02c" ;;
     cp) echo "#ff7f0e" ;;
     px0) echo "#9467bd" ;;
