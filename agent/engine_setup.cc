@@ -89,7 +89,7 @@ std::string DescribeMountFailure(const std::string& server, const std::string& e
              ". The server must support NFSv4.1 (vers=3 or vers=auto for an NFSv3 server).";
     case Kind::kNfs:
       if (status.IsNfs(NFS4ERR_NOENT) || status.IsNfs(NFS4ERR_NOTDIR)) {
-        return what + "the server has no such export. Check the export path (try 'floatmount probe').";
+        return what + "the server has no such export. Check the export path on the server.";
       }
       if (status.IsNfs(NFS4ERR_ACCESS) && status.message().rfind("MOUNT", 0) == 0) {
         // NFSv3 MOUNT servers (ganesha, knfsd) answer ACCES for an unknown

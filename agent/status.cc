@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <map>
 #include <sstream>
@@ -261,9 +262,9 @@ class Exposition {
       it = index_.emplace(name, families_.size()).first;
       families_.push_back(Family{name, type, help, {}});
     }
-    std::ostringstream line;
-    line << name << "{" << labels << "} " << value << "\n";
-    families_[it->second].samples.push_back(line.str());
+    // The shortest form that reads back as the same double (fmt's "{}"):
+    // byte counters keep every digit instead of 3.34574e+08.
+    families_[it->second].samples.push_back(fmt::format("{}{{{}}} {}\n", name, labels, value));
   }
   std::string Text() const {
     std::string out;

@@ -175,3 +175,21 @@ TEST(StatusServerTest, AnswersWithTheStatusAndItsThroughput) {
 
 }  // namespace
 }  // namespace floatmount::agent
+
+namespace floatmount::agent {
+namespace {
+
+TEST(StatusTest, PrometheusCountersKeepEveryDigit) {
+  MountStatus s;
+  s.mountpoint = "/mnt/a";
+  s.server = "h";
+  s.cache.written_back = 334574123457;  // 311.6 GiB: six digits would print 3.34574e+11
+  const std::string text = FormatPrometheus({s});
+  EXPECT_NE(text.find("floatmount_written_back_bytes_total{mountpoint=\"/mnt/a\",server=\"h\"} "
+                      "334574123457\n"),
+            std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace floatmount::agent
