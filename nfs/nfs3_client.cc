@@ -77,11 +77,16 @@ Result<std::unique_ptr<Nfs3Client>> Nfs3Client::Mount(const Nfs3Options& options
   Nfs3Connection::Hooks hooks;
   hooks.resend = [self](std::shared_ptr<Nfs3Call> call) { self->Resend(std::move(call)); };
   hooks.state_changed = [self](Nfs3Connection* conn, bool up) { self->OnConnectionState(conn, up); };
-  for (int i = 0; i < o.nconnect; ++i) {
-    const int a = client->placement_[size_t(i)];
-    const Endpoint& ep = o.endpoints[size_t(std::max(a, 0))];
-    client->connections_.push_back(
-        std::make_unique<Nfs3Connection>(i, ep, conn_options, hooks));
+  {
+    // Under mu_: the first connections report their state (and read
+    // connections_) while the later ones are made.
+    std::lock_guard<std::mutex> lock(client->mu_);
+    for (int i = 0; i < o.nconnect; ++i) {
+      const int a = client->placement_[size_t(i)];
+      const Endpoint& ep = o.endpoints[size_t(std::max(a, 0))];
+      client->connections_.push_back(
+          std::make_unique<Nfs3Connection>(i, ep, conn_options, hooks));
+    }
   }
   const auto deadline = Clock::now() + o.connect_timeout + std::chrono::seconds(1);
   auto any_up = [&] {

@@ -170,7 +170,8 @@ class Nfs3Client : public MountedClient {
   FileHandle root_;     // constant after Mount
   uint32_t rsize_ = 0;  // constant after Mount
   uint32_t wsize_ = 0;  // constant after Mount
-  std::vector<std::unique_ptr<Nfs3Connection>> connections_;  // constant after Mount
+  // Filled under mu_ in Mount, constant afterwards.
+  std::vector<std::unique_ptr<Nfs3Connection>> connections_;
 
   mutable std::mutex mu_;
   std::condition_variable maint_cv_;

@@ -661,14 +661,19 @@ void Nfs3Client::ReadDir(const Credentials& cred, const FileHandle& dir, uint64_
         DirPage page;
         std::memcpy(page.cookie_verifier.data(), ok.cookieverf, page.cookie_verifier.size());
         page.eof = ok.reply.eof != 0;
-        for (const entryplus3* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
-          const std::string name = e->name != nullptr ? e->name : "";
+        // libnfs's decoder places the list's entries at addresses that are
+        // not 8-byte aligned: copy each out before reading its fields.
+        for (const void* next = ok.reply.entries; next != nullptr;) {
+          entryplus3 e;
+          std::memcpy(&e, next, sizeof(e));
+          next = e.nextentry;
+          const std::string name = e.name != nullptr ? e.name : "";
           if (name == "." || name == "..") continue;  // NFSv4 has none; fuse/ adds its own
           DirEntry d;
           d.name = name;
-          d.cookie = e->cookie;
-          if (e->name_handle.handle_follows) d.fh = v3::FromFh3(e->name_handle.post_op_fh3_u.handle);
-          if (auto a = v3::FromPostOp(e->name_attributes)) d.attr = *a;
+          d.cookie = e.cookie;
+          if (e.name_handle.handle_follows) d.fh = v3::FromFh3(e.name_handle.post_op_fh3_u.handle);
+          if (auto a = v3::FromPostOp(e.name_attributes)) d.attr = *a;
           page.entries.push_back(std::move(d));
         }
         done(std::move(page));
