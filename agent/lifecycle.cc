@@ -248,6 +248,22 @@ void StopSignals::Loop(std::function<void(int)> stop, std::function<void(int)> f
 
 // ---- unmounting --------------------------------------------------------------
 
+std::string UnescapeMountinfo(const std::string& field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    const auto octal = [&](size_t j) { return field[j] >= '0' && field[j] <= '7'; };
+    if (field[i] == '\\' && i + 3 < field.size() && octal(i + 1) && octal(i + 2) &&
+        octal(i + 3)) {
+      out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                               (field[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += field[i];
+    }
+  }
+  return out;
+}
+
 bool IsMountPoint(const std::string& path, std::string* fstype) {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
@@ -256,7 +272,7 @@ bool IsMountPoint(const std::string& path, std::string* fstype) {
     std::istringstream fields(line);
     std::string id, parent, devno, root, mnt;
     fields >> id >> parent >> devno >> root >> mnt;
-    if (mnt != path) continue;
+    if (UnescapeMountinfo(mnt) != path) continue;
     std::string f;
     while (fields >> f && f != "-") {
     }

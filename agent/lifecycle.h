@@ -152,5 +152,8 @@ void EnsureUnmounted(const std::string& mountpoint, bool abort);
 // True if `path` is a mount point now (per /proc/self/mountinfo); sets
 // *fstype (e.g. "fuse.floatmount") if not null.
 bool IsMountPoint(const std::string& path, std::string* fstype);
+// A mountinfo path field as the path it names: the kernel writes space,
+// tab, newline and backslash as \040, \011, \012 and \134.
+std::string UnescapeMountinfo(const std::string& field);
 
 }  // namespace floatmount::agent

@@ -255,3 +255,16 @@ TEST(NotifierTest, WatchdogOfAnotherProcessIsNotOurs) {
 
 }  // namespace
 }  // namespace floatmount::agent
+
+namespace floatmount::agent {
+namespace {
+
+TEST(MountinfoTest, EscapedPathsReadAsThePathsTheyName) {
+  EXPECT_EQ(UnescapeMountinfo("/mnt/plain"), "/mnt/plain");
+  EXPECT_EQ(UnescapeMountinfo("/mnt/run\\0401\\011tab"), "/mnt/run 1\ttab");
+  EXPECT_EQ(UnescapeMountinfo("/mnt/back\\134slash\\012"), "/mnt/back\\slash\n");
+  EXPECT_EQ(UnescapeMountinfo("/mnt/not\\09escape\\04"), "/mnt/not\\09escape\\04");
+}
+
+}  // namespace
+}  // namespace floatmount::agent
