@@ -12,13 +12,13 @@
 namespace floatmount::agent {
 namespace {
 
-nfs::Nfs41Options Nfs41OptionsFor(const NfsMountRequest& r) {
+// What both versions' options take from the mount configuration alike.
+template <typename Options>
+Options CommonOptions(const NfsMountRequest& r) {
   const MountConfig& c = *r.config;
-  nfs::Nfs41Options o;
+  Options o;
   o.endpoints = r.endpoints;
   o.export_path = c.export_path;
-  o.owner_id = r.owner_id;
-  o.boot_verifier = NewBootVerifier();
   o.nconnect = c.nconnect;
   o.rsize = c.rsize;
   o.wsize = c.wsize;
@@ -31,21 +31,16 @@ nfs::Nfs41Options Nfs41OptionsFor(const NfsMountRequest& r) {
   return o;
 }
 
+nfs::Nfs41Options Nfs41OptionsFor(const NfsMountRequest& r) {
+  auto o = CommonOptions<nfs::Nfs41Options>(r);
+  o.owner_id = r.owner_id;
+  o.boot_verifier = NewBootVerifier();
+  return o;
+}
+
 nfs::Nfs3Options Nfs3OptionsFor(const NfsMountRequest& r) {
-  const MountConfig& c = *r.config;
-  nfs::Nfs3Options o;
-  o.endpoints = r.endpoints;
-  o.export_path = c.export_path;
-  o.mount_port = c.mount_port;
-  o.nconnect = c.nconnect;
-  o.rsize = c.rsize;
-  o.wsize = c.wsize;
-  o.timeo = std::chrono::milliseconds(c.timeo_deciseconds * 100);
-  o.soft = c.soft;
-  o.retrans = c.retrans;
-  o.connect_timeout = std::min(o.timeo, std::chrono::milliseconds(15000));
-  o.max_connections_per_address = size_t(c.max_connections_per_address);
-  o.on_address_down = r.on_address_down;
+  auto o = CommonOptions<nfs::Nfs3Options>(r);
+  o.mount_port = r.config->mount_port;
   return o;
 }
 
