@@ -1,14 +1,14 @@
 // floatmount: the command-line entry point. Sets up logging (logging.h:
 // the terminal, or the journal when systemd connected stderr to it) and
-// dispatches to the subcommands of agent/cli.h.
+// dispatches to the subcommands of agent/cli/cli.h.
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "agent/cli.h"
+#include "agent/cli/cli.h"
 #include "agent/exit_codes.h"
-#include "agent/logging.h"
-#include "agent/mount_args.h"
+#include "agent/daemon/logging.h"
+#include "agent/config/mount_args.h"
 
 namespace {
 

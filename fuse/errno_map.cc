@@ -2,7 +2,7 @@
 
 #include <cerrno>
 
-#include "nfs/nfs4_protocol.h"
+#include "nfs/nfsstat4.h"
 
 namespace floatmount::fuse {
 namespace {

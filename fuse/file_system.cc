@@ -9,7 +9,7 @@
 
 #include <cerrno>
 
-#include "fuse/cache_budget.h"
+#include "fuse/cache/cache_budget.h"
 #include "fuse/errno_map.h"
 #include "fuse/file_system_state.h"
 

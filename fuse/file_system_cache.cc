@@ -1,5 +1,5 @@
 // FileSystem: the per-file caches (file_cache.h), their budget and timer.
-#include "fuse/cache_budget.h"
+#include "fuse/cache/cache_budget.h"
 #include "fuse/file_system.h"
 #include "fuse/file_system_state.h"
 

@@ -6,10 +6,10 @@
 #include <future>
 
 #include "fuse/errno_map.h"
-#include "fuse/file_cache.h"
+#include "fuse/cache/file_cache.h"
 #include "fuse/file_system.h"
 #include "fuse/file_system_state.h"
-#include "nfs/nfs4_protocol.h"
+#include "nfs/nfsstat4.h"
 
 namespace floatmount::fuse {
 

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <optional>
 
-#include "fuse/file_cache.h"
+#include "fuse/cache/file_cache.h"
 #include "fuse/file_system.h"
 
 namespace floatmount::fuse {

@@ -1,6 +1,6 @@
 // nfs::Client: the interface fuse/ (and the CLI) use to talk to a server.
 //
-// Implementations: the NFSv4.1 engine (nfs41_client.h), later an NFSv3
+// Implementations: the NFSv4.1 engine (nfs/v4/client.h), later an NFSv3
 // backend over libnfs, and fakes in tests/fakes/.
 //
 // Every call is asynchronous: it returns at once and the callback runs

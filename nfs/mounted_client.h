@@ -1,7 +1,7 @@
 // MountedClient: an nfs::Client that owns its connections to one mounted
 // export: what the agent holds for a mount, whichever NFS version carries
-// it. Implementations: Nfs41Client (nfs41_client.h, the default) and
-// Nfs3Client (nfs3_client.h, NFSv3 through libnfs).
+// it. Implementations: Nfs41Client (nfs/v4/client.h, the default) and
+// Nfs3Client (nfs/v3/client.h, NFSv3 through libnfs).
 //
 // Thread-safety: as Client; info() and UpdateEndpoints() from any thread.
 #pragma once
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "nfs/client.h"
-#include "nfs/rpc_connection.h"
+#include "nfs/rpc/connection.h"
 
 namespace floatmount::nfs {
 

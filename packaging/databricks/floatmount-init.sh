@@ -321,7 +321,7 @@ start_direct() {
 
 # The pid file the agent writes once its mount answers: the mount point
 # with '/' as '-' and any byte but [A-Za-z0-9_.] as \xHH, in the run
-# directory (agent/run_files.cc).
+# directory (agent/daemon/run_files.cc).
 agent_pid_file() {
   local path=${mnt#/} file="" ch i
   for ((i = 0; i < ${#path}; i++)); do

@@ -143,7 +143,7 @@ mounts_at_mnt() {
   awk -v mp="$mnt" '$5 == mp' /proc/self/mountinfo | wc -l
 }
 # The agent's pid file: /run/floatmount/ + the mount point with '/' as '-'
-# and any byte but [A-Za-z0-9_.] as \xHH (agent/run_files.cc).
+# and any byte but [A-Za-z0-9_.] as \xHH (agent/daemon/run_files.cc).
 agent_pid() {
   local path=${mnt#/} file="" ch i
   for ((i = 0; i < ${#path}; i++)); do

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <ctime>
 
-#include "nfs/nfs4_protocol.h"
+#include "nfs/v4/protocol.h"
 
 namespace floatmount::fakes {
 

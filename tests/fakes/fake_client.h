@@ -4,7 +4,7 @@
 // against it without a network, so it models what a real server (knfsd,
 // ganesha over a POSIX filesystem, AUTH_SYS) does in the ways a POSIX
 // filesystem depends on. What fuse/ may rely on, test by test, is written
-// down in tests/unit/fake_client_test.cc. In short:
+// down in tests/unit/fakes/fake_client_test.cc. In short:
 //
 //   - One export: a tree of inodes (regular, directory, symlink, fifo,
 //     socket, block and char devices) starting at root(). A file handle is

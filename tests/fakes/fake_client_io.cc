@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "nfs/nfs4_protocol.h"
+#include "nfs/v4/protocol.h"
 #include "tests/fakes/fake_client.h"
 
 namespace floatmount::fakes {

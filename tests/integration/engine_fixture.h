@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "nfs/nfs41_client.h"
+#include "nfs/v4/client.h"
 #include "nfs/sync_client.h"
 #include "tests/harness/ganesha_server.h"
 #include "tests/harness/integration_env.h"

@@ -6,7 +6,7 @@
 #include <optional>
 #include <thread>
 
-#include "nfs/nfs4_protocol.h"
+#include "nfs/v4/protocol.h"
 #include "tests/integration/engine_fixture.h"
 
 namespace floatmount::testing {

@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "nfs/nfs4_protocol.h"
+#include "nfs/v4/protocol.h"
 #include "tests/integration/engine_fixture.h"
 
 namespace floatmount::testing {

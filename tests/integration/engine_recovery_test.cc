@@ -4,7 +4,7 @@
 #include <future>
 #include <thread>
 
-#include "nfs/nfs4_protocol.h"
+#include "nfs/v4/protocol.h"
 #include "tests/harness/fault_proxy.h"
 #include "tests/integration/engine_fixture.h"
 

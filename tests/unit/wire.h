@@ -1,4 +1,4 @@
-// Wire: builds XDR by hand, independently of nfs/xdr.h, so the codec tests
+// Wire: builds XDR by hand, independently of nfs/rpc/xdr.h, so the codec tests
 // compare XdrEncoder's output (and feed XdrDecoder) with bytes written the
 // way RFC 4506 spells them out.
 #pragma once

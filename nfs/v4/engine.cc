@@ -1,0 +1,325 @@
+// Dispatch and reply handling of the NFSv4.1 engine; see nfs/v4/engine.h.
+#include "nfs/v4/engine.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <future>
+
+#include "nfs/v4/protocol.h"
+#include "nfs/rpc/message.h"
+
+namespace floatmount::nfs {
+
+using namespace v4;  // NOLINT: RFC names read best unqualified here
+
+namespace {
+
+// SEQUENCE status flags that mean the server dropped some of our state.
+constexpr uint32_t kStateLostFlags =
+    SEQ4_STATUS_EXPIRED_ALL_STATE_REVOKED | SEQ4_STATUS_EXPIRED_SOME_STATE_REVOKED |
+    SEQ4_STATUS_ADMIN_STATE_REVOKED | SEQ4_STATUS_RECALLABLE_STATE_REVOKED |
+    SEQ4_STATUS_RESTART_RECLAIM_NEEDED;
+
+bool IsStaleState(const Status& s) {
+  return s.IsNfs(NFS4ERR_BAD_STATEID) || s.IsNfs(NFS4ERR_STALE_STATEID) ||
+         s.IsNfs(NFS4ERR_ADMIN_REVOKED) || s.IsNfs(NFS4ERR_DELEG_REVOKED) ||
+         s.IsNfs(NFS4ERR_OLD_STATEID);
+}
+
+bool IsSessionLost(const Status& s) {
+  return s.IsNfs(NFS4ERR_BADSESSION) || s.IsNfs(NFS4ERR_DEADSESSION) ||
+         s.IsNfs(NFS4ERR_BADSLOT) || s.IsNfs(NFS4ERR_SEQ_MISORDERED) ||
+         s.IsNfs(NFS4ERR_SEQ_FALSE_RETRY) || s.IsNfs(NFS4ERR_CONN_NOT_BOUND_TO_SESSION);
+}
+
+bool IsClientIdLost(const Status& s) {
+  return s.IsNfs(NFS4ERR_STALE_CLIENTID) || s.IsNfs(NFS4ERR_EXPIRED);
+}
+
+constexpr int kMaxStateRetries = 8;
+
+}  // namespace
+
+void Nfs41Engine::Submit(std::shared_ptr<Compound> compound) {
+  auto f = std::make_shared<Flight>();
+  f->compound = std::move(compound);
+  if (options_.soft) {
+    f->deadline = std::chrono::steady_clock::now() + options_.timeo * options_.retrans;
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.insert(f.get());
+  }
+  Start(std::move(f));
+}
+
+Status Nfs41Engine::SubmitAndWait(std::shared_ptr<Compound> compound,
+                                  std::chrono::milliseconds timeout) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  std::future<Status> future = promise->get_future();
+  auto inner = std::move(compound->complete);
+  compound->complete = [promise, inner](const Status& s) {
+    if (inner) inner(s);
+    promise->set_value(s);
+  };
+  const char* name = compound->name;
+  Submit(std::move(compound));
+  if (timeout != std::chrono::milliseconds::max() &&
+      future.wait_for(timeout) != std::future_status::ready) {
+    return Status::TimedOut(std::string(name) + ": no answer from the server");
+  }
+  return future.get();
+}
+
+void Nfs41Engine::Start(std::shared_ptr<Flight> f) {
+  if (f->finished.load()) return;
+  std::shared_ptr<SlotTable> table;
+  SessionId session;
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) {
+      // fall through to Finish below, outside the lock
+    } else if (!ready_ && !f->compound->recovery) {
+      parked_.push_back(std::move(f));
+      return;
+    } else {
+      table = slots_;
+      session = session_id_;
+      gen = session_gen_;
+    }
+  }
+  if (!table) {
+    Finish(f.get(), Status::Shutdown("the NFS client is shut down"));
+    return;
+  }
+  f->has_slot = false;
+  f->encoded = false;
+  table->Acquire([this, f, table, session, gen](uint32_t slot, uint32_t seqid,
+                                                uint32_t highest) {
+    f->table = table;
+    f->session_gen = gen;
+    f->slot = slot;
+    f->seqid = seqid;
+    f->has_slot = true;
+    if (f->finished.load() || stopping_.load()) {  // timed out, or shutting down
+      table->Release(slot);  // a waiter drained at shutdown has no real slot
+      f->has_slot = false;
+      Finish(f.get(), Status::Shutdown("the NFS client is shut down"));
+      return;
+    }
+    Encode(*f, session, highest);
+    Transmit(f);
+  });
+}
+
+void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_slot) {
+  const Compound& c = *f.compound;
+  f.message.Clear();
+  rpc::EncodeCallHeader(f.message, NFS4_PROGRAM, NFS_V4, NFSPROC4_COMPOUND, c.cred,
+                        machine_name_);
+  const size_t numops_at = EncodeCompoundHeader(f.message, "", NFS4_MINOR_VERSION);
+  SequenceArgs seq;
+  seq.sessionid = session;
+  seq.sequenceid = f.seqid;
+  seq.slotid = f.slot;
+  seq.highest_slotid = highest_slot;
+  seq.cachethis = c.cachethis;
+  EncodeSequence(f.message, seq);
+  const uint32_t ops = 1 + c.encode(f.message);
+  f.message.PatchUint32(numops_at, ops);
+  f.sink = c.sink;
+  f.on_reply = [this, raw = &f](const Status& header, XdrDecoder& d, bool payload_received) {
+    OnReply(raw, header, d, payload_received);
+  };
+  f.encoded = true;
+}
+
+// The least-loaded live connection; one that is draining (moving to
+// another address) only if there is no other.
+std::shared_ptr<RpcConnection> Nfs41Engine::PickConnection() {
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  std::shared_ptr<RpcConnection> best, draining;
+  for (const Conn& c : conns_) {
+    if (!c.rpc || !c.rpc->alive()) continue;
+    std::shared_ptr<RpcConnection>& slot = c.move_to >= 0 ? draining : best;
+    if (!slot || c.rpc->outstanding() < slot->outstanding()) slot = c.rpc;
+  }
+  return best ? best : draining;
+}
+
+void Nfs41Engine::Transmit(std::shared_ptr<Flight> f) {
+  std::shared_ptr<RpcConnection> conn = PickConnection();
+  if (conn && conn->Send(f)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    resend_.push_back(std::move(f));
+  }
+  maint_cv_.notify_all();
+}
+
+void Nfs41Engine::OnReply(Flight* raw, const Status& header, XdrDecoder& d,
+                          bool payload_received) {
+  std::shared_ptr<Flight> f = raw->shared_from_this();
+  if (!header.ok()) {  // rejected at the RPC level: SEQUENCE never ran
+    f->table->Release(f->slot);
+    f->has_slot = false;
+    Finish(f.get(), header);
+    return;
+  }
+  uint32_t compound_status = 0, results = 0;
+  Status status = DecodeCompoundHeader(d, &compound_status, &results);
+  SequenceRes seq;
+  if (status.ok()) {
+    if (results == 0) {
+      status = compound_status == NFS4_OK
+                   ? Status::Protocol("empty COMPOUND reply")
+                   : Status::Nfs(compound_status, "COMPOUND");
+    } else {
+      status = DecodeSequence(d, &seq);
+    }
+  }
+  if (!status.ok()) {
+    OnSequenceError(std::move(f), status);
+    return;
+  }
+  f->table->Complete(f->slot, seq.highest_slotid, seq.target_highest_slotid);
+  f->has_slot = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_renewal_ = std::chrono::steady_clock::now();
+  }
+  if ((seq.status_flags & kStateLostFlags) != 0) {
+    spdlog::warn("server reports lost state (SEQUENCE flags {:#x}); reopening files",
+                 seq.status_flags);
+    RequestRecovery(Recovery::kState, f->session_gen);
+  }
+  if (f->finished.load()) return;  // given up (soft timeout); the slot is freed
+  status = f->compound->decode(d, payload_received);
+  if (status.ok() && !d.ok()) status = Status::Protocol(std::string("bad reply to ") + f->compound->name);
+  OnResult(std::move(f), status);
+}
+
+void Nfs41Engine::OnSequenceError(std::shared_ptr<Flight> f, const Status& status) {
+  if (status.IsNfs(NFS4ERR_DELAY)) {
+    // The server is still working on an earlier send of this request (or is
+    // busy): ask again later on the same slot and sequence id.
+    RetryLater(std::move(f), /*same_slot=*/true);
+    return;
+  }
+  if (IsSessionLost(status) || IsClientIdLost(status)) {
+    spdlog::debug("{}: {}", f->compound->name, status.ToString());
+    f->has_slot = false;  // the slot dies with the session
+    RequestRecovery(IsClientIdLost(status) ? Recovery::kClientId : Recovery::kSession,
+                    f->session_gen);
+    Park(std::move(f));
+    return;
+  }
+  if (status.IsNfs(NFS4ERR_RETRY_UNCACHED_REP) && !f->compound->cachethis) {
+    // Executed before, reply not kept: an idempotent request can run again.
+    f->table->Complete(f->slot, f->table->size() - 1, f->table->size() - 1);
+    f->has_slot = false;
+    RetryLater(std::move(f), /*same_slot=*/false);
+    return;
+  }
+  f->table->Release(f->slot);
+  f->has_slot = false;
+  Finish(f.get(), status);
+}
+
+void Nfs41Engine::OnResult(std::shared_ptr<Flight> f, const Status& status) {
+  if (status.IsNfs(NFS4ERR_DELAY) || status.IsNfs(NFS4ERR_GRACE)) {
+    RetryLater(std::move(f), /*same_slot=*/false);
+    return;
+  }
+  if (status.IsNfs(NFS4ERR_RETRY_UNCACHED_REP) && !f->compound->cachethis) {
+    // A resend of a request the server ran but did not cache (we did not
+    // ask it to: the request is idempotent). Run it again on a new slot.
+    RetryLater(std::move(f), /*same_slot=*/false);
+    return;
+  }
+  if (IsClientIdLost(status) && f->attempts < kMaxStateRetries) {
+    ++f->attempts;
+    RequestRecovery(Recovery::kClientId, f->session_gen);
+    Park(std::move(f));
+    return;
+  }
+  if (IsStaleState(status) && f->compound->open != nullptr && f->attempts < kMaxStateRetries) {
+    ++f->attempts;
+    RequestRecovery(Recovery::kState, f->session_gen);
+    Park(std::move(f));
+    return;
+  }
+  Finish(f.get(), status);
+}
+
+void Nfs41Engine::Park(std::shared_ptr<Flight> f) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ready_ && f->session_gen != session_gen_ && recovery_ == Recovery::kNone) {
+      // Recovery already finished while this reply was on its way.
+    } else {
+      parked_.push_back(std::move(f));
+      return;
+    }
+  }
+  Start(std::move(f));
+}
+
+std::chrono::milliseconds Nfs41Engine::Backoff(int attempts) const {
+  // 10 ms doubling to 2 s: DELAY and GRACE are usually short.
+  const int shift = std::min(attempts, 8);
+  return std::chrono::milliseconds(std::min(10 << shift, 2000));
+}
+
+void Nfs41Engine::RetryLater(std::shared_ptr<Flight> f, bool same_slot) {
+  retries_.fetch_add(1, std::memory_order_relaxed);
+  const auto due = std::chrono::steady_clock::now() + Backoff(f->attempts++);
+  if (!same_slot) f->encoded = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    timers_.emplace(due, std::move(f));
+  }
+  maint_cv_.notify_all();
+}
+
+void Nfs41Engine::Finish(Flight* f, const Status& status) {
+  if (f->finished.exchange(true)) return;
+  if (options_.soft) {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_.erase(f);
+  }
+  if (!status.ok() && status.kind() != Status::Kind::kNfs) {
+    spdlog::debug("{} failed: {}", f->compound->name, status.ToString());
+  }
+  auto complete = std::move(f->compound->complete);
+  if (complete) complete(status);
+}
+
+void Nfs41Engine::OnConnectionLost(RpcConnection* conn,
+                                   std::vector<std::shared_ptr<RpcCall>> orphans,
+                                   const Status& why) {
+  std::vector<std::shared_ptr<RpcCall>> direct;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!shutdown_) {
+      spdlog::warn("connection to {} lost ({}); {} calls will be resent",
+                   conn->endpoint().ToString(), why.message(), orphans.size());
+      ++reconnects_;
+    }
+    for (auto& call : orphans) {
+      if (auto f = std::dynamic_pointer_cast<Flight>(call)) {
+        resend_.push_back(std::move(f));
+      } else {
+        direct.push_back(std::move(call));
+      }
+    }
+  }
+  // Setup calls (EXCHANGE_ID, CREATE_SESSION...) fail; their caller retries.
+  for (auto& call : direct) {
+    XdrDecoder empty;
+    call->on_reply(Status::Transport("connection lost"), empty, false);
+  }
+  maint_cv_.notify_all();
+}
+
+}  // namespace floatmount::nfs

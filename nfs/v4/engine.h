@@ -1,0 +1,213 @@
+// Nfs41Engine: the session machinery behind Nfs41Client (internal to nfs/).
+//
+// It owns the connections, the client ID and session, the slot table, the
+// open-state registry, and the maintenance thread. Operations hand it
+// Compounds (compound.h); it adds SEQUENCE, sends, decodes SEQUENCE, and
+// either completes the Compound or retries it:
+//
+//   Submit -> Start: wait for a slot (or park while recovering)
+//          -> Encode (RPC header, COMPOUND header, SEQUENCE, the ops)
+//          -> Transmit on the least-loaded connection
+//   reply  -> OnReply (receiver thread): SEQUENCE result decides between
+//             done / retry same slot (DELAY) / park for recovery; then the
+//             ops' own status decides between done / back off (DELAY,
+//             GRACE) / park for state recovery (stale stateid).
+//   lost connection -> the unanswered Flights are resent unchanged (same
+//             slot and sequence id, RFC 8881 2.10.6.2) once a connection is
+//             up again.
+//
+// Files: nfs/v4/engine.cc (dispatch, replies), nfs/v4/session.cc (client ID,
+// session, recovery, maintenance thread), nfs/v4/connections.cc (the
+// connections over the server's addresses: health, placement, reconnects).
+//
+// Threads: see nfs/v4/client.h. Lock order: mu_ before conns_mu_; no lock is
+// held while calling into a SlotTable, an RpcConnection or a callback.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "nfs/v4/compound.h"
+#include "nfs/v4/id_mapper.h"
+#include "nfs/v4/client.h"
+#include "nfs/v4/open_state.h"
+#include "nfs/v4/ops.h"
+#include "nfs/rpc/connection.h"
+#include "nfs/v4/slot_table.h"
+
+namespace floatmount::nfs {
+
+class Nfs41Engine {
+ public:
+  explicit Nfs41Engine(Nfs41Options options);
+  ~Nfs41Engine();
+
+  // Connects, establishes client ID and session, opens the connections.
+  Status Start();
+  // Sends a compound; its `complete` runs exactly once.
+  void Submit(std::shared_ptr<Compound> compound);
+  // Submits and waits, at most `timeout` (recovery, Start and Shutdown use
+  // it; never the maintenance thread, which the compound may need).
+  Status SubmitAndWait(std::shared_ptr<Compound> compound,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
+  void Shutdown();
+  // How long mount-time calls may take before the server counts as not
+  // answering (a hard mount waits through outages, but a mount attempt
+  // must end): twice timeo, at least 10 s.
+  std::chrono::milliseconds SetupTimeout() const;
+
+  ServerInfo Info() const;
+  // The server's addresses now (e.g. after DNS changed): connections move
+  // off addresses no longer listed and spread over new ones.
+  void UpdateEndpoints(const std::vector<Endpoint>& endpoints);
+  const IdMapper& id_mapper() const { return id_mapper_; }
+  const Nfs41Options& options() const { return options_; }
+  uint64_t clientid() const;
+  // A new open owner string, unique within this client ID.
+  std::string NewOpenOwner();
+  // The server's lease (FATTR4_LEASE_TIME), read at mount.
+  void set_lease_time(uint32_t seconds);
+  void RegisterOpen(const std::shared_ptr<OpenState>& open);
+  void UnregisterOpen(OpenState* open);
+
+ private:
+  struct Flight;
+  struct DirectCall;
+  struct Conn {
+    Endpoint endpoint;
+    int address = -1;                    // index in addresses_; -1: placed nowhere
+    std::shared_ptr<RpcConnection> rpc;  // null while down
+    bool connecting = false;
+    int move_to = -1;  // draining: no new calls; reconnects there once idle
+    int failures = 0;
+    std::chrono::steady_clock::time_point next_attempt{};
+    std::thread connector;
+  };
+  // One address of the server. Usable while it answers, is the same server
+  // (EXCHANGE_ID), and is still listed.
+  struct Address {
+    Endpoint endpoint;
+    bool other_server = false;  // EXCHANGE_ID showed another server_owner/scope
+    bool listed = true;         // in the latest UpdateEndpoints
+    int failures = 0;           // connects that failed since it last answered
+    std::chrono::steady_clock::time_point retry_at{};
+    bool probing = false;
+    std::thread prober;
+    bool usable() const { return listed && !other_server && failures == 0; }
+  };
+  enum class Recovery { kNone = 0, kState = 1, kSession = 2, kClientId = 3 };
+
+  // --- dispatch (nfs/v4/engine.cc) ---
+  void Start(std::shared_ptr<Flight> f);
+  void Encode(Flight& f, const v4::SessionId& session, uint32_t highest_slot);
+  void Transmit(std::shared_ptr<Flight> f);
+  void OnReply(Flight* f, const Status& header, XdrDecoder& d, bool payload_received);
+  void OnSequenceError(std::shared_ptr<Flight> f, const Status& status);
+  void OnResult(std::shared_ptr<Flight> f, const Status& status);
+  void Park(std::shared_ptr<Flight> f);
+  void RetryLater(std::shared_ptr<Flight> f, bool same_slot);
+  void Finish(Flight* f, const Status& status);
+  std::shared_ptr<RpcConnection> PickConnection();
+  void OnConnectionLost(RpcConnection* conn, std::vector<std::shared_ptr<RpcCall>> orphans,
+                        const Status& why);
+
+  // --- client ID, session, connections, recovery (nfs/v4/session.cc) ---
+  Status CallDirect(RpcConnection* conn, const char* name,
+                    const std::function<void(XdrEncoder&)>& encode_ops, uint32_t num_ops,
+                    const std::function<Status(XdrDecoder&)>& decode_ops);
+  Result<std::shared_ptr<RpcConnection>> Connect(const Endpoint& endpoint);
+  Status ExchangeId(RpcConnection* conn, v4::ExchangeIdRes* res);
+  Status CreateSession(RpcConnection* conn);
+  Status BindConnection(RpcConnection* conn);
+  // Connects conns_[index], proving the address is the same server.
+  Status SetUpConnection(size_t index);
+
+  // --- connections over addresses (nfs/v4/connections.cc) ---
+  // Points connection `i` at address `a` (-1: nowhere). Needs conns_mu_.
+  void AssignLocked(size_t i, int a);
+  int AddressIndexLocked(const Endpoint& endpoint);
+  void PlaceLocked();
+  void ProbeLocked(size_t a);
+  void NoteConnectFailureLocked(size_t i);
+  void JoinConnectionThreads();
+  Status ReclaimComplete();
+  void ReopenAll(bool reclaim);
+  std::vector<std::shared_ptr<OpenState>> LiveOpens() const;
+  void RequestRecovery(Recovery level, uint64_t session_gen);
+  void RunRecovery();
+  void MaintenanceLoop();
+  void MaintainConnections();
+  void FlushResends();
+  void RunTimers();
+  void RenewLeaseIfIdle();
+  void CheckDeadlines();
+  void FailStranded();
+  std::chrono::milliseconds Backoff(int attempts) const;
+
+  const Nfs41Options options_;
+  const IdMapper id_mapper_;
+  std::string machine_name_;  // constant after construction
+
+  mutable std::mutex mu_;
+  std::condition_variable maint_cv_;
+  bool shutdown_ = false;                       // GUARDED_BY(mu_)
+  bool ready_ = false;                          // GUARDED_BY(mu_): session usable
+  Recovery recovery_ = Recovery::kNone;         // GUARDED_BY(mu_): requested
+  uint64_t clientid_ = 0;                       // GUARDED_BY(mu_)
+  uint32_t create_session_seq_ = 0;             // GUARDED_BY(mu_): csa_sequence
+  v4::SessionId session_id_{};                  // GUARDED_BY(mu_)
+  uint64_t session_gen_ = 0;                    // GUARDED_BY(mu_): bumps per new session
+  std::shared_ptr<SlotTable> slots_;            // GUARDED_BY(mu_)
+  v4::ChannelAttrs fore_attrs_{};               // GUARDED_BY(mu_)
+  v4::ExchangeIdRes server_;                    // GUARDED_BY(mu_): first EXCHANGE_ID
+  std::deque<std::shared_ptr<Flight>> parked_;  // GUARDED_BY(mu_): wait for recovery
+  std::deque<std::shared_ptr<Flight>> resend_;  // GUARDED_BY(mu_): wait for a connection
+  std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Flight>>
+      timers_;                        // GUARDED_BY(mu_): back-off
+  std::unordered_set<Flight*> live_;  // GUARDED_BY(mu_): soft mode only
+  std::unordered_map<OpenState*, std::weak_ptr<OpenState>> opens_;              // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point last_renewal_;                          // GUARDED_BY(mu_)
+  uint32_t lease_time_ = 90;                                                    // GUARDED_BY(mu_)
+  bool renewal_in_flight_ = false;                                              // GUARDED_BY(mu_)
+  uint64_t reconnects_ = 0, session_recoveries_ = 0, clientid_recoveries_ = 0;  // GUARDED_BY(mu_)
+  std::atomic<bool> stopping_{false};  // set once by Shutdown
+  std::atomic<uint64_t> retries_{0};
+  std::atomic<uint64_t> next_owner_{1};
+
+  mutable std::mutex conns_mu_;
+  std::vector<Conn> conns_;                                // GUARDED_BY(conns_mu_)
+  std::vector<Address> addresses_;                         // GUARDED_BY(conns_mu_)
+  std::set<std::string> verified_;                         // GUARDED_BY(conns_mu_): same server
+  std::vector<std::shared_ptr<RpcConnection>> graveyard_;  // GUARDED_BY(conns_mu_)
+
+  bool recovery_running_ = false;  // GUARDED_BY(mu_)
+  std::thread recovery_thread_;    // started and joined by the maintenance thread
+  std::thread maintenance_;
+};
+
+// One Compound on its way: the RpcCall that carries it plus where it is in
+// the session (slot, sequence id, which session).
+struct Nfs41Engine::Flight : RpcCall, std::enable_shared_from_this<Flight> {
+  std::shared_ptr<Compound> compound;
+  std::shared_ptr<SlotTable> table;  // the session's table the slot is from
+  uint64_t session_gen = 0;
+  uint32_t slot = 0;
+  uint32_t seqid = 0;
+  bool has_slot = false;  // holds `slot` of `table`
+  bool encoded = false;   // message holds a sendable call for session_gen
+  int attempts = 0;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  std::atomic<bool> finished{false};
+};
+
+}  // namespace floatmount::nfs

@@ -1,0 +1,447 @@
+// Byte-range locks of Nfs41Client: LOCK, LOCKU, LOCKT (RFC 8881 section 9,
+// 18.10-18.12), and the per-owner lock state OpenState keeps for them.
+//
+// Lock owners. A local owner (what FUSE passes) locks through an open file.
+// Its first LOCK on that open names a new lock-owner with
+// open_to_lock_owner4 (the open stateid and a lock-owner string unique to
+// the open and the local owner); the server answers with a lock stateid,
+// and every later LOCK/LOCKU of that owner on that open sends it
+// (exist_lock_owner4) and stores the one the reply carries (9.1.4). The
+// stateid stays valid after its last lock is gone, until CLOSE frees it
+// with the open (8.2.4), so nothing here needs FREE_STATEID; NFSv4.1 has no
+// RELEASE_LOCKOWNER. A server may refuse to CLOSE while locks remain
+// (NFS4ERR_LOCKS_HELD, 18.2.4; ganesha does), so Close first unlocks the
+// whole file for every owner (ReleaseLocks). lock_seqid and open_seqid are
+// 0: NFSv4.1 servers ignore them (the session gives exactly-once, 18.10.3).
+//
+// Ordering. Operations of one owner on one open run one at a time
+// (OpenState::RunLockOp), so each sends the latest lock stateid and a
+// second first-LOCK cannot race the one that creates the lock-owner.
+// Owners are independent of each other.
+//
+// Recovery. A LOCK that names a new lock-owner carries the open stateid, so
+// it is submitted with Compound::open: a stale open stateid makes the
+// engine reopen and resend (the stateid is read when encoded). A lock
+// stateid the server no longer knows (BAD_STATEID, STALE_STATEID,
+// ADMIN_REVOKED: the server lost or revoked our state) cannot be recovered
+// by the engine: the owner's locks are gone. LOCK forgets the owner and
+// retries once as a new lock-owner; LOCKU forgets it and succeeds, since
+// nothing is locked any more. OLD_STATEID is retried once with seqid 0
+// ("the current one", 8.2.2). A lock stateid made from an open stateid the
+// engine has since replaced (it reopened the file after state loss) is
+// forgotten before it is used. Locks are not reclaimed after a server
+// restart; they are lost, with a warning in the log.
+//
+// Threads: the Nfs41Client methods run on any thread; completions on the
+// engine's network threads. Nothing here blocks.
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nfs/v4/client.h"
+#include "nfs/v4/engine.h"
+#include "nfs/v4/open_state.h"
+#include "nfs/v4/ops_util.h"
+#include "nfs/v4/ops.h"
+#include "nfs/v4/protocol.h"
+
+namespace floatmount::nfs {
+
+using namespace v4;  // NOLINT: RFC names read best unqualified here
+
+// --- OpenState: lock owners ------------------------------------------------
+
+namespace {
+
+std::string LockOwnerName(const std::string& open_owner, uint64_t owner, uint32_t generation) {
+  std::string name = fmt::format("fm-lock-{}-{:x}", open_owner, owner);
+  if (generation > 0) name += fmt::format(".{}", generation);
+  return name;
+}
+
+// The local owner a lock-owner name of ours stands for (0 if not ours).
+uint64_t LocalOwnerOf(const std::string& name) {
+  if (name.rfind("fm-lock-", 0) != 0) return 0;
+  const size_t dash = name.rfind('-');
+  const size_t dot = name.find('.', dash);
+  const std::string hex = name.substr(dash + 1, dot == std::string::npos ? dot : dot - dash - 1);
+  uint64_t owner = 0;
+  for (char c : hex) {
+    const int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return 0;
+    owner = owner * 16 + static_cast<uint64_t>(v);
+  }
+  return owner;
+}
+
+}  // namespace
+
+OpenState::LockOwnerSlot& OpenState::SlotLocked(uint64_t owner) {
+  auto [it, inserted] = lock_owners_.try_emplace(owner);
+  if (inserted) it->second.state.name = LockOwnerName(owner_, owner, 0);
+  return it->second;
+}
+
+OpenState::LockOwner OpenState::lock_owner(uint64_t owner) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return SlotLocked(owner).state;
+}
+
+std::vector<OpenState::LockOwner> OpenState::known_lock_owners() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<LockOwner> known;
+  for (const auto& [owner, slot] : lock_owners_) {
+    if (slot.state.known) known.push_back(slot.state);
+  }
+  return known;
+}
+
+void OpenState::SetLockStateid(uint64_t owner, const Stateid& lock_stateid,
+                               const Stateid& open_stateid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  LockOwner& state = SlotLocked(owner).state;
+  state.known = true;
+  state.stateid = lock_stateid;
+  state.open_stateid = open_stateid;
+}
+
+OpenState::LockOwner OpenState::ForgetLockOwner(uint64_t owner) {
+  std::lock_guard<std::mutex> lock(mu_);
+  LockOwner& state = SlotLocked(owner).state;
+  ++state.generation;
+  state.name = LockOwnerName(owner_, owner, state.generation);
+  state.known = false;
+  state.stateid = Stateid{};
+  state.open_stateid = Stateid{};
+  return state;
+}
+
+void OpenState::RunLockOp(uint64_t owner, std::function<void()> op) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    LockOwnerSlot& slot = SlotLocked(owner);
+    if (slot.busy) {
+      slot.queued.push_back(std::move(op));
+      return;
+    }
+    slot.busy = true;
+  }
+  op();
+}
+
+void OpenState::FinishLockOp(uint64_t owner) {
+  std::function<void()> next;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    LockOwnerSlot& slot = SlotLocked(owner);
+    if (slot.queued.empty()) {
+      slot.busy = false;
+      return;
+    }
+    next = std::move(slot.queued.front());
+    slot.queued.pop_front();  // stays busy: `next` is the one under way now
+  }
+  next();
+}
+
+// --- LOCK, LOCKU, LOCKT ------------------------------------------------------
+
+namespace {
+
+// The server no longer has this lock stateid (nor the locks under it).
+bool IsLockStateLost(const Status& s) {
+  return s.IsNfs(NFS4ERR_BAD_STATEID) || s.IsNfs(NFS4ERR_STALE_STATEID) ||
+         s.IsNfs(NFS4ERR_ADMIN_REVOKED);
+}
+
+uint32_t WireLockType(LockType type) { return type == LockType::kRead ? READ_LT : WRITE_LT; }
+
+LockType FromWireLockType(uint32_t locktype) {
+  return locktype == READ_LT || locktype == READW_LT ? LockType::kRead : LockType::kWrite;
+}
+
+// length4 (18.10.3): all ones locks to the end of the file; a range that
+// would pass 2^64 - 1 is INVAL on the wire, and means the same thing.
+uint64_t WireLength(uint64_t offset, uint64_t length) {
+  if (length == kLockToEnd || length > NFS4_UINT64_MAX - offset) return NFS4_UINT64_MAX;
+  return length;
+}
+
+std::string RangeText(uint64_t offset, uint64_t length) {
+  if (length == NFS4_UINT64_MAX) return fmt::format("{}..end", offset);
+  return fmt::format("{}+{}", offset, length);
+}
+
+// LOCK4denied's length. No lock has length 0; ganesha sends 0 for a lock
+// to the end of the file (its internal form), so 0 means all ones here.
+uint64_t DeniedLength(const LockDenied& denied) {
+  return denied.length == 0 ? NFS4_UINT64_MAX : denied.length;
+}
+
+std::string DeniedText(const char* op, const LockDenied& denied) {
+  return fmt::format("{}: denied by a {} lock on {}", op,
+                     FromWireLockType(denied.locktype) == LockType::kRead ? "read" : "write",
+                     RangeText(denied.offset, DeniedLength(denied)));
+}
+
+// Checks a call's arguments; the open state it locks through, or null
+// after answering `done` with the error.
+template <typename T>
+OpenState* CheckLockArgs(const OpenFile* file, uint64_t length, const Callback<T>& done) {
+  OpenState* open = OpenStateOf(file);
+  if (open == nullptr) {
+    done(Status::InvalidArgument("byte-range locks need a file opened over NFSv4.1"));
+    return nullptr;
+  }
+  if (length == 0) {
+    done(Status::InvalidArgument("a byte-range lock needs a length (kLockToEnd: to the end)"));
+    return nullptr;
+  }
+  return open;
+}
+
+// The owner's state, without lock state made from an open stateid the
+// engine has since replaced: that open, and its locks, died with the
+// server's state (8.4.2).
+OpenState::LockOwner CurrentLockOwner(OpenState* open, uint64_t owner) {
+  OpenState::LockOwner state = open->lock_owner(owner);
+  if (state.known && state.open_stateid.other != open->stateid().other) {
+    spdlog::warn("byte-range locks of owner {:x} were lost with the server's state", owner);
+    state = open->ForgetLockOwner(owner);
+  }
+  return state;
+}
+
+// One call, from its turn in the owner's queue to its answer.
+template <typename T>
+struct LockCall {
+  Nfs41Engine* engine;
+  Credentials cred;
+  OpenState* open;  // kept alive by the caller until `done` has run
+  uint64_t owner;
+  uint32_t locktype;
+  uint64_t offset;
+  uint64_t length;  // on the wire (WireLength)
+  Callback<T> done;
+
+  // Lets the owner's next operation start, then answers the caller.
+  void Answer(Result<T> result) const {
+    open->FinishLockOp(owner);
+    done(std::move(result));
+  }
+};
+
+// SEQUENCE, PUTFH, LOCK
+void SendLock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
+  const OpenState::LockOwner state = CurrentLockOwner(call->open, call->owner);
+  const bool new_owner = !state.known;
+  Stateid lock_stateid = state.stateid;
+  if (retried) lock_stateid.seqid = 0;  // the server's current one (8.2.2)
+  // The open stateid a new lock-owner was made from, as last encoded.
+  auto open_stateid = std::make_shared<Stateid>(state.open_stateid);
+  Nfs41Engine* engine = call->engine;
+  Run<Stateid>(
+      engine, "LOCK", call->cred, true,
+      [call, engine, new_owner, name = state.name, lock_stateid,
+       open_stateid](XdrEncoder& e) {  // SEQUENCE, PUTFH, LOCK
+        EncodePutFh(e, call->open->fh());
+        LockArgs args;
+        args.locktype = call->locktype;
+        args.offset = call->offset;
+        args.length = call->length;
+        args.new_lock_owner = new_owner;
+        if (new_owner) {
+          // Read now: recovery may have replaced both since the call was made.
+          *open_stateid = call->open->stateid();
+          args.open_stateid = *open_stateid;
+          args.lock_owner = StateOwner{engine->clientid(), name};
+        } else {
+          args.lock_stateid = lock_stateid;
+        }
+        EncodeLock(e, args);
+        return 2u;
+      },
+      [](XdrDecoder& d, bool, Stateid* out) {
+        if (Status s = DecodePutFh(d); !s.ok()) return s;
+        LockDenied denied;
+        Status s = DecodeLock(d, out, &denied);
+        if (s.IsNfs(NFS4ERR_DENIED)) return Status::Nfs(NFS4ERR_DENIED, DeniedText("LOCK", denied));
+        return s;
+      },
+      [call, new_owner, open_stateid, retried](Result<Stateid> r) {
+        if (r.ok()) {
+          call->open->SetLockStateid(call->owner, *r, *open_stateid);
+          call->Answer(Unit{});
+          return;
+        }
+        if (!new_owner && !retried) {
+          if (r.status().IsNfs(NFS4ERR_OLD_STATEID)) {
+            SendLock(call, /*retried=*/true);
+            return;
+          }
+          if (IsLockStateLost(r.status())) {
+            spdlog::warn("byte-range locks of owner {:x} were lost ({}); locking anew", call->owner,
+                         r.status().ToString());
+            call->open->ForgetLockOwner(call->owner);
+            SendLock(call, /*retried=*/true);
+            return;
+          }
+        }
+        call->Answer(r.status());
+      },
+      new_owner ? call->open : nullptr);
+}
+
+// SEQUENCE, PUTFH, LOCKU
+void SendUnlock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
+  const OpenState::LockOwner state = CurrentLockOwner(call->open, call->owner);
+  if (!state.known) {  // never locked through this open (or lost): nothing to unlock
+    call->Answer(Unit{});
+    return;
+  }
+  Stateid lock_stateid = state.stateid;
+  if (retried) lock_stateid.seqid = 0;
+  Run<Stateid>(
+      call->engine, "LOCKU", call->cred, true,
+      [call, lock_stateid](XdrEncoder& e) {  // SEQUENCE, PUTFH, LOCKU
+        EncodePutFh(e, call->open->fh());
+        EncodeLockU(e, call->locktype, 0, lock_stateid, call->offset, call->length);
+        return 2u;
+      },
+      [](XdrDecoder& d, bool, Stateid* out) {
+        if (Status s = DecodePutFh(d); !s.ok()) return s;
+        return DecodeLockU(d, out);
+      },
+      [call, state, retried](Result<Stateid> r) {
+        if (r.ok()) {
+          // The stateid stays the owner's for its next LOCK (8.2.4).
+          call->open->SetLockStateid(call->owner, *r, state.open_stateid);
+          call->Answer(Unit{});
+          return;
+        }
+        if (r.status().IsNfs(NFS4ERR_OLD_STATEID) && !retried) {
+          SendUnlock(call, /*retried=*/true);
+          return;
+        }
+        if (IsLockStateLost(r.status())) {
+          spdlog::warn("byte-range locks of owner {:x} were lost ({})", call->owner,
+                       r.status().ToString());
+          call->open->ForgetLockOwner(call->owner);
+          call->Answer(Unit{});  // the range is not locked any more
+          return;
+        }
+        call->Answer(r.status());
+      });
+}
+
+// SEQUENCE, PUTFH, LOCKT
+void SendTestLock(std::shared_ptr<const LockCall<std::optional<LockConflict>>> call) {
+  const OpenState::LockOwner state = CurrentLockOwner(call->open, call->owner);
+  auto clientid = std::make_shared<uint64_t>(0);  // ours, as last encoded
+  Nfs41Engine* engine = call->engine;
+  Run<std::optional<LockConflict>>(
+      engine, "LOCKT", call->cred, false,
+      [call, engine, name = state.name, clientid](XdrEncoder& e) {  // SEQUENCE, PUTFH, LOCKT
+        EncodePutFh(e, call->open->fh());
+        *clientid = engine->clientid();
+        EncodeLockT(e, call->locktype, call->offset, call->length, StateOwner{*clientid, name});
+        return 2u;
+      },
+      [clientid](XdrDecoder& d, bool, std::optional<LockConflict>* out) {
+        if (Status s = DecodePutFh(d); !s.ok()) return s;
+        LockDenied denied;
+        Status s = DecodeLockT(d, &denied);
+        if (!s.IsNfs(NFS4ERR_DENIED)) return s;
+        LockConflict conflict;
+        conflict.type = FromWireLockType(denied.locktype);
+        conflict.offset = denied.offset;
+        conflict.length = DeniedLength(denied);  // all ones is kLockToEnd
+        conflict.same_client = denied.owner.clientid == *clientid;
+        if (conflict.same_client) conflict.owner = LocalOwnerOf(denied.owner.owner);
+        *out = conflict;
+        return Status::Ok();
+      },
+      [call](Result<std::optional<LockConflict>> r) { call->Answer(std::move(r)); });
+}
+
+}  // namespace
+
+// SEQUENCE, PUTFH, LOCKU (one per owner)
+void ReleaseLocks(Nfs41Engine* engine, const Credentials& cred, std::shared_ptr<OpenState> open,
+                  std::function<void()> then) {
+  // Lock state made from an older open stateid died with it.
+  const Stateid current = open->stateid();
+  std::vector<OpenState::LockOwner> owners;
+  for (OpenState::LockOwner& owner : open->known_lock_owners()) {
+    if (owner.open_stateid.other == current.other) owners.push_back(std::move(owner));
+  }
+  if (owners.empty()) {
+    then();
+    return;
+  }
+  const auto count = static_cast<uint32_t>(owners.size());
+  Run<Unit>(
+      engine, "LOCKU (before CLOSE)", cred, true,
+      [open, owners](XdrEncoder& e) {  // SEQUENCE, PUTFH, LOCKU...
+        EncodePutFh(e, open->fh());
+        for (const OpenState::LockOwner& owner : owners) {
+          Stateid lock_stateid = owner.stateid;
+          lock_stateid.seqid = 0;  // whatever the latest is (8.2.2)
+          EncodeLockU(e, WRITE_LT, 0, lock_stateid, 0, NFS4_UINT64_MAX);
+        }
+        return 1 + static_cast<uint32_t>(owners.size());
+      },
+      [count](XdrDecoder& d, bool, Unit*) {
+        if (Status s = DecodePutFh(d); !s.ok()) return s;
+        for (uint32_t i = 0; i < count; ++i) {
+          if (Status s = DecodeLockU(d, nullptr); !s.ok()) return s;
+        }
+        return Status::Ok();
+      },
+      [then = std::move(then)](Result<Unit> r) {
+        // CLOSE says whether anything is still held (NFS4ERR_LOCKS_HELD).
+        if (!r.ok()) spdlog::debug("unlock before CLOSE: {}", r.status().ToString());
+        then();
+      });
+}
+
+void Nfs41Client::Lock(const Credentials& cred, const OpenFile* file, uint64_t owner, LockType type,
+                       uint64_t offset, uint64_t length, Callback<Unit> done) {
+  OpenState* open = CheckLockArgs(file, length, done);
+  if (open == nullptr) return;
+  // READ_LT/WRITE_LT, not the blocking variants: waiting is the caller's
+  // polling (we do not handle CB_NOTIFY_LOCK, 20.11).
+  auto call = std::make_shared<const LockCall<Unit>>(
+      LockCall<Unit>{engine_.get(), cred, open, owner, WireLockType(type), offset,
+                     WireLength(offset, length), std::move(done)});
+  open->RunLockOp(owner, [call] { SendLock(call, /*retried=*/false); });
+}
+
+void Nfs41Client::Unlock(const Credentials& cred, const OpenFile* file, uint64_t owner,
+                         uint64_t offset, uint64_t length, Callback<Unit> done) {
+  OpenState* open = CheckLockArgs(file, length, done);
+  if (open == nullptr) return;
+  // LOCKU's locktype is not used by servers; WRITE_LT covers either kind.
+  auto call = std::make_shared<const LockCall<Unit>>(
+      LockCall<Unit>{engine_.get(), cred, open, owner, WRITE_LT, offset, WireLength(offset, length),
+                     std::move(done)});
+  open->RunLockOp(owner, [call] { SendUnlock(call, /*retried=*/false); });
+}
+
+void Nfs41Client::TestLock(const Credentials& cred, const OpenFile* file, uint64_t owner,
+                           LockType type, uint64_t offset, uint64_t length,
+                           Callback<std::optional<LockConflict>> done) {
+  OpenState* open = CheckLockArgs(file, length, done);
+  if (open == nullptr) return;
+  using Call = LockCall<std::optional<LockConflict>>;
+  auto call =
+      std::make_shared<const Call>(Call{engine_.get(), cred, open, owner, WireLockType(type),
+                                        offset, WireLength(offset, length), std::move(done)});
+  open->RunLockOp(owner, [call] { SendTestLock(call); });
+}
+
+}  // namespace floatmount::nfs

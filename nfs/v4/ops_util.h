@@ -1,0 +1,72 @@
+// Helpers shared by the files that build Nfs41Client's compounds
+// (nfs/v4/client.cc, nfs/v4/locks.cc). Internal to nfs/.
+//
+// Threads: Run may be called from any thread; its callback runs where the
+// engine completes the Compound (see compound.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <utility>
+
+#include "nfs/client.h"
+#include "nfs/v4/compound.h"
+#include "nfs/v4/engine.h"
+#include "nfs/v4/open_state.h"
+#include "nfs/v4/ops.h"
+#include "nfs/rpc/xdr.h"
+
+namespace floatmount::nfs {
+
+// Builds and submits a Compound whose result is a T.
+template <typename T>
+void Run(Nfs41Engine* engine, const char* name, const Credentials& cred, bool cachethis,
+         std::function<uint32_t(XdrEncoder&)> encode,
+         std::function<Status(XdrDecoder&, bool, T*)> decode, Callback<T> done,
+         OpenState* open = nullptr, PayloadSink sink = {}) {
+  auto c = std::make_shared<Compound>();
+  auto out = std::make_shared<T>();
+  c->name = name;
+  c->cred = cred;
+  c->cachethis = cachethis;
+  c->open = open;
+  c->sink = std::move(sink);
+  c->encode = std::move(encode);
+  c->decode = [out, decode = std::move(decode)](XdrDecoder& d, bool payload_received) {
+    *out = T{};
+    return decode(d, payload_received, out.get());
+  };
+  c->complete = [out, done = std::move(done)](const Status& s) {
+    if (s.ok()) {
+      done(std::move(*out));
+    } else {
+      done(s);
+    }
+  };
+  engine->Submit(std::move(c));
+}
+
+// The stateid to use for I/O on `file` (the anonymous stateid without one).
+// Its seqid is 0, "whatever is current" (RFC 8881 8.2.2), so that I/O in
+// flight while the open is upgraded is not refused as OLD_STATEID.
+inline v4::Stateid StateidOf(const OpenFile* file) {
+  const auto* open = dynamic_cast<const OpenState*>(file);
+  if (open == nullptr) return v4::kAnonymousStateid;
+  v4::Stateid stateid = open->stateid();
+  stateid.seqid = 0;
+  return stateid;
+}
+
+inline OpenState* OpenStateOf(const OpenFile* file) {
+  return const_cast<OpenState*>(dynamic_cast<const OpenState*>(file));
+}
+
+// Unlocks everything the open's lock owners hold (SEQUENCE, PUTFH, LOCKU
+// per owner), then runs `then` whatever the outcome; runs it at once when
+// no owner holds a lock stateid. CLOSE goes after it: a server may refuse
+// to close under locks (NFS4ERR_LOCKS_HELD, RFC 8881 18.2.4).
+// In nfs/v4/locks.cc.
+void ReleaseLocks(Nfs41Engine* engine, const Credentials& cred, std::shared_ptr<OpenState> open,
+                  std::function<void()> then);
+
+}  // namespace floatmount::nfs

@@ -1,0 +1,745 @@
+// Client ID, session, connections, recovery and the maintenance thread of
+// the NFSv4.1 engine; see nfs/v4/engine.h.
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <future>
+
+#include "nfs/v4/engine.h"
+#include "nfs/v4/ops_util.h"
+#include "nfs/v4/protocol.h"
+#include "nfs/rpc/message.h"
+
+namespace floatmount::nfs {
+
+using namespace v4;  // NOLINT: RFC names read best unqualified here
+
+// A setup call sent without SEQUENCE (EXCHANGE_ID, CREATE_SESSION,
+// BIND_CONN_TO_SESSION, DESTROY_*), answered through a promise.
+struct Nfs41Engine::DirectCall : RpcCall {
+  std::promise<Status> done;
+  std::atomic<bool> answered{false};
+};
+
+namespace {
+
+constexpr uint32_t kRequestOverhead = 8192;  // headers around a 1 MiB payload
+constexpr std::chrono::milliseconds kTick{50};
+
+std::string HostName() {
+  char buf[256] = {};
+  gethostname(buf, sizeof(buf) - 1);
+  return buf;
+}
+
+template <typename Bytes>
+std::string Hex(const Bytes& bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : bytes) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
+std::string Printable(const std::string& bytes) {
+  for (unsigned char c : bytes) {
+    if (c < 0x20 || c > 0x7e) return Hex(bytes);
+  }
+  return bytes;
+}
+
+bool IsClientIdLostStatus(const Status& s) {
+  return s.IsNfs(NFS4ERR_STALE_CLIENTID) || s.IsNfs(NFS4ERR_EXPIRED);
+}
+
+constexpr std::chrono::seconds kShutdownWait{10};
+
+}  // namespace
+
+Nfs41Engine::Nfs41Engine(Nfs41Options options)
+    : options_(std::move(options)),
+      id_mapper_(options_.idmap),
+      machine_name_(options_.machine_name.empty() ? HostName() : options_.machine_name) {}
+
+Nfs41Engine::~Nfs41Engine() { Shutdown(); }
+
+uint64_t Nfs41Engine::clientid() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return clientid_;
+}
+
+std::string Nfs41Engine::NewOpenOwner() {
+  return "fm-open-" + std::to_string(next_owner_.fetch_add(1));
+}
+
+void Nfs41Engine::set_lease_time(uint32_t seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (seconds > 0) lease_time_ = seconds;
+}
+
+void Nfs41Engine::RegisterOpen(const std::shared_ptr<OpenState>& open) {
+  std::lock_guard<std::mutex> lock(mu_);
+  opens_[open.get()] = open;
+}
+
+void Nfs41Engine::UnregisterOpen(OpenState* open) {
+  std::lock_guard<std::mutex> lock(mu_);
+  opens_.erase(open);
+}
+
+Status Nfs41Engine::CallDirect(RpcConnection* conn, const char* name,
+                               const std::function<void(XdrEncoder&)>& encode_ops,
+                               uint32_t num_ops,
+                               const std::function<Status(XdrDecoder&)>& decode_ops) {
+  auto call = std::make_shared<DirectCall>();
+  rpc::EncodeCallHeader(call->message, NFS4_PROGRAM, NFS_V4, NFSPROC4_COMPOUND, Credentials{},
+                        machine_name_);
+  const size_t numops_at = EncodeCompoundHeader(call->message, "", NFS4_MINOR_VERSION);
+  encode_ops(call->message);
+  call->message.PatchUint32(numops_at, num_ops);
+  std::future<Status> future = call->done.get_future();
+  DirectCall* raw = call.get();
+  call->on_reply = [raw, decode_ops, name](const Status& header, XdrDecoder& d, bool) {
+    if (raw->answered.exchange(true)) return;
+    if (!header.ok()) {
+      raw->done.set_value(header);
+      return;
+    }
+    uint32_t compound_status = 0, results = 0;
+    Status s = DecodeCompoundHeader(d, &compound_status, &results);
+    if (s.ok() && results == 0) s = Status::Nfs(compound_status, name);
+    if (s.ok()) s = decode_ops(d);
+    if (s.ok() && !d.ok()) s = Status::Protocol(std::string("bad reply to ") + name);
+    raw->done.set_value(s);
+  };
+  if (!conn->Send(call)) return Status::Transport("connection lost");
+  const auto wait = std::max(options_.timeo, std::chrono::milliseconds(1000));
+  if (future.wait_for(wait) != std::future_status::ready) {
+    conn->Close();  // a server that does not answer setup calls is not usable
+    return Status::TimedOut(std::string(name) + ": no answer from " +
+                            conn->endpoint().ToString());
+  }
+  return future.get();
+}
+
+Result<std::shared_ptr<RpcConnection>> Nfs41Engine::Connect(const Endpoint& endpoint) {
+  auto conn = RpcConnection::Connect(
+      endpoint, options_.connect_timeout,
+      [this](RpcConnection* c, std::vector<std::shared_ptr<RpcCall>> orphans, const Status& why) {
+        OnConnectionLost(c, std::move(orphans), why);
+      });
+  if (!conn.ok()) return conn.status();
+  return std::shared_ptr<RpcConnection>(std::move(conn).value());
+}
+
+// RFC 8881 18.35. Sent on every new address: the same owner and verifier
+// return the same client ID from the same server, and server_owner tells
+// whether this address reaches it.
+Status Nfs41Engine::ExchangeId(RpcConnection* conn, ExchangeIdRes* res) {
+  ExchangeIdArgs args;
+  std::copy(options_.boot_verifier.begin(), options_.boot_verifier.end(), args.verifier.begin());
+  args.owner_id = options_.owner_id;
+  args.flags = 0;
+  args.impl_id = ImplId{"floatmount.dev", "floatmount 0.1", Timestamp{}};
+  return CallDirect(
+      conn, "EXCHANGE_ID", [&](XdrEncoder& e) { EncodeExchangeId(e, args); }, 1,
+      [&](XdrDecoder& d) { return DecodeExchangeId(d, res); });
+}
+
+// RFC 8881 18.36: fore channel sized for rsize/wsize plus headers.
+Status Nfs41Engine::CreateSession(RpcConnection* conn) {
+  CreateSessionArgs args;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    args.clientid = clientid_;
+    args.sequence = create_session_seq_;
+  }
+  args.flags = 0;  // no persistence, no back channel on this connection
+  args.fore.maxrequestsize = options_.wsize + kRequestOverhead;
+  args.fore.maxresponsesize = options_.rsize + kRequestOverhead;
+  args.fore.maxresponsesize_cached = 8192;
+  args.fore.maxoperations = 16;
+  args.fore.maxrequests = options_.max_slots;
+  args.back.maxrequestsize = 4096;
+  args.back.maxresponsesize = 4096;
+  args.back.maxresponsesize_cached = 0;
+  args.back.maxoperations = 2;
+  args.back.maxrequests = 1;
+  args.cb_program = NFS4_CALLBACK;
+  args.sec_parms.push_back(CallbackSecParms{});  // AUTH_NONE
+  CreateSessionRes res;
+  Status s = CallDirect(
+      conn, "CREATE_SESSION", [&](XdrEncoder& e) { EncodeCreateSession(e, args); }, 1,
+      [&](XdrDecoder& d) { return DecodeCreateSession(d, &res); });
+  if (!s.ok()) return s;
+  const uint32_t slots = std::max<uint32_t>(1, res.fore.maxrequests);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++create_session_seq_;
+  session_id_ = res.sessionid;
+  fore_attrs_ = res.fore;
+  slots_ = std::make_shared<SlotTable>(slots);
+  ++session_gen_;
+  return Status::Ok();
+}
+
+// RFC 8881 18.34: BIND_CONN_TO_SESSION, alone in its compound.
+Status Nfs41Engine::BindConnection(RpcConnection* conn) {
+  SessionId session;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    session = session_id_;
+  }
+  BindConnToSessionRes res;
+  return CallDirect(
+      conn, "BIND_CONN_TO_SESSION",
+      [&](XdrEncoder& e) { EncodeBindConnToSession(e, session, CDFC4_FORE, false); }, 1,
+      [&](XdrDecoder& d) { return DecodeBindConnToSession(d, &res); });
+}
+
+Status Nfs41Engine::SetUpConnection(size_t index) {
+  Endpoint endpoint;
+  bool verified;
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    endpoint = conns_[index].endpoint;
+    verified = verified_.count(endpoint.ToString()) > 0;
+  }
+  auto conn = Connect(endpoint);
+  if (!conn.ok()) return conn.status();
+  if (!verified) {
+    ExchangeIdRes res;
+    Status s = ExchangeId(conn->get(), &res);
+    if (!s.ok()) return s;
+    ExchangeIdRes primary;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      primary = server_;
+    }
+    if (res.server_owner_major != primary.server_owner_major ||
+        res.server_scope != primary.server_scope) {
+      std::lock_guard<std::mutex> lock(conns_mu_);
+      addresses_[size_t(AddressIndexLocked(endpoint))].other_server = true;
+      spdlog::warn("{} answers as another server (server owner or scope differ); not using it",
+                   endpoint.ToString());
+      return Status::InvalidArgument(endpoint.ToString() + " is a different server");
+    }
+  }
+  Status s = BindConnection(conn->get());
+  if (s.IsNfs(NFS4ERR_BADSESSION) || s.IsNfs(NFS4ERR_DEADSESSION) ||
+      IsClientIdLostStatus(s)) {
+    // The server lost our session (it restarted). Keep the connection: it
+    // is how recovery reaches the server to make a new one.
+    uint64_t gen;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      gen = session_gen_;
+    }
+    RequestRecovery(IsClientIdLostStatus(s) ? Recovery::kClientId : Recovery::kSession, gen);
+  } else if (!s.ok()) {
+    return s;
+  }
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  verified_.insert(endpoint.ToString());
+  conns_[index].rpc = std::move(conn).value();
+  conns_[index].failures = 0;
+  return Status::Ok();
+}
+
+Status Nfs41Engine::Start() {
+  if (options_.endpoints.empty()) return Status::InvalidArgument("no server address");
+  if (options_.owner_id.empty()) return Status::InvalidArgument("no client owner ID");
+  // The first address that answers becomes the primary: it defines which
+  // server this mount talks to.
+  std::shared_ptr<RpcConnection> primary;
+  Status last = Status::Transport("no address answered");
+  Endpoint primary_endpoint;
+  for (const Endpoint& ep : options_.endpoints) {
+    auto conn = Connect(ep);
+    if (conn.ok()) {
+      primary = std::move(conn).value();
+      primary_endpoint = ep;
+      break;
+    }
+    last = conn.status();
+  }
+  if (!primary) return last;
+  ExchangeIdRes res;
+  Status s = ExchangeId(primary.get(), &res);
+  if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    server_ = res;
+    clientid_ = res.clientid;
+    create_session_seq_ = res.sequenceid;
+  }
+  for (int attempt = 0;; ++attempt) {
+    s = CreateSession(primary.get());
+    if (!s.IsNfs(NFS4ERR_DELAY) || attempt > 50) break;
+    std::this_thread::sleep_for(Backoff(attempt));
+  }
+  if (!s.ok()) return s;
+  int primary_index;
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    for (const Endpoint& ep : options_.endpoints) AddressIndexLocked(ep);
+    primary_index = AddressIndexLocked(primary_endpoint);
+    conns_.resize(size_t(std::clamp(options_.nconnect, 1, 64)));
+    AssignLocked(0, primary_index);
+    conns_[0].rpc = primary;  // bound to the session by CREATE_SESSION
+    verified_.insert(primary_endpoint.ToString());
+    // The others spread over the addresses (set up below, not by the
+    // maintenance thread).
+    PlaceLocked();
+    for (size_t i = 1; i < conns_.size(); ++i) conns_[i].connecting = true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ready_ = true;
+    last_renewal_ = std::chrono::steady_clock::now();
+  }
+  maintenance_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "fm-nfs-maint");
+    MaintenanceLoop();
+  });
+  s = ReclaimComplete();
+  if (!s.ok()) return s;
+  // The other connections, now, so the mount starts at full width.
+  const size_t n = conns_.size();
+  for (size_t i = 1; i < n; ++i) {
+    Status cs = conns_[i].address >= 0 ? SetUpConnection(i) : Status::Ok();
+    if (!cs.ok()) {
+      // Fall back to the primary address for this connection.
+      spdlog::warn("connection {} to {}: {}", i, conns_[i].endpoint.ToString(), cs.ToString());
+      {
+        std::lock_guard<std::mutex> lock(conns_mu_);
+        NoteConnectFailureLocked(i);
+        AssignLocked(i, primary_index);
+      }
+      cs = SetUpConnection(i);
+    }
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    conns_[i].connecting = false;
+    if (!cs.ok()) {
+      conns_[i].failures = 1;
+      conns_[i].next_attempt = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
+  }
+  return Status::Ok();
+}
+
+std::chrono::milliseconds Nfs41Engine::SetupTimeout() const {
+  return std::max<std::chrono::milliseconds>(options_.timeo * 2, std::chrono::seconds(10));
+}
+
+// RFC 8881 18.51: tells the server we reclaim nothing more.
+Status Nfs41Engine::ReclaimComplete() {
+  auto c = std::make_shared<Compound>();
+  c->name = "RECLAIM_COMPLETE";
+  c->recovery = true;
+  c->encode = [](XdrEncoder& e) {  // SEQUENCE, RECLAIM_COMPLETE
+    EncodeReclaimComplete(e, false);
+    return 1u;
+  };
+  c->decode = [](XdrDecoder& d, bool) { return DecodeReclaimComplete(d); };
+  Status s = SubmitAndWait(c, SetupTimeout());
+  if (s.IsNfs(NFS4ERR_COMPLETE_ALREADY)) return Status::Ok();
+  return s;
+}
+
+// Opens every registered file again after the server lost our state:
+// CLAIM_PREVIOUS while the server is in grace after a restart (8.4.2.1),
+// else CLAIM_FH.
+std::vector<std::shared_ptr<OpenState>> Nfs41Engine::LiveOpens() const {
+  std::vector<std::shared_ptr<OpenState>> opens;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [raw, weak] : opens_) {
+    if (auto open = weak.lock()) opens.push_back(std::move(open));
+  }
+  return opens;
+}
+
+void Nfs41Engine::ReopenAll(bool reclaim) {
+  for (const std::shared_ptr<OpenState>& open : LiveOpens()) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const bool previous = reclaim && attempt == 0;
+      auto c = std::make_shared<Compound>();
+      c->name = "OPEN (reopen)";
+      c->recovery = true;
+      c->cachethis = true;
+      c->cred = open->cred();
+      auto stateid = std::make_shared<Stateid>();
+      const uint64_t client = clientid();
+      c->encode = [open, previous, client, &ids = id_mapper_](XdrEncoder& e) {  // SEQUENCE, PUTFH, OPEN
+        EncodePutFh(e, open->fh());
+        OpenArgs args;
+        args.share_access = open->share_access() | OPEN4_SHARE_ACCESS_WANT_NO_DELEG;
+        args.share_deny = OPEN4_SHARE_DENY_NONE;
+        args.owner = StateOwner{client, open->owner()};
+        args.claim = previous ? CLAIM_PREVIOUS : CLAIM_FH;
+        EncodeOpen(e, args, ids);
+        return 2u;
+      };
+      c->decode = [stateid](XdrDecoder& d, bool) {
+        Status s = DecodePutFh(d);
+        if (!s.ok()) return s;
+        OpenRes res;
+        s = DecodeOpen(d, &res);
+        if (s.ok()) *stateid = res.stateid;
+        return s;
+      };
+      Status s = SubmitAndWait(c);
+      if (s.ok()) {
+        open->set_stateid(*stateid);
+        break;
+      }
+      if (previous && (s.IsNfs(NFS4ERR_NO_GRACE) || s.IsNfs(NFS4ERR_RECLAIM_BAD))) continue;
+      spdlog::error("could not reopen a file after server state loss: {}", s.ToString());
+      break;
+    }
+  }
+}
+
+void Nfs41Engine::RequestRecovery(Recovery level, uint64_t session_gen) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+    if (session_gen != session_gen_ && level != Recovery::kState) return;  // already done
+    if (static_cast<int>(level) > static_cast<int>(recovery_)) {
+      static const char* kWhat[] = {"", "open state", "session", "client ID"};
+      spdlog::info("the server lost our {}; recovering", kWhat[static_cast<int>(level)]);
+      recovery_ = level;
+    }
+    if (level != Recovery::kState) ready_ = false;
+  }
+  maint_cv_.notify_all();
+}
+
+void Nfs41Engine::RunRecovery() {
+  Recovery level;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    level = recovery_;
+  }
+  std::shared_ptr<RpcConnection> conn = PickConnection();
+  if (!conn) return;  // wait for a connection
+  bool new_client = false;
+  Status s = Status::Ok();
+  if (level >= Recovery::kSession) {
+    if (level == Recovery::kSession) {
+      s = CreateSession(conn.get());
+      if (s.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++session_recoveries_;
+      }
+    }
+    if (level == Recovery::kClientId || IsClientIdLostStatus(s)) {
+      ExchangeIdRes res;
+      s = ExchangeId(conn.get(), &res);
+      if (s.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        clientid_ = res.clientid;
+        create_session_seq_ = res.sequenceid;
+        ++clientid_recoveries_;
+      }
+      if (s.ok()) s = CreateSession(conn.get());
+      new_client = s.ok();
+    }
+    if (!s.ok()) {
+      spdlog::warn("recovery: {}; will retry", s.ToString());
+      return;
+    }
+    // Every connection joins the new session.
+    std::vector<std::shared_ptr<RpcConnection>> all;
+    {
+      std::lock_guard<std::mutex> lock(conns_mu_);
+      for (Conn& c : conns_) {
+        if (c.rpc && c.rpc->alive()) all.push_back(c.rpc);
+      }
+    }
+    for (auto& c : all) {
+      if (c != conn && !BindConnection(c.get()).ok()) c->Close();
+    }
+    spdlog::info("recovery: new {} established", new_client ? "client ID and session" : "session");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ready_ = false;  // only recovery compounds until the state is back
+  }
+  // Recovery compounds need a usable session; let them through.
+  if (new_client || level == Recovery::kState) ReopenAll(new_client);
+  if (new_client) ReclaimComplete();
+  std::deque<std::shared_ptr<Flight>> parked;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    recovery_ = Recovery::kNone;
+    ready_ = true;
+    parked.swap(parked_);
+  }
+  for (auto& f : parked) Start(std::move(f));
+}
+
+void Nfs41Engine::MaintenanceLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!shutdown_) {
+    maint_cv_.wait_for(lock, kTick);
+    if (shutdown_) break;
+    // Recovery waits on compounds that may need this thread (resends,
+    // back-off timers), so it runs on a thread of its own.
+    const bool recover = recovery_ != Recovery::kNone && !recovery_running_;
+    if (recover) recovery_running_ = true;
+    lock.unlock();
+    if (recover) {
+      if (recovery_thread_.joinable()) recovery_thread_.join();
+      recovery_thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "fm-nfs-recover");
+        RunRecovery();
+        std::lock_guard<std::mutex> lock(mu_);
+        recovery_running_ = false;
+      });
+    }
+    MaintainConnections();
+    FlushResends();
+    RunTimers();
+    RenewLeaseIfIdle();
+    CheckDeadlines();
+    lock.lock();
+  }
+  lock.unlock();
+  if (recovery_thread_.joinable()) recovery_thread_.join();
+}
+
+void Nfs41Engine::FlushResends() {
+  if (!PickConnection()) return;
+  std::deque<std::shared_ptr<Flight>> resend;
+  uint64_t gen;
+  bool ready;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    resend.swap(resend_);
+    gen = session_gen_;
+    ready = ready_;
+  }
+  for (auto& f : resend) {
+    if (f->finished.load()) {
+      if (f->has_slot) f->table->Retire(f->slot);  // outcome unknown
+      continue;
+    }
+    if (f->encoded && f->session_gen == gen) {
+      Transmit(std::move(f));  // same slot and sequence id: exactly-once
+    } else if (ready || f->compound->recovery) {
+      Start(std::move(f));
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      parked_.push_back(std::move(f));
+    }
+  }
+}
+
+void Nfs41Engine::RunTimers() {
+  std::vector<std::shared_ptr<Flight>> due;
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      due.push_back(std::move(timers_.begin()->second));
+      timers_.erase(timers_.begin());
+    }
+    gen = session_gen_;
+  }
+  for (auto& f : due) {
+    if (f->has_slot && f->encoded && f->session_gen == gen) {
+      Transmit(std::move(f));  // SEQUENCE said DELAY: same slot, same seqid
+    } else {
+      if (f->has_slot) f->table->Release(f->slot);
+      f->has_slot = false;
+      Start(std::move(f));
+    }
+  }
+}
+
+void Nfs41Engine::RenewLeaseIfIdle() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ready_ || renewal_in_flight_ ||
+        std::chrono::steady_clock::now() - last_renewal_ <
+            std::chrono::seconds(std::max<uint32_t>(lease_time_ / 3, 1))) {
+      return;
+    }
+    renewal_in_flight_ = true;
+  }
+  auto c = std::make_shared<Compound>();
+  c->name = "SEQUENCE (lease renewal)";
+  c->encode = [](XdrEncoder&) { return 0u; };  // SEQUENCE alone
+  c->decode = [](XdrDecoder&, bool) { return Status::Ok(); };
+  c->complete = [this](const Status&) {
+    std::lock_guard<std::mutex> lock(mu_);
+    renewal_in_flight_ = false;
+  };
+  Submit(std::move(c));
+}
+
+void Nfs41Engine::CheckDeadlines() {
+  if (!options_.soft) return;
+  std::vector<Flight*> expired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    for (Flight* f : live_) {
+      if (f->deadline <= now) expired.push_back(f);
+    }
+  }
+  for (Flight* f : expired) {
+    f->CancelSink();  // no more bytes into the caller's buffer
+    Finish(f, Status::TimedOut(std::string(f->compound->name) + ": no answer from the server"));
+  }
+}
+
+void Nfs41Engine::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (shutdown_) return;
+  }
+  // Close what is still open, then tear down session and client ID
+  // (RFC 8881 18.37, 18.50), each alone in its compound.
+  std::vector<std::shared_ptr<OpenState>> opens = LiveOpens();
+  std::shared_ptr<RpcConnection> conn = PickConnection();
+  bool ready;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ready = ready_;
+  }
+  if (conn && ready) {
+    SessionId session;
+    uint64_t client;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      session = session_id_;
+      client = clientid_;
+    }
+    for (const std::shared_ptr<OpenState>& open : opens) {
+      // Servers may refuse CLOSE while locks are held (RFC 8881 18.2.4).
+      std::promise<void> unlocked;
+      ReleaseLocks(this, open->cred(), open, [&unlocked] { unlocked.set_value(); });
+      unlocked.get_future().wait_for(kShutdownWait);
+      auto c = std::make_shared<Compound>();
+      c->name = "CLOSE";
+      c->cred = open->cred();
+      c->encode = [open](XdrEncoder& e) {  // SEQUENCE, PUTFH, CLOSE
+        EncodePutFh(e, open->fh());
+        EncodeClose(e, 0, open->stateid());
+        return 2u;
+      };
+      c->decode = [](XdrDecoder& d, bool) {
+        Status s = DecodePutFh(d);
+        Stateid ignored;
+        return s.ok() ? DecodeClose(d, &ignored) : s;
+      };
+      SubmitAndWait(c, kShutdownWait);
+    }
+    Status s = CallDirect(
+        conn.get(), "DESTROY_SESSION", [&](XdrEncoder& e) { EncodeDestroySession(e, session); },
+        1, [](XdrDecoder& d) { return DecodeDestroySession(d); });
+    if (!s.ok()) spdlog::debug("DESTROY_SESSION: {}", s.ToString());
+    s = CallDirect(
+        conn.get(), "DESTROY_CLIENTID", [&](XdrEncoder& e) { EncodeDestroyClientId(e, client); },
+        1, [](XdrDecoder& d) { return DecodeDestroyClientId(d); });
+    if (!s.ok()) spdlog::debug("DESTROY_CLIENTID: {}", s.ToString());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_ = true;
+    ready_ = false;
+  }
+  stopping_.store(true);
+  maint_cv_.notify_all();
+  // Cut the connections: their receivers hand unanswered calls to resend_.
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    for (Conn& c : conns_) {
+      if (c.rpc) c.rpc->Close();
+    }
+  }
+  // Fail whatever still waits, so that a recovery thread blocked on one of
+  // these calls can finish; then join the threads.
+  FailStranded();
+  if (maintenance_.joinable()) maintenance_.join();
+  JoinConnectionThreads();
+  std::vector<Conn> conns;
+  {
+    std::lock_guard<std::mutex> lock(conns_mu_);
+    conns = std::move(conns_);
+    conns_.clear();
+    graveyard_.clear();
+  }
+  conns.clear();  // joins the receiver threads
+  FailStranded();
+}
+
+void Nfs41Engine::FailStranded() {
+  std::vector<std::shared_ptr<Flight>> stranded;
+  std::deque<SlotTable::Grant> waiters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& f : parked_) stranded.push_back(std::move(f));
+    for (auto& f : resend_) stranded.push_back(std::move(f));
+    for (auto& [when, f] : timers_) stranded.push_back(std::move(f));
+    parked_.clear();
+    resend_.clear();
+    timers_.clear();
+    if (slots_) waiters = slots_->TakeWaiters();
+  }
+  for (auto& grant : waiters) grant(UINT32_MAX, 0, 0);  // each finishes its Flight
+  for (auto& f : stranded) Finish(f.get(), Status::Shutdown("the NFS client is shut down"));
+}
+
+ServerInfo Nfs41Engine::Info() const {
+  ServerInfo info;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    info.server_owner_major = Printable(server_.server_owner_major);
+    info.server_owner_minor = server_.server_owner_minor;
+    info.clientid = clientid_;
+    info.session_id = Hex(session_id_);
+    info.server_scope = Printable(server_.server_scope);
+    if (server_.server_impl_id) {
+      info.impl_domain = server_.server_impl_id->domain;
+      info.impl_name = server_.server_impl_id->name;
+    }
+    info.max_request_size = fore_attrs_.maxrequestsize;
+    info.max_response_size = fore_attrs_.maxresponsesize;
+    info.max_response_size_cached = fore_attrs_.maxresponsesize_cached;
+    info.max_operations = fore_attrs_.maxoperations;
+    info.slots = slots_ ? slots_->size() : 0;
+    info.slot_limit = slots_ ? slots_->limit() : 0;
+    info.lease_time = lease_time_;
+    info.reconnects = reconnects_;
+    info.session_recoveries = session_recoveries_;
+    info.clientid_recoveries = clientid_recoveries_;
+  }
+  info.retries = retries_.load();
+  std::lock_guard<std::mutex> lock(conns_mu_);
+  for (const Address& a : addresses_) {
+    if (a.other_server) info.excluded.push_back(a.endpoint);
+  }
+  for (const Conn& c : conns_) {
+    ConnectionInfo ci;
+    ci.endpoint = c.endpoint;
+    ci.up = c.rpc && c.rpc->alive();
+    ci.draining = c.move_to >= 0;
+    if (c.rpc) {
+      ci.outstanding = c.rpc->outstanding();
+      ci.bytes_sent = c.rpc->bytes_sent();
+      ci.bytes_received = c.rpc->bytes_received();
+    }
+    info.connections.push_back(ci);
+  }
+  return info;
+}
+
+}  // namespace floatmount::nfs

@@ -1,0 +1,368 @@
+// floatmount's read-ahead and write-back (fuse/cache/file_cache.h), through
+// FileSystem on the in-memory FakeClient: sequential detection, the memory
+// budget, write-back errors, verifier changes, coherence.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <future>
+#include <random>
+#include <thread>
+
+#include "fuse/cache/cache_budget.h"
+#include "fuse/file_system.h"
+#include "fuse/cache/interval_set.h"
+#include "fuse/cache/read_pattern.h"
+#include "nfs/v4/protocol.h"
+#include "tests/fakes/fake_client.h"
+#include "tests/fakes/faulty_client.h"
+#include "tests/unit/reply_waiter.h"
+
+namespace floatmount::fuse {
+namespace {
+
+using fakes::FakeClient;
+using fakes::FaultyClient;
+constexpr size_t kMiB = 1 << 20;
+
+std::string Pattern(size_t size, uint32_t seed) {
+  std::string s(size, '\0');
+  std::mt19937 gen(seed);
+  for (auto& ch : s) ch = char(gen());
+  return s;
+}
+
+FsOptions Options(uint64_t cache_size, uint64_t readahead = 8 * kMiB) {
+  FsOptions o;
+  o.cache_size = cache_size;
+  o.readahead_max = readahead;
+  return o;
+}
+
+class FileCacheTest : public ::testing::Test {
+ protected:
+  explicit FileCacheTest(FsOptions options = Options(64 * kMiB), bool async = true)
+      : fake_(FakeOptions(async)), faulty_(&fake_), fs_(&faulty_, options) {}
+
+  static FakeClient::Options FakeOptions(bool async) {
+    FakeClient::Options o;
+    o.async = async;
+    return o;
+  }
+  uint64_t Open(const std::string& name, OpenFlags flags = {true, false}) {
+    auto e = Call<EntryOut>([&](auto r) { fs_.Lookup({}, kRootInode, name, r); });
+    EXPECT_EQ(e.err, 0);
+    auto o = Call<OpenOut>([&](auto r) { fs_.Open({}, e.value.ino, flags, r); });
+    EXPECT_EQ(o.err, 0);
+    return o.value.handle;
+  }
+  uint64_t Create(const std::string& name) {
+    auto c = Call<CreateOut>([&](auto r) { fs_.Create({}, kRootInode, name, 0644, {true, true}, r); });
+    EXPECT_EQ(c.err, 0);
+    return c.value.open.handle;
+  }
+  int Write(uint64_t h, std::string_view data, uint64_t off) {
+    auto got = Call<size_t>([&](auto r) {
+      fs_.Write(h, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()),
+                off, r);
+    });
+    if (got.err == 0) {
+      EXPECT_EQ(got.value, data.size());
+    }
+    return got.err;
+  }
+  std::string Read(uint64_t h, size_t size, uint64_t off, int* err = nullptr) {
+    auto got = Call<ReadOut>([&](auto r) { fs_.Read(h, size, off, r); });
+    if (err) *err = got.err;
+    if (got.err != 0) return {};
+    return std::string(reinterpret_cast<char*>(got.value.data.get()), got.value.size);
+  }
+  int Fsync(uint64_t h) { return Call<None>([&](auto r) { fs_.Fsync(h, r); }).err; }
+  int Flush(uint64_t h) { return Call<None>([&](auto r) { fs_.Flush(h, 0, r); }).err; }
+  int Release(uint64_t h) { return Call<None>([&](auto r) { fs_.Release(h, 0, r); }).err; }
+
+  FakeClient fake_;
+  FaultyClient faulty_;
+  FileSystem fs_;
+};
+
+// --- the pieces ---
+
+TEST(ReadPatternTest, SequentialReadsGrowTheWindowToTheMaximum) {
+  ReadPattern p(kMiB, 8 * kMiB);
+  EXPECT_FALSE(p.Note(0, 128 << 10).sequential);  // one read says nothing yet
+  ReadPlan plan = p.Note(128 << 10, 128 << 10);
+  EXPECT_TRUE(plan.sequential);
+  EXPECT_EQ(p.window_for_test(0), kMiB);
+  EXPECT_EQ(plan.ahead_from, 0u);
+  EXPECT_EQ(plan.ahead_to, 2 * kMiB);
+  uint64_t off = 256 << 10;
+  for (int i = 0; i < 10; ++i, off += 128 << 10) plan = p.Note(off, 128 << 10);
+  EXPECT_EQ(p.window_for_test(0), 8 * kMiB);  // capped
+  EXPECT_LE(plan.ahead_to, off + 9 * kMiB);
+}
+
+TEST(ReadPatternTest, RandomReadsFetchNothingAhead) {
+  ReadPattern p(kMiB, 64 * kMiB);
+  std::mt19937_64 gen(7);
+  for (int i = 0; i < 200; ++i) {
+    const uint64_t off = (gen() % 4096) * (16 * kMiB);  // far apart
+    EXPECT_FALSE(p.Note(off, 4096).sequential) << i;
+  }
+}
+
+TEST(ReadPatternTest, InterleavedStreamsAreEachSequential) {
+  ReadPattern p(kMiB, 64 * kMiB);
+  const uint64_t a = 0, b = 1ull << 34;
+  p.Note(a, kMiB);
+  p.Note(b, kMiB);
+  for (uint64_t i = 1; i < 5; ++i) {
+    EXPECT_TRUE(p.Note(a + i * kMiB, kMiB).sequential);
+    EXPECT_TRUE(p.Note(b + i * kMiB, kMiB).sequential);
+  }
+}
+
+TEST(IntervalSetTest, AddMergesTouchingRanges) {
+  IntervalSet s;
+  s.Add(10, 20);
+  s.Add(30, 40);
+  EXPECT_EQ(s.ranges().size(), 2u);
+  s.Add(20, 30);
+  ASSERT_EQ(s.ranges().size(), 1u);
+  EXPECT_EQ(s.ranges()[0], IntervalSet::Range(10, 40));
+  s.Add(0, 5);
+  EXPECT_EQ(s.bytes(), 35u);
+  EXPECT_EQ(s.end(), 40u);
+  EXPECT_TRUE(s.Covers(12, 40));
+  EXPECT_FALSE(s.Covers(4, 11));
+}
+
+TEST(CacheBudgetTest, TryAcquireStopsAtTheBudgetAndBuffersComeBack) {
+  auto budget = std::make_shared<CacheBudget>(4 * kMiB, kMiB);
+  std::vector<CacheBudget::Buffer> held;
+  for (int i = 0; i < 4; ++i) held.push_back(budget->TryAcquire());
+  EXPECT_EQ(budget->TryAcquire(), nullptr);
+  held.pop_back();
+  EXPECT_NE(budget->TryAcquire(), nullptr);
+  EXPECT_EQ(budget->high_water(), 4u);
+}
+
+TEST(CacheBudgetTest, AcquireWaitsAndAsksForMemory) {
+  auto budget = std::make_shared<CacheBudget>(2 * kMiB, kMiB);
+  std::vector<CacheBudget::Buffer> held{budget->Acquire(), budget->Acquire()};
+  std::atomic<int> asked{0};
+  budget->SetPressureHook([&] {
+    if (asked++ == 2) held.clear();  // "a COMMIT came back"
+  });
+  auto b = budget->Acquire();
+  EXPECT_NE(b, nullptr);
+  EXPECT_GE(asked.load(), 3);
+  EXPECT_EQ(budget->waits(), 1u);
+}
+
+// --- read-ahead ---
+
+TEST_F(FileCacheTest, SequentialReadsArePrefetchedInChunks) {
+  const std::string data = Pattern(16 * kMiB + 123, 1);
+  fake_.AddFile("big", data);
+  const uint64_t h = Open("big");
+  std::string got;
+  for (uint64_t off = 0; off < data.size(); off += 128 << 10) got += Read(h, 128 << 10, off);
+  EXPECT_EQ(got, data);
+  // 135 reads of 128 KiB; the server saw about one READ per 1 MiB chunk.
+  EXPECT_LE(faulty_.calls("READ"), 20u);
+  const CacheStats s = fs_.cache_stats();
+  EXPECT_GT(s.prefetched, 8 * kMiB);
+  EXPECT_GT(s.prefetch_hits, 8u);
+  EXPECT_GT(s.read_from_cache, 15 * kMiB);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileCacheTest, RandomReadsAreNotPrefetched) {
+  const std::string data = Pattern(64 * kMiB, 2);
+  fake_.AddFile("big", data);
+  const uint64_t h = Open("big");
+  std::mt19937_64 gen(3);
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t off = (gen() % (64 * 256)) * 4096;
+    ASSERT_EQ(Read(h, 4096, off), data.substr(off, 4096));
+  }
+  const CacheStats s = fs_.cache_stats();
+  EXPECT_EQ(s.prefetched, 0u);
+  EXPECT_EQ(faulty_.calls("READ"), 100u);
+  EXPECT_EQ(s.read_from_server, 100u * 4096);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileCacheTest, ReadAheadIsDroppedWhenTheFileChangesOnTheServer) {
+  const std::string data = Pattern(4 * kMiB, 4);
+  fake_.AddFile("f", data);
+  const uint64_t h = Open("f");
+  EXPECT_EQ(Read(h, 128 << 10, 0), data.substr(0, 128 << 10));
+  EXPECT_EQ(Read(h, 128 << 10, 128 << 10), data.substr(128 << 10, 128 << 10));  // prefetches
+  fake_.ExternalWrite("f", kMiB, "changed");
+  // Close-to-open: a new open sees the new change attribute.
+  const uint64_t h2 = Open("f");
+  EXPECT_EQ(Read(h2, 7, kMiB), "changed");
+  EXPECT_EQ(Release(h2), 0);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileCacheTest, DirectReadsBypassReadAhead) {
+  const std::string data = Pattern(4 * kMiB, 5);
+  fake_.AddFile("f", data);
+  const uint64_t h = Open("f", OpenFlags{true, false, false, false, true});
+  for (uint64_t off = 0; off < data.size(); off += 256 << 10) {
+    EXPECT_EQ(Read(h, 256 << 10, off), data.substr(off, 256 << 10));
+  }
+  EXPECT_EQ(fs_.cache_stats().prefetched, 0u);
+  EXPECT_EQ(faulty_.calls("READ"), 16u);
+  EXPECT_EQ(Release(h), 0);
+}
+
+// --- write-back ---
+
+TEST_F(FileCacheTest, SequentialWritesGoOutInWholeChunksAndCommitOnClose) {
+  const std::string data = Pattern(8 * kMiB + 5, 6);
+  const uint64_t h = Create("ckpt");
+  for (uint64_t off = 0; off < data.size(); off += 128 << 10) {
+    ASSERT_EQ(Write(h, std::string_view(data).substr(off, 128 << 10), off), 0);
+  }
+  EXPECT_EQ(Release(h), 0);
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("ckpt")), data);
+  EXPECT_EQ(faulty_.calls("WRITE"), 9u);  // 8 whole chunks and the tail
+  EXPECT_EQ(fs_.cache_stats().dirty, 0);
+  EXPECT_EQ(fs_.cache_stats().unstable, 0);
+}
+
+TEST_F(FileCacheTest, AFailedWriteSurfacesOnFsync) {
+  const uint64_t h = Create("f");
+  ASSERT_EQ(Write(h, "abc", 0), 0);
+  faulty_.FailEvery("WRITE", nfs::Status::Nfs(nfs::v4::NFS4ERR_NOSPC, "WRITE"));
+  EXPECT_EQ(Fsync(h), ENOSPC);
+  faulty_.ClearFaults();
+  EXPECT_EQ(Fsync(h), 0);  // reported once
+  EXPECT_EQ(fs_.cache_stats().write_errors, 1u);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileCacheTest, AFailedWriteSurfacesOnClose) {
+  const uint64_t h = Create("f");
+  ASSERT_EQ(Write(h, "abc", 0), 0);
+  faulty_.FailEvery("WRITE", nfs::Status::Nfs(nfs::v4::NFS4ERR_DQUOT, "WRITE"));
+  EXPECT_EQ(Release(h), EDQUOT);
+  EXPECT_EQ(fake_.open_count(), 0u);  // closed on the server all the same
+}
+
+TEST_F(FileCacheTest, EveryDescriptorOpenAtTheFailureSeesIt) {
+  const uint64_t a = Create("f");
+  const uint64_t b = Open("f", OpenFlags{true, true});
+  ASSERT_EQ(Write(a, "abc", 0), 0);
+  faulty_.FailEvery("WRITE", nfs::Status::Nfs(nfs::v4::NFS4ERR_IO, "WRITE"));
+  EXPECT_EQ(Flush(b), EIO);  // b's flush sent a's bytes, and saw them fail
+  faulty_.ClearFaults();
+  EXPECT_EQ(Fsync(a), EIO);  // a sees it too: it must not think its bytes are safe
+  EXPECT_EQ(Fsync(a), 0);
+  const uint64_t c = Open("f", OpenFlags{true, true});
+  EXPECT_EQ(Fsync(c), 0);  // opened after: not its error
+  EXPECT_EQ(Release(a), 0);
+  EXPECT_EQ(Release(b), 0);
+  EXPECT_EQ(Release(c), 0);
+}
+
+TEST_F(FileCacheTest, AVerifierChangeResendsAndTheDataIsIntact) {
+  const std::string data = Pattern(5 * kMiB, 8);
+  const uint64_t h = Create("f");
+  ASSERT_EQ(Write(h, data, 0), 0);
+  fake_.WaitIdle();
+  EXPECT_EQ(faulty_.calls("WRITE"), 5u);  // all out, none committed
+  fake_.SimulateRestart();
+  EXPECT_NE(fake_.ContentOf("f"), data);
+  EXPECT_EQ(Fsync(h), 0);
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("f")), data);
+  EXPECT_EQ(fs_.cache_stats().resent, 5 * kMiB);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileCacheTest, ReadsSeeThisMountsBufferedWrites) {
+  fake_.AddFile("f", "0123456789");
+  const uint64_t h = Open("f", OpenFlags{true, true});
+  ASSERT_EQ(Write(h, "abc", 4), 0);
+  ASSERT_EQ(Write(h, "tail", 20), 0);
+  EXPECT_EQ(Read(h, 100, 0), std::string("0123abc789") + std::string(10, '\0') + "tail");
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileCacheTest, AttributesIncludeBufferedGrowth) {
+  const uint64_t h = Create("f");
+  ASSERT_EQ(Write(h, "0123456789", 100), 0);
+  auto e = Call<EntryOut>([&](auto r) { fs_.Lookup({}, kRootInode, "f", r); });
+  EXPECT_EQ(e.value.attr.size, 110u);
+  auto a = Call<AttrOut>([&](auto r) { fs_.GetAttr({}, e.value.ino, r); });
+  EXPECT_EQ(a.value.attr.size, 110u);
+  EXPECT_EQ(Release(h), 0);
+  EXPECT_EQ(fake_.AttrOf("f")->size, 110u);
+}
+
+TEST_F(FileCacheTest, TruncateAfterBufferedWritesIsNotUndone) {
+  const uint64_t h = Create("f");
+  ASSERT_EQ(Write(h, std::string(3 * kMiB, 'x'), 0), 0);
+  auto e = Call<EntryOut>([&](auto r) { fs_.Lookup({}, kRootInode, "f", r); });
+  nfs::SetAttributes size;
+  size.size = 10;
+  auto t = Call<AttrOut>([&](auto r) { fs_.SetAttr({}, e.value.ino, size, h, r); });
+  ASSERT_EQ(t.err, 0);
+  EXPECT_EQ(t.value.attr.size, 10u);
+  EXPECT_EQ(Release(h), 0);
+  EXPECT_EQ(fake_.ContentOf("f"), std::string(10, 'x'));
+}
+
+// --- the budget ---
+
+class SmallBudgetTest : public FileCacheTest {
+ protected:
+  SmallBudgetTest() : FileCacheTest(Options(8 * kMiB, 4 * kMiB)) {}
+};
+
+TEST_F(SmallBudgetTest, ManyWritersAndReadersStayWithinTheBudgetAndWritersWait) {
+  faulty_.SetDelay("WRITE", std::chrono::milliseconds(2));
+  faulty_.SetDelay("COMMIT", std::chrono::milliseconds(5));
+  const size_t kFile = 12 * kMiB;
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 2; ++i) {
+    inputs.push_back(Pattern(kFile, 100 + i));
+    fake_.AddFile("in" + std::to_string(i), inputs.back());
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < 4; ++w) {
+    threads.emplace_back([&, w] {
+      const std::string data = Pattern(kFile, w);
+      const uint64_t h = Create("out" + std::to_string(w));
+      for (uint64_t off = 0; off < kFile; off += 256 << 10) {
+        if (Write(h, std::string_view(data).substr(off, 256 << 10), off) != 0) failures++;
+      }
+      if (Release(h) != 0) failures++;
+      if (fake_.CommittedContentOf(*fake_.Find("out" + std::to_string(w))) != data) failures++;
+    });
+  }
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&, r] {
+      const uint64_t h = Open("in" + std::to_string(r));
+      std::string got;
+      for (uint64_t off = 0; off < kFile; off += 128 << 10) got += Read(h, 128 << 10, off);
+      if (got != inputs[r]) failures++;
+      if (Release(h) != 0) failures++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  const CacheStats s = fs_.cache_stats();
+  EXPECT_EQ(s.budget, 8 * kMiB);
+  EXPECT_LE(s.high_water, s.budget);
+  EXPECT_GT(s.writer_waits, 0u);  // 48 MiB through 8: writers had to wait
+  EXPECT_EQ(s.write_errors, 0u);
+  EXPECT_EQ(s.in_use, 0u);
+}
+
+}  // namespace
+}  // namespace floatmount::fuse

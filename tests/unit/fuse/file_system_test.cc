@@ -1,0 +1,475 @@
+// FileSystem (fuse/) against the in-memory FakeClient: each operation and
+// its error paths, without the kernel.
+#include "fuse/file_system.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <future>
+#include <set>
+
+#include "nfs/v4/protocol.h"
+#include "tests/fakes/fake_client.h"
+#include "tests/fakes/faulty_client.h"
+#include "tests/unit/reply_waiter.h"
+
+namespace floatmount::fuse {
+namespace {
+
+using fakes::FakeClient;
+using fakes::FaultyClient;
+
+class FileSystemTest : public ::testing::Test {
+ protected:
+  explicit FileSystemTest(FakeClient::Options options = {})
+      : fake_(options), faulty_(&fake_), fs_(&faulty_, FsOptions{2.0, 3.0}) {}
+
+  Got<EntryOut> Lookup(InodeId parent, const std::string& name) {
+    return Call<EntryOut>([&](auto r) { fs_.Lookup(root_, parent, name, r); });
+  }
+  Got<CreateOut> Create(InodeId parent, const std::string& name, uint32_t mode = 0644,
+                        OpenFlags flags = {true, true}) {
+    return Call<CreateOut>([&](auto r) { fs_.Create(root_, parent, name, mode, flags, r); });
+  }
+  Got<size_t> Write(uint64_t h, const std::string& data, uint64_t off) {
+    return Call<size_t>([&](auto r) {
+      fs_.Write(h, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
+                                            data.size()),
+                off, r);
+    });
+  }
+  std::string Read(uint64_t h, size_t size, uint64_t off, int* err = nullptr) {
+    auto got = Call<ReadOut>([&](auto r) { fs_.Read(h, size, off, r); });
+    if (err) *err = got.err;
+    if (got.err != 0) return {};
+    return std::string(reinterpret_cast<char*>(got.value.data.get()), got.value.size);
+  }
+  int Flush(uint64_t h) { return Call<None>([&](auto r) { fs_.Flush(h, 0, r); }).err; }
+  int Release(uint64_t h) { return Call<None>([&](auto r) { fs_.Release(h, 0, r); }).err; }
+  Got<OpenOut> Open(InodeId ino, OpenFlags flags, const nfs::Credentials& cred = {}) {
+    return Call<OpenOut>([&](auto r) { fs_.Open(cred, ino, flags, r); });
+  }
+
+  nfs::Credentials root_{};
+  FakeClient fake_;
+  FaultyClient faulty_;
+  FileSystem fs_;
+};
+
+TEST_F(FileSystemTest, LookupLearnsInodesAndForgetDropsThem) {
+  fake_.AddFile("a.txt", "hello");
+  auto e = Lookup(kRootInode, "a.txt");
+  ASSERT_EQ(e.err, 0);
+  EXPECT_NE(e.value.ino, kRootInode);
+  EXPECT_EQ(e.value.attr.size, 5u);
+  EXPECT_EQ(e.value.attr_timeout, 2.0);
+  EXPECT_EQ(e.value.entry_timeout, 3.0);
+  auto again = Lookup(kRootInode, "a.txt");
+  EXPECT_EQ(again.value.ino, e.value.ino);
+  EXPECT_EQ(fs_.inodes().lookups(e.value.ino), 2u);
+  fs_.Forget(e.value.ino, 2);
+  EXPECT_EQ(fs_.inodes().lookups(e.value.ino), 0u);
+  auto gone = Call<AttrOut>([&](auto r) { fs_.GetAttr(root_, e.value.ino, r); });
+  EXPECT_EQ(gone.err, ESTALE);
+}
+
+TEST_F(FileSystemTest, LookupErrors) {
+  EXPECT_EQ(Lookup(kRootInode, "missing").err, ENOENT);
+  EXPECT_EQ(Lookup(kRootInode, std::string(256, 'x')).err, ENAMETOOLONG);
+  EXPECT_EQ(Lookup(12345, "x").err, ESTALE);
+}
+
+TEST_F(FileSystemTest, HardLinksShareAnInode) {
+  fake_.AddFile("f", "x");
+  auto f = Lookup(kRootInode, "f");
+  auto linked = Call<EntryOut>([&](auto r) { fs_.Link(root_, f.value.ino, kRootInode, "g", r); });
+  ASSERT_EQ(linked.err, 0);
+  EXPECT_EQ(linked.value.ino, f.value.ino);
+  EXPECT_EQ(linked.value.attr.nlink, 2u);
+}
+
+TEST_F(FileSystemTest, MakeNodesOfEveryKind) {
+  auto dir = Call<EntryOut>([&](auto r) { fs_.MkDir(root_, kRootInode, "d", 0750, r); });
+  ASSERT_EQ(dir.err, 0);
+  EXPECT_EQ(dir.value.attr.type, nfs::FileType::kDirectory);
+  EXPECT_EQ(dir.value.attr.mode, 0750u);
+  auto link = Call<EntryOut>([&](auto r) { fs_.Symlink(root_, "target", kRootInode, "l", r); });
+  ASSERT_EQ(link.err, 0);
+  auto target = Call<std::string>([&](auto r) { fs_.ReadLink(root_, link.value.ino, r); });
+  EXPECT_EQ(target.value, "target");
+  auto fifo = Call<EntryOut>(
+      [&](auto r) { fs_.MkNod(root_, kRootInode, "p", S_IFIFO | 0600, 0, r); });
+  ASSERT_EQ(fifo.err, 0);
+  EXPECT_EQ(fifo.value.attr.type, nfs::FileType::kFifo);
+  auto reg = Call<EntryOut>(
+      [&](auto r) { fs_.MkNod(root_, kRootInode, "r", S_IFREG | 0640, 0, r); });
+  ASSERT_EQ(reg.err, 0);
+  EXPECT_EQ(reg.value.attr.type, nfs::FileType::kRegular);
+  EXPECT_EQ(fs_.open_files(), 0u);  // mknod of a file closes what it opened
+  EXPECT_EQ(fake_.open_count(), 0u);
+  auto again = Call<EntryOut>([&](auto r) { fs_.MkDir(root_, kRootInode, "d", 0755, r); });
+  EXPECT_EQ(again.err, EEXIST);
+}
+
+TEST_F(FileSystemTest, UnlinkAndRmdirRefuseTheOtherKind) {
+  fake_.AddDir("dir");
+  fake_.AddFile("dir/inner");
+  fake_.AddFile("file");
+  auto unlink_dir = Call<None>([&](auto r) { fs_.Unlink(root_, kRootInode, "dir", r); });
+  EXPECT_EQ(unlink_dir.err, EISDIR);
+  auto rmdir_file = Call<None>([&](auto r) { fs_.RmDir(root_, kRootInode, "file", r); });
+  EXPECT_EQ(rmdir_file.err, ENOTDIR);
+  auto rmdir_full = Call<None>([&](auto r) { fs_.RmDir(root_, kRootInode, "dir", r); });
+  EXPECT_EQ(rmdir_full.err, ENOTEMPTY);
+  auto unlink_file = Call<None>([&](auto r) { fs_.Unlink(root_, kRootInode, "file", r); });
+  EXPECT_EQ(unlink_file.err, 0);
+  EXPECT_FALSE(fake_.Find("file"));
+}
+
+TEST_F(FileSystemTest, RenameFlags) {
+  fake_.AddFile("a", "1");
+  fake_.AddFile("b", "2");
+  constexpr uint32_t kNoReplace = 1, kExchange = 2;
+  auto noreplace = Call<None>(
+      [&](auto r) { fs_.Rename(root_, kRootInode, "a", kRootInode, "b", kNoReplace, r); });
+  EXPECT_EQ(noreplace.err, EEXIST);
+  auto exchange = Call<None>(
+      [&](auto r) { fs_.Rename(root_, kRootInode, "a", kRootInode, "b", kExchange, r); });
+  EXPECT_EQ(exchange.err, EINVAL);
+  auto to_new = Call<None>(
+      [&](auto r) { fs_.Rename(root_, kRootInode, "a", kRootInode, "c", kNoReplace, r); });
+  EXPECT_EQ(to_new.err, 0);
+  auto over = Call<None>([&](auto r) { fs_.Rename(root_, kRootInode, "c", kRootInode, "b", 0, r); });
+  EXPECT_EQ(over.err, 0);
+  EXPECT_EQ(fake_.ContentOf("b"), "1");
+}
+
+TEST_F(FileSystemTest, WriteFlushCommitsAndReadBack) {
+  auto c = Create(kRootInode, "data");
+  ASSERT_EQ(c.err, 0);
+  const uint64_t h = c.value.open.handle;
+  EXPECT_EQ(Write(h, "hello world", 0).value, 11u);
+  EXPECT_EQ(Write(h, "HELLO", 0).value, 5u);
+  EXPECT_EQ(fake_.ContentOf("data"), "");  // buffered here (write-back)
+  EXPECT_EQ(faulty_.calls("WRITE"), 0u);
+  EXPECT_EQ(Flush(h), 0);
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);  // both writes in one
+  EXPECT_FALSE(fake_.HasUncommittedData(*fake_.Find("data")));
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("data")), "HELLO world");
+  EXPECT_EQ(Read(h, 100, 6), "world");
+  EXPECT_EQ(Read(h, 100, 50), "");  // beyond the end: nothing, no error
+  EXPECT_EQ(Release(h), 0);
+  EXPECT_EQ(fake_.open_count(), 0u);
+  EXPECT_EQ(fs_.open_files(), 0u);
+}
+
+TEST_F(FileSystemTest, ShortServerReadsAreContinued) {
+  FakeClient::Options o;
+  o.max_read = 3;
+  FakeClient small(o);
+  FileSystem fs(&small, {});
+  small.AddFile("f", "0123456789");
+  auto e = Call<EntryOut>([&](auto r) { fs.Lookup({}, kRootInode, "f", r); });
+  auto opened = Call<OpenOut>([&](auto r) { fs.Open({}, e.value.ino, {}, r); });
+  auto got = Call<ReadOut>([&](auto r) { fs.Read(opened.value.handle, 8, 1, r); });
+  ASSERT_EQ(got.err, 0);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(got.value.data.get()), got.value.size),
+            "12345678");
+  Call<None>([&](auto r) { fs.Release(opened.value.handle, 0, r); });
+}
+
+TEST_F(FileSystemTest, AFailedBackgroundWriteIsReturnedByTheNextWriteOnce) {
+  auto c = Create(kRootInode, "f");
+  faulty_.FailNth("WRITE", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_NOSPC, "WRITE"));
+  // A whole chunk goes out at once (in the background) and fails.
+  EXPECT_EQ(Write(c.value.open.handle, std::string(1 << 20, 'x'), 0).err, 0);
+  EXPECT_EQ(Write(c.value.open.handle, "x", 0).err, ENOSPC);
+  EXPECT_EQ(Write(c.value.open.handle, "x", 0).err, 0);
+  EXPECT_EQ(Release(c.value.open.handle), 0);
+}
+
+TEST_F(FileSystemTest, AFailedCommitSurfacesOnFlush) {
+  auto c = Create(kRootInode, "f");
+  EXPECT_EQ(Write(c.value.open.handle, "abc", 0).err, 0);
+  faulty_.FailNth("COMMIT", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_IO, "COMMIT"));
+  EXPECT_EQ(Flush(c.value.open.handle), EIO);
+  EXPECT_EQ(Release(c.value.open.handle), 0);
+}
+
+TEST_F(FileSystemTest, AServerRestartBeforeCommitMakesTheDataGoAgain) {
+  auto c = Create(kRootInode, "f");
+  const uint64_t h = c.value.open.handle;
+  const std::string data = std::string(1 << 20, 'a') + "unstable bytes";
+  EXPECT_EQ(Write(h, data, 0).err, 0);  // the first chunk goes out UNSTABLE
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);
+  fake_.SimulateRestart();  // the server dropped what was not committed
+  EXPECT_EQ(fake_.ContentOf("f"), "");
+  EXPECT_EQ(Flush(h), 0);
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("f")), data);
+  EXPECT_GE(fs_.cache_stats().resent, 1u << 20);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileSystemTest, ReleaseCommitsAndReportsCommitErrors) {
+  auto c = Create(kRootInode, "f");
+  EXPECT_EQ(Write(c.value.open.handle, "abc", 0).err, 0);
+  faulty_.FailNth("COMMIT", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_DQUOT, "COMMIT"));
+  EXPECT_EQ(Release(c.value.open.handle), EDQUOT);
+  EXPECT_EQ(fake_.open_count(), 0u);  // closed on the server all the same
+}
+
+TEST_F(FileSystemTest, CloseToOpenDropsCachedPagesWhenTheFileChanged) {
+  const nfs::FileHandle fh = fake_.AddFile("f", "one");
+  auto e = Lookup(kRootInode, "f");
+  auto first = Open(e.value.ino, {});
+  ASSERT_EQ(first.err, 0);
+  EXPECT_EQ(Release(first.value.handle), 0);
+  auto unchanged = Open(e.value.ino, {});
+  EXPECT_TRUE(unchanged.value.keep_cache);
+  EXPECT_EQ(Release(unchanged.value.handle), 0);
+  fake_.ExternalWrite(fh, 0, "two");
+  auto changed = Open(e.value.ino, {});
+  EXPECT_FALSE(changed.value.keep_cache);
+  EXPECT_EQ(Read(changed.value.handle, 10, 0), "two");
+  EXPECT_EQ(Release(changed.value.handle), 0);
+  OpenFlags direct;
+  direct.direct = true;
+  auto d = Open(e.value.ino, direct);
+  EXPECT_TRUE(d.value.direct_io);
+  EXPECT_FALSE(d.value.keep_cache);
+  EXPECT_EQ(Release(d.value.handle), 0);
+}
+
+TEST_F(FileSystemTest, CallsCarryTheCallersCredentialsAndTheServerDecides) {
+  fake_.AddFile("private", "secret", 0600, 1000, 1000);
+  auto e = Lookup(kRootInode, "private");
+  const nfs::Credentials other{2000, 2000, {}};
+  EXPECT_EQ(Open(e.value.ino, {}, other).err, EACCES);
+  EXPECT_EQ(fake_.last_credentials().uid, 2000u);
+  const nfs::Credentials owner{1000, 1000, {}};
+  auto mine = Open(e.value.ino, {}, owner);
+  ASSERT_EQ(mine.err, 0);
+  // Reads run as the opener, whoever asks.
+  EXPECT_EQ(Read(mine.value.handle, 6, 0), "secret");
+  EXPECT_EQ(fake_.last_credentials().uid, 1000u);
+  EXPECT_EQ(Release(mine.value.handle), 0);
+  auto denied = Call<None>([&](auto r) { fs_.Access(other, e.value.ino, R_OK, r); });
+  EXPECT_EQ(denied.err, EACCES);
+  auto allowed = Call<None>([&](auto r) { fs_.Access(owner, e.value.ino, R_OK | W_OK, r); });
+  EXPECT_EQ(allowed.err, 0);
+}
+
+TEST_F(FileSystemTest, WriteOnlyOpenFallsBackWhenReadIsRefused) {
+  fake_.AddFile("wo", "", 0200, 1000, 1000);
+  auto e = Lookup(kRootInode, "wo");
+  OpenFlags flags;
+  flags.read = false;
+  flags.write = true;
+  auto opened = Open(e.value.ino, flags, nfs::Credentials{1000, 1000, {}});
+  ASSERT_EQ(opened.err, 0);
+  EXPECT_EQ(Write(opened.value.handle, "ok", 0).err, 0);
+  EXPECT_EQ(Release(opened.value.handle), 0);
+  EXPECT_EQ(fake_.ContentOf("wo"), "ok");
+}
+
+TEST_F(FileSystemTest, SetAttrTruncatesThroughTheOpenFile) {
+  auto c = Create(kRootInode, "f");
+  EXPECT_EQ(Write(c.value.open.handle, "0123456789", 0).err, 0);
+  nfs::SetAttributes size;
+  size.size = 4;
+  auto a = Call<AttrOut>(
+      [&](auto r) { fs_.SetAttr(root_, c.value.entry.ino, size, c.value.open.handle, r); });
+  ASSERT_EQ(a.err, 0);
+  EXPECT_EQ(a.value.attr.size, 4u);
+  EXPECT_EQ(a.value.timeout, 2.0);
+  EXPECT_EQ(Release(c.value.open.handle), 0);
+  EXPECT_EQ(fake_.ContentOf("f"), "0123");
+}
+
+TEST_F(FileSystemTest, ReadDirOffsetsAreStableAndResumable) {
+  fake_.AddDir("d");
+  std::set<std::string> expected;
+  for (int i = 0; i < 300; ++i) {
+    fake_.AddFile("d/file-" + std::to_string(i));
+    expected.insert("file-" + std::to_string(i));
+  }
+  auto d = Lookup(kRootInode, "d");
+  auto dh = Call<uint64_t>([&](auto r) { fs_.OpenDir(root_, d.value.ino, r); });
+  ASSERT_EQ(dh.err, 0);
+  std::vector<DirEntryOut> all;
+  uint64_t offset = 0;
+  while (true) {
+    auto page = Call<std::vector<DirEntryOut>>(
+        [&](auto r) { fs_.ReadDir(root_, dh.value, offset, 4096, true, r); });
+    ASSERT_EQ(page.err, 0);
+    if (page.value.empty()) break;
+    for (auto& e : page.value) {
+      offset = e.next_offset;
+      all.push_back(e);
+    }
+  }
+  ASSERT_GE(all.size(), 2u);
+  EXPECT_EQ(all[0].name, ".");
+  EXPECT_EQ(all[1].name, "..");
+  std::set<std::string> names;
+  for (size_t i = 2; i < all.size(); ++i) {
+    names.insert(all[i].name);
+    EXPECT_NE(all[i].entry.ino, 0u);  // readdirplus learned it
+  }
+  EXPECT_EQ(names, expected);
+  // Restarting from a remembered offset (telldir/seekdir) gives the rest.
+  const size_t mid = 150;
+  auto rest = Call<std::vector<DirEntryOut>>(
+      [&](auto r) { fs_.ReadDir(root_, dh.value, all[mid].next_offset, 1 << 20, false, r); });
+  ASSERT_EQ(rest.err, 0);
+  ASSERT_FALSE(rest.value.empty());
+  EXPECT_EQ(rest.value[0].name, all[mid + 1].name);
+  EXPECT_EQ(rest.value.size(), all.size() - mid - 1);
+  fs_.ReleaseDir(dh.value);
+}
+
+TEST_F(FileSystemTest, OpenDirNeedsReadPermission) {
+  fake_.AddDir("closed", 0700, 1000, 1000);
+  auto d = Lookup(kRootInode, "closed");
+  auto denied = Call<uint64_t>(
+      [&](auto r) { fs_.OpenDir(nfs::Credentials{2000, 2000, {}}, d.value.ino, r); });
+  EXPECT_EQ(denied.err, EACCES);
+}
+
+TEST_F(FileSystemTest, LocksConflictWaitAndInterrupt) {
+  const nfs::FileHandle fh = fake_.AddFile("lk", "x");
+  auto e = Lookup(kRootInode, "lk");
+  auto opened = Open(e.value.ino, {true, true});
+  const uint64_t h = opened.value.handle;
+  ASSERT_TRUE(fake_.ExternalLock(fh, nfs::LockType::kWrite, 0, 10));
+  auto tried = Call<None>([&](auto r) {
+    fs_.SetLock(h, 7, 100, false, nfs::LockType::kWrite, 0, 9, false, nullptr, r);
+  });
+  EXPECT_EQ(tried.err, EAGAIN);
+  auto test = Call<LockOut>([&](auto r) { fs_.GetLock(h, 7, nfs::LockType::kRead, 5, 5, r); });
+  EXPECT_TRUE(test.value.conflict);
+  EXPECT_EQ(test.value.type, nfs::LockType::kWrite);
+  EXPECT_EQ(test.value.start, 0u);
+  EXPECT_EQ(test.value.end, 9u);
+  // A waiting lock is granted once the other holder lets go.
+  std::promise<int> waited;
+  fs_.SetLock(h, 7, 100, false, nfs::LockType::kWrite, 0, UINT64_MAX, true, [] { return false; },
+              [&](int err, None) { waited.set_value(err); });
+  auto future = waited.get_future();
+  EXPECT_EQ(future.wait_for(std::chrono::milliseconds(200)), std::future_status::timeout);
+  fake_.ExternalUnlock(fh, 0, 10);
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(future.get(), 0);
+  // An interrupted wait gives up with EINTR.
+  auto unlocked = Call<None>([&](auto r) {
+    fs_.SetLock(h, 7, 100, true, nfs::LockType::kWrite, 0, UINT64_MAX, false, nullptr, r);
+  });
+  EXPECT_EQ(unlocked.err, 0);
+  ASSERT_TRUE(fake_.ExternalLock(fh, nfs::LockType::kWrite, 0, 10));
+  auto interrupted = Call<None>([&](auto r) {
+    fs_.SetLock(h, 7, 100, false, nfs::LockType::kRead, 0, 0, true, [] { return true; }, r);
+  });
+  EXPECT_EQ(interrupted.err, EINTR);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileSystemTest, DescriptorsOfOneUserShareOneNfsOpen) {
+  const nfs::FileHandle fh = fake_.AddFile("s", "shared");
+  auto e = Lookup(kRootInode, "s");
+  auto reader = Open(e.value.ino, {true, false});
+  auto second = Open(e.value.ino, {true, false});
+  ASSERT_EQ(reader.err, 0);
+  ASSERT_EQ(second.err, 0);
+  EXPECT_EQ(fake_.open_count(fh), 1u);
+  EXPECT_EQ(fake_.calls("OPEN"), 1u);
+  // A writer widens the same open instead of opening again.
+  auto writer = Open(e.value.ino, {true, true});
+  ASSERT_EQ(writer.err, 0);
+  EXPECT_EQ(fake_.open_count(fh), 1u);
+  EXPECT_EQ(Write(writer.value.handle, "SHARED", 0).err, 0);
+  EXPECT_EQ(Read(reader.value.handle, 6, 0), "SHARED");
+  // Another user gets an open of their own.
+  auto other = Open(e.value.ino, {true, false}, nfs::Credentials{1000, 1000, {}});
+  ASSERT_EQ(other.err, 0);
+  EXPECT_EQ(fake_.open_count(fh), 2u);
+  EXPECT_EQ(Release(other.value.handle), 0);
+  // The NFS open closes with the last descriptor, after committing.
+  EXPECT_EQ(Release(reader.value.handle), 0);
+  EXPECT_EQ(Release(writer.value.handle), 0);
+  EXPECT_EQ(fake_.open_count(fh), 1u);
+  EXPECT_EQ(Release(second.value.handle), 0);
+  EXPECT_EQ(fake_.open_count(fh), 0u);
+  EXPECT_EQ(fake_.CommittedContentOf(fh), "SHARED");
+}
+
+TEST_F(FileSystemTest, AWriterTheServerRefusesDoesNotDisturbTheReaders) {
+  const nfs::FileHandle fh = fake_.AddFile("ro", "x", 0644, 1000, 1000);
+  auto e = Lookup(kRootInode, "ro");
+  const nfs::Credentials user{1000, 1000, {}};
+  auto reader = Open(e.value.ino, {true, false}, user);
+  ASSERT_EQ(reader.err, 0);
+  fake_.ExternalSetAttr(fh, [] {
+    nfs::SetAttributes a;
+    a.mode = 0444;
+    return a;
+  }());
+  EXPECT_EQ(Open(e.value.ino, {true, true}, user).err, EACCES);
+  EXPECT_EQ(Read(reader.value.handle, 1, 0), "x");
+  EXPECT_EQ(Release(reader.value.handle), 0);
+  EXPECT_EQ(fake_.open_count(fh), 0u);
+}
+
+TEST_F(FileSystemTest, CloseDropsTheClosingProcesssLocksAndReportsHolders) {
+  const nfs::FileHandle fh = fake_.AddFile("lk", "x");
+  auto e = Lookup(kRootInode, "lk");
+  auto a = Open(e.value.ino, {true, true});
+  auto b = Open(e.value.ino, {true, true});
+  auto locked = Call<None>([&](auto r) {
+    fs_.SetLock(a.value.handle, 11, 4242, false, nfs::LockType::kWrite, 0, 99, false, nullptr, r);
+  });
+  ASSERT_EQ(locked.err, 0);
+  auto seen = Call<LockOut>(
+      [&](auto r) { fs_.GetLock(b.value.handle, 22, nfs::LockType::kRead, 0, 0, r); });
+  EXPECT_TRUE(seen.value.conflict);
+  EXPECT_EQ(seen.value.pid, 4242u);
+  // Closing another descriptor of the same process (owner 11) drops it.
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.Flush(b.value.handle, 11, r); }).err, 0);
+  EXPECT_EQ(fake_.lock_count(fh), 0u);
+  EXPECT_EQ(Release(a.value.handle), 0);
+  EXPECT_EQ(Release(b.value.handle), 0);
+}
+
+TEST_F(FileSystemTest, CloseAllCommitsAndClosesEverything) {
+  auto a = Create(kRootInode, "a");
+  auto b = Create(kRootInode, "b");
+  EXPECT_EQ(Write(a.value.open.handle, "aa", 0).err, 0);
+  EXPECT_EQ(Write(b.value.open.handle, "bb", 0).err, 0);
+  fs_.CloseAll();
+  EXPECT_EQ(fs_.open_files(), 0u);
+  EXPECT_EQ(fake_.open_count(), 0u);
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("a")), "aa");
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("b")), "bb");
+}
+
+class AsyncFileSystemTest : public FileSystemTest {
+ protected:
+  AsyncFileSystemTest() : FileSystemTest([] {
+    FakeClient::Options o;
+    o.async = true;
+    return o;
+  }()) {}
+};
+
+TEST_F(AsyncFileSystemTest, RepliesFromAnotherThreadWork) {
+  auto c = Create(kRootInode, "f");
+  ASSERT_EQ(c.err, 0);
+  EXPECT_EQ(Write(c.value.open.handle, "async", 0).value, 5u);
+  EXPECT_EQ(Read(c.value.open.handle, 5, 0), "async");
+  EXPECT_EQ(Release(c.value.open.handle), 0);
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("f")), "async");
+}
+
+}  // namespace
+}  // namespace floatmount::fuse
