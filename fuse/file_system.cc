@@ -88,11 +88,7 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
   };
   // Our buffered writes reach the server first (a truncate must not be
   // undone by bytes sent after it, nor times by a later WRITE).
-  auto cache = FindCache(ino);
-  if (!cache || !cache->HasUncommitted()) {
-    return client_->SetAttr(cred, *fh, attrs, file.get(), std::move(done));
-  }
-  cache->Flush([this, cred, fh = *fh, attrs, file, done = std::move(done)]() mutable {
+  AfterPendingWrites(ino, [this, cred, fh = *fh, attrs, file, done = std::move(done)]() mutable {
     client_->SetAttr(cred, fh, attrs, file.get(), std::move(done));
   });
 }

@@ -252,6 +252,11 @@ class FileSystem {
   // The cache of `ino`, shared by its opens (creates it). Needs mu_.
   std::shared_ptr<FileCache> CacheForLocked(InodeId ino, const nfs::FileHandle& fh);
   std::shared_ptr<FileCache> FindCache(InodeId ino) const;
+  // Runs `then` once this mount's buffered writes to `ino` are on the
+  // server and committed (at once when there are none). Every truncate goes
+  // through it: one sent before those bytes would be undone when they
+  // arrive (ftruncate, O_TRUNC at open and at create alike).
+  void AfterPendingWrites(InodeId ino, std::function<void()> then);
   // A file being written here is at least as long as our pending writes.
   void ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const;
   std::vector<std::shared_ptr<FileCache>> LiveCaches() const;  // outside mu_

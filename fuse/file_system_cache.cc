@@ -30,6 +30,12 @@ std::shared_ptr<FileCache> FileSystem::FindCache(InodeId ino) const {
   return it == caches_.end() ? nullptr : it->second.lock();
 }
 
+void FileSystem::AfterPendingWrites(InodeId ino, std::function<void()> then) {
+  auto cache = FindCache(ino);
+  if (!cache || !cache->HasUncommitted()) return then();
+  cache->Flush(std::move(then));
+}
+
 void FileSystem::ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const {
   if (attr->type != nfs::FileType::kRegular) return;
   auto cache = FindCache(ino);

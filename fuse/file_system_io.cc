@@ -187,21 +187,24 @@ void FileSystem::FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags,
     out.handle = RegisterOpen(std::move(state));
     return reply(0, out);
   }
-  // O_TRUNC arrives with the open (libfuse negotiates atomic_o_trunc).
-  nfs::SetAttributes size0;
-  size0.size = 0;
-  auto file = shared->File();
-  client_->SetAttr(shared->cred, shared->fh, size0, file.get(),
-                   [this, state, out, reply](nfs::Result<nfs::Attributes> t) mutable {
-                     if (!t.ok()) {
-                       DropShared(state->shared);
-                       return reply(ErrnoFromStatus(t.status()), {});
-                     }
-                     inodes_.UpdateAttributes(state->ino, *t);
-                     out.keep_cache = false;
-                     out.handle = RegisterOpen(std::move(state));
-                     reply(0, out);
-                   });
+  // O_TRUNC arrives with the open (libfuse negotiates atomic_o_trunc). As
+  // for ftruncate, bytes another descriptor wrote before it go out first.
+  AfterPendingWrites(shared->ino, [this, shared, state, out, reply]() mutable {
+    nfs::SetAttributes size0;
+    size0.size = 0;
+    auto file = shared->File();
+    client_->SetAttr(shared->cred, shared->fh, size0, file.get(),
+                     [this, state, out, reply](nfs::Result<nfs::Attributes> t) mutable {
+                       if (!t.ok()) {
+                         DropShared(state->shared);
+                         return reply(ErrnoFromStatus(t.status()), {});
+                       }
+                       inodes_.UpdateAttributes(state->ino, *t);
+                       out.keep_cache = false;
+                       out.handle = RegisterOpen(std::move(state));
+                       reply(0, out);
+                     });
+  });
 }
 
 void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std::string& name,
@@ -236,7 +239,11 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
     OpenFlags rw = flags;
     rw.read = true;
     rw.write = true;
-    rw.truncate = false;  // done by the OPEN itself
+    // The OPEN truncated the file; but bytes another descriptor of this
+    // mount wrote before it and has not sent yet would undo that when they
+    // arrive. Then the truncate runs again after them (FinishOpen).
+    auto cache = FindCache(out.entry.ino);
+    rw.truncate = flags.truncate && !flags.exclusive && cache && cache->HasUncommitted();
     if (created) {
       FinishOpen(shared, rw, r->attr, std::move(finish));
     } else {

@@ -288,6 +288,41 @@ TEST_F(FileSystemTest, SetAttrTruncatesThroughTheOpenFile) {
   EXPECT_EQ(fake_.ContentOf("f"), "0123");
 }
 
+// `: > app.log` while the app has buffered writes: the truncate of the
+// second open must not be undone by the first descriptor's bytes arriving
+// after it (issue 13). Open with O_TRUNC, and create with O_TRUNC.
+TEST_F(FileSystemTest, OpenWithTruncateIsNotUndoneByAnotherDescriptorsBufferedWrites) {
+  auto a = Create(kRootInode, "app.log");
+  ASSERT_EQ(a.err, 0);
+  EXPECT_EQ(Write(a.value.open.handle, std::string(90000, 'a'), 0).err, 0);
+  EXPECT_EQ(fake_.ContentOf("app.log"), "");  // still buffered
+  OpenFlags trunc{false, true};
+  trunc.truncate = true;
+  auto b = Open(a.value.entry.ino, trunc);
+  ASSERT_EQ(b.err, 0);
+  EXPECT_EQ(Release(b.value.handle), 0);
+  EXPECT_EQ(Write(a.value.open.handle, "after", 90000).err, 0);
+  EXPECT_EQ(Release(a.value.open.handle), 0);
+  // Only what was written after the truncate, at its offset, remains.
+  const std::string content = fake_.ContentOf("app.log");
+  ASSERT_EQ(content.size(), 90005u);
+  EXPECT_EQ(content.find_first_not_of('\0'), 90000u) << "bytes from before the truncate";
+  EXPECT_EQ(content.substr(90000), "after");
+}
+
+TEST_F(FileSystemTest, CreateWithTruncateIsNotUndoneByAnotherDescriptorsBufferedWrites) {
+  auto a = Create(kRootInode, "out");
+  ASSERT_EQ(a.err, 0);
+  EXPECT_EQ(Write(a.value.open.handle, std::string(5000, 'x'), 0).err, 0);
+  OpenFlags trunc{false, true};
+  trunc.truncate = true;
+  auto b = Create(kRootInode, "out", 0644, trunc);  // O_CREAT|O_TRUNC of the existing file
+  ASSERT_EQ(b.err, 0);
+  EXPECT_EQ(Release(b.value.open.handle), 0);
+  EXPECT_EQ(Release(a.value.open.handle), 0);
+  EXPECT_EQ(fake_.ContentOf("out").size(), 0u);
+}
+
 TEST_F(FileSystemTest, ReadDirOffsetsAreStableAndResumable) {
   fake_.AddDir("d");
   std::set<std::string> expected;
