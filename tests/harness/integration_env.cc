@@ -17,4 +17,12 @@ bool IntegrationRequired() { return EnvFlag("FLOATMOUNT_REQUIRE_INTEGRATION"); }
 
 bool KeepTestDirs() { return EnvFlag("FLOATMOUNT_KEEP_TEST_DIRS"); }
 
+double TimeScale() {
+  const char* value = std::getenv("FLOATMOUNT_TEST_TIME_SCALE");
+  if (value == nullptr || value[0] == '\0') return 1.0;
+  char* end = nullptr;
+  const double scale = std::strtod(value, &end);
+  return (end != value && *end == '\0' && scale >= 1.0) ? scale : 1.0;
+}
+
 }  // namespace floatmount::testing

@@ -11,11 +11,19 @@
 // Also here: FLOATMOUNT_KEEP_TEST_DIRS=1 keeps temporary test directories
 // (server exports, logs) after the test for a post-mortem.
 //
+// Time bounds: every bound a test waits for ("the agent exits within 10 s",
+// "a nudge is answered within 1 s") goes through Scaled(), so that one knob,
+// FLOATMOUNT_TEST_TIME_SCALE (a factor, default 1), stretches them all on a
+// slow or loaded machine. A bound is an upper limit that is far above what
+// an idle machine needs; tests never count how many loop turns fit into an
+// interval.
+//
 // Thread-safety: the functions read the environment only.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 namespace floatmount::testing {
@@ -26,6 +34,16 @@ bool IntegrationRequired();
 
 // True if FLOATMOUNT_KEEP_TEST_DIRS is set to a non-empty value other than "0".
 bool KeepTestDirs();
+
+// FLOATMOUNT_TEST_TIME_SCALE as a factor >= 1 (1 when unset or invalid).
+double TimeScale();
+
+// `bound` stretched by TimeScale().
+template <class Rep, class Period>
+std::chrono::milliseconds Scaled(std::chrono::duration<Rep, Period> bound) {
+  return std::chrono::milliseconds(static_cast<int64_t>(
+      std::chrono::duration<double, std::milli>(bound).count() * TimeScale()));
+}
 
 }  // namespace floatmount::testing
 

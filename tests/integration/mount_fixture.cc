@@ -27,9 +27,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxOutput = 1 << 20;
 constexpr const char* kTestDirPrefix = "/tmp/floatmount-";
-constexpr auto kUnmountTimeout = std::chrono::seconds(30);
-constexpr auto kDaemonExitTimeout = std::chrono::seconds(10);
-constexpr auto kReapTimeout = std::chrono::seconds(10);
+// Bounds, stretched by FLOATMOUNT_TEST_TIME_SCALE (integration_env.h). The
+// unmount bound is above the 60 s `floatmount unmount` itself waits for the
+// agent to commit and exit, so that the command's own answer is seen.
+const auto kUnmountTimeout = Scaled(std::chrono::seconds(75));
+const auto kDaemonExitTimeout = Scaled(std::chrono::seconds(10));
+const auto kReapTimeout = Scaled(std::chrono::seconds(10));
 
 std::string Join(const std::vector<std::string>& argv) {
   std::string out;
@@ -578,7 +581,7 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
           struct stat st {};
           return stat(root.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? 0 : 1;
         },
-        std::chrono::seconds(15));
+        Scaled(std::chrono::seconds(15)));
     if (rc != 0)
       problem =
           "the mount does not answer stat() of its root (child result " + std::to_string(rc) + ")";
@@ -596,10 +599,20 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
   if (mount_point_.empty()) return ::testing::AssertionSuccess();
   std::string problems;
   if (mounted_) {
+    const auto start = std::chrono::steady_clock::now();
     CommandResult r = config_.reference ? RunCommand({"umount", mount_point_}, "", kUnmountTimeout)
                                         : RunCommand({FloatmountCommand(), "unmount", mount_point_},
                                                      "", kUnmountTimeout);
-    if (r.exit_code != 0) problems += "unmount failed: " + r.Describe() + "\n";
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    if (r.exit_code != 0) {
+      problems += "unmount failed after " + std::to_string(took.count()) + " ms: " + r.Describe() +
+                  "\n";
+    } else if (took > std::chrono::seconds(10)) {
+      // Not a failure, but worth seeing when a run is slow.
+      std::fprintf(stderr, "note: floatmount unmount %s took %lld ms\n", mount_point_.c_str(),
+                   static_cast<long long>(took.count()));
+    }
     if (!MountedFsType(mount_point_).empty()) {
       problems += "still mounted after the unmount command; forcing it\n";
       ForceUnmount();
@@ -615,7 +628,8 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
       },
       kDaemonExitTimeout);
   if (!exited) {
-    problems += "the agent was still running 10 s after the unmount; killed it\n";
+    problems += "the agent was still running " + std::to_string(kDaemonExitTimeout.count()) +
+                " ms after the unmount; killed it\n";
     KillDaemons();
   }
   if (!problems.empty()) problems += LogsIn(state_dir_);
@@ -782,7 +796,7 @@ void MountTest::TearDown() {
     mounts_.clear();
   }
   if (fired) {
-    ADD_FAILURE() << "the test ran longer than " << test_timeout_.count()
+    ADD_FAILURE() << "the test ran longer than " << Scaled(test_timeout_).count() / 1000
                   << " s: the watchdog killed the agent to abort the mount";
   }
   server_.reset();
@@ -822,7 +836,7 @@ FloatMount* MountTest::MountSecond(const std::string& extra) {
 void MountTest::StartWatchdog() {
   watchdog_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(watchdog_mu_);
-    if (watchdog_cv_.wait_for(lock, test_timeout_, [this] { return watchdog_stop_; })) return;
+    if (watchdog_cv_.wait_for(lock, Scaled(test_timeout_), [this] { return watchdog_stop_; })) return;
     watchdog_fired_ = true;
     lock.unlock();
     std::lock_guard<std::mutex> mounts_lock(mounts_mu_);
