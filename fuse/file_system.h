@@ -113,6 +113,7 @@ struct CacheStats {
   uint64_t flushes = 0;
   double flush_seconds_total = 0;
   double flush_seconds_max = 0;
+  uint64_t lock_invalidations = 0;  // granted locks that found the file changed elsewhere
 };
 
 struct DirEntryOut {
@@ -196,8 +197,16 @@ class FileSystem {
 
   // POSIX locks (fcntl) and flock, by lock owner; `end` is inclusive,
   // UINT64_MAX for "to the end". `wait`: the reply comes once the lock is
-  // taken, or with EINTR once `interrupted` returns true.
+  // taken, or with EINTR once `interrupted` returns true. A grant
+  // revalidates the file's cached data; an unlock commits written data
+  // first (file_system_locks.cc).
   using Interrupted = std::function<bool()>;
+  // How the FUSE adapter lets the file system drop what the kernel caches
+  // of an inode (fuse_lowlevel_notify_inval_inode): its attributes, and
+  // with `data` its pages too. Call before serving; without one, only
+  // floatmount's own cache is dropped (unit tests).
+  using KernelCacheInvalidator = std::function<void(InodeId, bool data)>;
+  void SetKernelCacheInvalidator(KernelCacheInvalidator invalidate);
   void GetLock(uint64_t handle, uint64_t owner, nfs::LockType type, uint64_t start,
                uint64_t end, Reply<LockOut> reply);
   void SetLock(uint64_t handle, uint64_t owner, uint32_t pid, bool unlock, nfs::LockType type,
@@ -239,6 +248,10 @@ class FileSystem {
                       Reply<OpenOut> reply);
   void FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags, const nfs::Attributes& attr,
                   Reply<OpenOut> reply);
+  // FinishOpen after the kernel's stale attributes are gone: O_TRUNC, then
+  // the descriptor.
+  void ContinueOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags, bool keep_cache,
+                    Reply<OpenOut> reply);
   void DropShared(const std::shared_ptr<SharedOpen>& shared);
   void CreateNode(const nfs::Credentials& cred, InodeId parent, const std::string& name,
                   const nfs::CreateRequest& req, Reply<EntryOut> reply);
@@ -264,6 +277,12 @@ class FileSystem {
   void TickCaches();     // every second: idle dirty data goes out
   void UnlockAll(const std::shared_ptr<SharedOpen>& shared, uint64_t owner,
                  std::function<void()> then);
+  // Lock-time coherence (file_system_locks.cc): fresh attributes; if the
+  // file changed, drop its clean cached data here and in the kernel.
+  void RevalidateForLock(const std::shared_ptr<SharedOpen>& shared, std::function<void()> then);
+  // Drops the kernel's cached attributes of `ino` (and with `data` its
+  // pages) on the coherence queue's thread, then runs `then` there.
+  void InvalidateKernelThen(InodeId ino, bool data, std::function<void()> then);
   void TryLock(std::shared_ptr<SharedOpen> shared, uint64_t owner, uint32_t pid, nfs::LockType type,
                uint64_t start, uint64_t end, bool wait, Interrupted interrupted,
                Reply<None> reply);
@@ -273,6 +292,10 @@ class FileSystem {
   std::shared_ptr<CacheBudget> budget_;
   std::shared_ptr<CacheCounters> counters_;
   TimerQueue lock_timer_;  // polls for blocked locks
+  // Set before the file system serves (constant after): drops the kernel's
+  // cached attributes (and pages) of an inode (the FUSE adapter's notify).
+  KernelCacheInvalidator invalidate_kernel_cache_;
+  TimerQueue coherence_queue_;  // runs invalidate_kernel_cache_ off network threads
   InodeTable inodes_;
 
   mutable std::mutex mu_;

@@ -89,6 +89,7 @@ CacheStats FileSystem::cache_stats() const {
   s.flushes = c.flushes;
   s.flush_seconds_total = double(c.flush_ns) / 1e9;
   s.flush_seconds_max = double(c.flush_ns_max) / 1e9;
+  s.lock_invalidations = c.lock_invalidations;
   return s;
 }
 

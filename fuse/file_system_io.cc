@@ -173,9 +173,24 @@ void FileSystem::OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<Sh
 void FileSystem::FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags,
                             const nfs::Attributes& attr, Reply<OpenOut> reply) {
   const auto previous = inodes_.UpdateAttributes(shared->ino, attr);
+  const bool changed =
+      !(previous && attr.Has(nfs::Attributes::kChange) && *previous == attr.change);
+  if (changed) {
+    // Close-to-open: the kernel's cached size and times of the file are
+    // from before the change (the open reply carries no attributes); they
+    // go before the descriptor is handed out. Its pages go with
+    // keep_cache = false.
+    return InvalidateKernelThen(shared->ino, false, [this, shared, flags, reply]() mutable {
+      ContinueOpen(std::move(shared), flags, false, std::move(reply));
+    });
+  }
+  ContinueOpen(std::move(shared), flags, !flags.direct, std::move(reply));
+}
+
+void FileSystem::ContinueOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags, bool keep_cache,
+                              Reply<OpenOut> reply) {
   OpenOut out;
-  out.keep_cache = previous && attr.Has(nfs::Attributes::kChange) && *previous == attr.change &&
-                   !flags.direct;
+  out.keep_cache = keep_cache;
   out.direct_io = flags.direct;
   auto state = std::make_shared<OpenFileState>();
   state->shared = shared;
@@ -343,25 +358,17 @@ void FileSystem::Flush(uint64_t handle, uint64_t lock_owner, Reply<None> reply) 
   if (!state) return reply(EBADF, {});
   auto shared = state->shared;
   // POSIX: closing any descriptor drops the process's locks on the file.
-  UnlockAll(shared, lock_owner, [this, state, reply] { FlushCache(state, reply); });
+  // Written data goes out first, so the next holder on another node reads
+  // it (file_system_locks.cc).
+  FlushCache(state, [this, shared, lock_owner, reply](int err, None) {
+    UnlockAll(shared, lock_owner, [err, reply] { reply(err, {}); });
+  });
 }
 
 void FileSystem::Fsync(uint64_t handle, Reply<None> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
   FlushCache(std::move(state), std::move(reply));
-}
-
-void FileSystem::UnlockAll(const std::shared_ptr<SharedOpen>& shared, uint64_t owner,
-                           std::function<void()> then) {
-  bool held;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    held = owner != 0 && lock_pids_.erase({shared->ino, owner}) > 0;
-  }
-  if (!held) return then();
-  client_->Unlock(shared->cred, shared->File().get(), owner, 0, nfs::kLockToEnd,
-                  [then](nfs::Result<nfs::Unit>) { then(); });
 }
 
 void FileSystem::Release(uint64_t handle, uint64_t flock_owner, Reply<None> reply) {
@@ -376,15 +383,16 @@ void FileSystem::Release(uint64_t handle, uint64_t flock_owner, Reply<None> repl
   }
   if (!state) return reply(EBADF, {});
   auto shared = state->shared;
-  auto commit_and_close = [this, state, shared, reply] {
-    FlushCache(state, [this, shared, reply](int err, None) {
+  // Commit, then drop the flock locks of this description (the next holder
+  // reads our data), then CLOSE (servers refuse it while locks are held).
+  FlushCache(state, [this, shared, flock_owner, reply](int err, None) {
+    UnlockAll(shared, flock_owner, [this, shared, err, reply] {
       if (!ReleaseShared(shared)) return reply(err, {});  // other descriptors still use it
       client_->Close(shared->cred, shared->File(), [err, reply](nfs::Result<nfs::Unit> r) {
         reply(err != 0 ? err : ErrnoFromStatus(r.status()), {});
       });
     });
-  };
-  UnlockAll(shared, flock_owner, commit_and_close);
+  });
 }
 
 void FileSystem::CloseAll() {
@@ -398,101 +406,6 @@ void FileSystem::CloseAll() {
     Release(handle, 0, [&done](int, None) { done.set_value(); });
     done.get_future().wait();
   }
-}
-
-namespace {
-uint64_t LockLength(uint64_t start, uint64_t end) {
-  return end == UINT64_MAX ? nfs::kLockToEnd : end - start + 1;
-}
-}  // namespace
-
-void FileSystem::GetLock(uint64_t handle, uint64_t owner, nfs::LockType type, uint64_t start,
-                         uint64_t end, Reply<LockOut> reply) {
-  auto state = FindOpen(handle);
-  if (!state) return reply(EBADF, {});
-  auto shared = state->shared;
-  client_->TestLock(shared->cred, shared->File().get(), owner, type, start,
-                    LockLength(start, end),
-                    [this, ino = shared->ino, reply](nfs::Result<std::optional<nfs::LockConflict>> r) {
-                      if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-                      LockOut out;
-                      if (r->has_value()) {
-                        const nfs::LockConflict& c = **r;
-                        out.conflict = true;
-                        if (c.same_client && c.owner != 0) {
-                          std::lock_guard<std::mutex> lock(mu_);
-                          auto it = lock_pids_.find({ino, c.owner});
-                          if (it != lock_pids_.end()) out.pid = it->second;
-                        }
-                        out.type = c.type;
-                        out.start = c.offset;
-                        out.end = c.length == nfs::kLockToEnd ? UINT64_MAX
-                                                              : c.offset + c.length - 1;
-                      }
-                      reply(0, out);
-                    });
-}
-
-void FileSystem::SetLock(uint64_t handle, uint64_t owner, uint32_t pid, bool unlock,
-                         nfs::LockType type, uint64_t start, uint64_t end, bool wait,
-                         Interrupted interrupted, Reply<None> reply) {
-  auto state = FindOpen(handle);
-  if (!state) return reply(EBADF, {});
-  auto shared = state->shared;
-  if (unlock) {
-    client_->Unlock(shared->cred, shared->File().get(), owner, start, LockLength(start, end),
-                    [reply](nfs::Result<nfs::Unit> r) { reply(ErrnoFromStatus(r.status()), {}); });
-    return;
-  }
-  bool can_write;
-  {
-    std::lock_guard<std::mutex> lock(shared->mu);
-    can_write = shared->write;
-  }
-  if (type == nfs::LockType::kWrite && !can_write) {
-    // NFSv4 write locks need an open for writing (flock(LOCK_EX) on an
-    // O_RDONLY descriptor): widen the open if the user may write, else
-    // EBADF as the kernel NFS client answers.
-    client_->Upgrade(shared->cred, shared->File().get(), false, true,
-                     [this, shared, owner, pid, type, start, end, wait, interrupted,
-                      reply](nfs::Result<nfs::Unit> r) {
-                       if (!r.ok()) return reply(EBADF, {});
-                       {
-                         std::lock_guard<std::mutex> lock(shared->mu);
-                         shared->write = true;
-                       }
-                       TryLock(shared, owner, pid, type, start, end, wait, interrupted, reply);
-                     });
-    return;
-  }
-  TryLock(std::move(shared), owner, pid, type, start, end, wait, std::move(interrupted),
-          std::move(reply));
-}
-
-void FileSystem::TryLock(std::shared_ptr<SharedOpen> shared, uint64_t owner, uint32_t pid,
-                         nfs::LockType type, uint64_t start, uint64_t end, bool wait,
-                         Interrupted interrupted, Reply<None> reply) {
-  client_->Lock(shared->cred, shared->File().get(), owner, type, start, LockLength(start, end),
-                [this, shared, owner, pid, type, start, end, wait, interrupted,
-                 reply](nfs::Result<nfs::Unit> r) {
-                  if (r.ok()) {
-                    {
-                      std::lock_guard<std::mutex> lock(mu_);
-                      lock_pids_[{shared->ino, owner}] = pid;
-                    }
-                    return reply(0, {});
-                  }
-                  if (!r.status().IsNfs(nfs::v4::NFS4ERR_DENIED)) {
-                    return reply(ErrnoFromStatus(r.status()), {});
-                  }
-                  if (!wait) return reply(EAGAIN, {});
-                  if (interrupted && interrupted()) return reply(EINTR, {});
-                  // Held elsewhere: ask again shortly (NFSv4.1 servers may
-                  // also call back, which we do not listen for).
-                  lock_timer_.Schedule(options_.lock_poll, [=, this] {
-                    TryLock(shared, owner, pid, type, start, end, wait, interrupted, reply);
-                  });
-                });
 }
 
 }  // namespace floatmount::fuse

@@ -554,6 +554,21 @@ std::unique_ptr<FuseMount> FuseMount::Mount(FileSystem* fs, const FuseMountOptio
     return nullptr;
   }
   mount->impl_->mounted = true;
+  // Coherence with other clients: a granted lock on a file another node
+  // changed drops the kernel's cached pages and attributes of it
+  // (file_system_locks.cc); an open that finds the file changed drops its
+  // attributes (the kernel would otherwise keep the old size until the
+  // attribute timeout, and cut reads and O_APPEND at it). Offset 0, length
+  // 0: all pages and the attributes; offset -1: the attributes only.
+  fuse_session* session = mount->impl_->session;
+  fs->SetKernelCacheInvalidator([session](InodeId ino, bool data) {
+    const int err = fuse_lowlevel_notify_inval_inode(session, ino, data ? 0 : -1, 0);
+    // ENOENT: the kernel no longer knows the inode, so it caches nothing.
+    if (err != 0 && err != -ENOENT) {
+      spdlog::warn("could not drop the kernel's cached pages of inode {}: {}", ino,
+                   std::strerror(-err));
+    }
+  });
   return mount;
 }
 

@@ -97,6 +97,8 @@ std::string FormatHuman(const MountStatus& s) {
   o << "  write-back   " << Bytes(double(c.written_back)) << " in " << c.commits << " commits; "
     << Bytes(double(c.resent)) << " resent; " << c.write_errors << " errors; " << c.flushes
     << " flushes (longest " << flush << " s); " << c.writer_waits << " writer waits\n";
+  o << "  locks        " << c.lock_invalidations
+    << " granted locks found the file changed elsewhere (cached data dropped)\n";
   o << "  recovery     " << e.reconnects << " reconnects, " << e.session_recoveries
     << " new sessions, " << e.clientid_recoveries << " new client IDs, " << e.retries
     << " retries\n";
@@ -161,7 +163,8 @@ std::string FormatJson(const MountStatus& s) {
         {"flushes", c.flushes},
         {"flush_seconds_total", c.flush_seconds_total},
         {"flush_seconds_max", c.flush_seconds_max},
-        {"writer_waits", c.writer_waits}}},
+        {"writer_waits", c.writer_waits},
+        {"lock_invalidations", c.lock_invalidations}}},
       {"recovery",
        {{"reconnects", e.reconnects},
         {"session_recoveries", e.session_recoveries},
@@ -237,6 +240,7 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
     c.at("flush_seconds_total").get_to(k.flush_seconds_total);
     c.at("flush_seconds_max").get_to(k.flush_seconds_max);
     c.at("writer_waits").get_to(k.writer_waits);
+    k.lock_invalidations = c.value("lock_invalidations", uint64_t{0});
     const json& r = j.at("recovery");
     r.at("reconnects").get_to(e.reconnects);
     r.at("session_recoveries").get_to(e.session_recoveries);
@@ -346,6 +350,9 @@ void AddMount(const MountStatus& s, Exposition* x) {
       c.flush_seconds_total);
   add("floatmount_writer_waits_total", "counter", "Writes that waited for cache memory.",
       double(c.writer_waits));
+  add("floatmount_lock_invalidations_total", "counter",
+      "Granted locks that found the file changed elsewhere and dropped its cached data.",
+      double(c.lock_invalidations));
   add("floatmount_rpc_retries_total", "counter", "Calls sent again (lost connection, DELAY, GRACE).",
       double(e.retries));
   add("floatmount_reconnects_total", "counter", "Connections made again.", double(e.reconnects));

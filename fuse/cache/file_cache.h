@@ -72,6 +72,7 @@ struct CacheCounters {
   std::atomic<uint64_t> flushes{0};           // flush/fsync/close waits
   std::atomic<uint64_t> flush_ns{0};          // their total time
   std::atomic<uint64_t> flush_ns_max{0};
+  std::atomic<uint64_t> lock_invalidations{0};  // granted locks that found the file changed
 };
 
 // Who the cache reads and writes as: the opener's credentials and open.

@@ -122,10 +122,16 @@ uint64_t FaultyClient::injected(const std::string& op) const {
   return it == injected_.end() ? 0 : it->second;
 }
 
+std::vector<std::string> FaultyClient::call_log() const {
+  std::lock_guard lock(mu_);
+  return call_log_;
+}
+
 FaultyClient::Decision FaultyClient::Decide(const char* op) {
   std::lock_guard lock(mu_);
   ++calls_[op];
   ++calls_["*"];
+  call_log_.push_back(op);
   Decision d;
   for (const char* key : {op, "*"}) {
     auto it = delays_.find(key);

@@ -62,6 +62,7 @@ class FaultyClient : public nfs::Client {
 
   uint64_t calls(const std::string& op) const;     // calls made through this client
   uint64_t injected(const std::string& op) const;  // of them, failed by a rule
+  std::vector<std::string> call_log() const;        // every call's op, in call order
 
   // nfs::Client.
   const nfs::FileHandle& root() const override { return inner_->root(); }
@@ -144,6 +145,7 @@ class FaultyClient : public nfs::Client {
   std::vector<Rule> rules_;                                  // GUARDED_BY(mu_)
   std::map<std::string, std::chrono::microseconds> delays_;  // GUARDED_BY(mu_)
   std::map<std::string, uint64_t> calls_;                    // GUARDED_BY(mu_)
+  std::vector<std::string> call_log_;                        // GUARDED_BY(mu_)
   std::map<std::string, uint64_t> injected_;                 // GUARDED_BY(mu_)
   std::mt19937_64 random_;                                   // GUARDED_BY(mu_)
 };

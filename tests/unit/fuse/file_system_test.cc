@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
+#include <mutex>
 #include <set>
 
 #include "nfs/v4/protocol.h"
@@ -407,6 +409,98 @@ TEST_F(FileSystemTest, LocksConflictWaitAndInterrupt) {
     fs_.SetLock(h, 7, 100, false, nfs::LockType::kRead, 0, 0, true, [] { return true; }, r);
   });
   EXPECT_EQ(interrupted.err, EINTR);
+  EXPECT_EQ(Release(h), 0);
+}
+
+// Lock-time coherence (issue 20): a granted lock drops the cached data of
+// a file another client changed, here and in the kernel; an unlock sends
+// and commits this mount's writes before the LOCKU.
+TEST_F(FileSystemTest, AGrantedLockDropsCachedDataThatChangedElsewhere) {
+  std::vector<InodeId> invalidated;
+  std::mutex mu;
+  fs_.SetKernelCacheInvalidator([&](InodeId ino, bool data) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (data) invalidated.push_back(ino);
+  });
+  const nfs::FileHandle fh = fake_.AddFile("db", std::string(4 << 20, 'a'));
+  auto e = Lookup(kRootInode, "db");
+  auto opened = Open(e.value.ino, {true, true});
+  ASSERT_EQ(opened.err, 0);
+  const uint64_t h = opened.value.handle;
+  // Sequential reads fill read-ahead chunks.
+  for (uint64_t off = 0; off < (2 << 20); off += 128 << 10) {
+    ASSERT_EQ(Read(h, 128 << 10, off).size(), size_t(128 << 10));
+  }
+  auto lock = [&] {
+    return Call<None>([&](auto r) {
+      fs_.SetLock(h, 7, 100, false, nfs::LockType::kWrite, 0, UINT64_MAX, false, nullptr, r);
+    }).err;
+  };
+  auto unlock = [&] {
+    return Call<None>([&](auto r) {
+      fs_.SetLock(h, 7, 100, true, nfs::LockType::kWrite, 0, UINT64_MAX, false, nullptr, r);
+    }).err;
+  };
+  // Nothing changed: the lock keeps the caches.
+  ASSERT_EQ(lock(), 0);
+  EXPECT_TRUE(invalidated.empty());
+  ASSERT_EQ(unlock(), 0);
+  // Another client rewrites the middle of the file.
+  fake_.ExternalWrite(fh, 2 << 20, std::string(4096, 'b'));
+  fake_.ExternalWrite(fh, 1 << 20, std::string(4096, 'c'));
+  ASSERT_EQ(lock(), 0);
+  {
+    std::lock_guard<std::mutex> guard(mu);
+    EXPECT_EQ(invalidated, std::vector<InodeId>{e.value.ino});
+  }
+  EXPECT_EQ(fs_.cache_stats().lock_invalidations, 1u);
+  // The holder reads the other client's bytes, not the read-ahead's.
+  EXPECT_EQ(Read(h, 4096, 1 << 20), std::string(4096, 'c'));
+  EXPECT_EQ(Read(h, 4096, 2 << 20), std::string(4096, 'b'));
+  ASSERT_EQ(unlock(), 0);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileSystemTest, UnlockCommitsWrittenDataBeforeTheLockGoes) {
+  auto c = Create(kRootInode, "counter");
+  ASSERT_EQ(c.err, 0);
+  const uint64_t h = c.value.open.handle;
+  ASSERT_EQ(Call<None>([&](auto r) {
+              fs_.SetLock(h, 7, 100, false, nfs::LockType::kWrite, 0, 7, false, nullptr, r);
+            }).err,
+            0);
+  EXPECT_EQ(Write(h, "00000042", 0).err, 0);
+  EXPECT_EQ(fake_.ContentOf("counter"), "");  // buffered
+  ASSERT_EQ(Call<None>([&](auto r) {
+              fs_.SetLock(h, 7, 100, true, nfs::LockType::kWrite, 0, 7, false, nullptr, r);
+            }).err,
+            0);
+  // The next holder, on any node, reads it from the server.
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("counter")), "00000042");
+  EXPECT_EQ(fake_.lock_count(*fake_.Find("counter")), 0u);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileSystemTest, CloseCommitsBeforeItDropsTheLocks) {
+  auto c = Create(kRootInode, "jobs");
+  const uint64_t h = c.value.open.handle;
+  ASSERT_EQ(Call<None>([&](auto r) {
+              fs_.SetLock(h, 7, 100, false, nfs::LockType::kWrite, 0, UINT64_MAX, false, nullptr,
+                          r);
+            }).err,
+            0);
+  EXPECT_EQ(Write(h, "job-1", 0).err, 0);
+  // close(2): FUSE flush with the lock owner drops the locks; the data must
+  // be on the server when the lock is gone.
+  const size_t before = faulty_.call_log().size();
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.Flush(h, 7, r); }).err, 0);
+  const std::vector<std::string> all = faulty_.call_log();
+  const std::vector<std::string> order(all.begin() + long(before), all.end());
+  const auto commit = std::find(order.begin(), order.end(), "COMMIT");
+  const auto locku = std::find(order.begin(), order.end(), "LOCKU");
+  ASSERT_NE(commit, order.end());
+  ASSERT_NE(locku, order.end());
+  EXPECT_LT(commit - order.begin(), locku - order.begin());
   EXPECT_EQ(Release(h), 0);
 }
 
