@@ -13,9 +13,12 @@
 // buffered writes, a scratch file renamed over a file, and close/reopen.
 // A byte vector per file holds the expected content: every read is checked
 // for its exact length (a short read before EOF is a failure) and bytes
-// (zeros in holes). After every close (and at the end) the whole file is
-// also compared through a second mount of the same export and directly in
-// the server's export directory, when those paths are given.
+// (zeros in holes). After every close that publishes the file's writes
+// (close-to-open: the close of a descriptor open for writing, or of any
+// descriptor when nothing was written since the last fsync or such close),
+// and at the end, the whole file is also compared directly in the server's
+// export directory and through a second mount of the same export, when
+// those paths are given.
 //
 // Determinism: every choice comes from one std::mt19937_64 seeded with
 // Options::seed, and the choices depend only on the model, never on what the
@@ -87,6 +90,9 @@ class Torture {
     std::vector<uint8_t> model;  // the expected content
     std::vector<Descriptor> fds;
     int last_writer = -1;  // fd that wrote last, or -1
+    // Written since the last fsync/fdatasync or close of a writable
+    // descriptor: other mounts and the server may not have it yet.
+    bool dirty = false;
   };
   // Thrown (inside this class only) to stop at the first failure.
   struct Failure {
