@@ -29,7 +29,7 @@ echo "== ASan/UBSan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOATMOUNT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs" --target unit_tests integration_tests
 # ASan makes every copy several times slower: the cache tests move 512 MiB
-# here instead of 4 GiB.
-FLOATMOUNT_FIO_MIB=512 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+# here instead of 4 GiB, and the torture test runs 4 seeds of 1000 ops.
+FLOATMOUNT_FIO_MIB=512 FLOATMOUNT_TORTURE_SEEDS=4 FLOATMOUNT_TORTURE_OPS=1000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration'
