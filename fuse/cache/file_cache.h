@@ -163,6 +163,9 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
                                              const CacheIdentity& who);
   void DropCleanLocked();
   void DropCleanAtLocked(uint64_t base);
+  // Drops the chunks that met the file's end before `end` (a write reaches
+  // past it) and those still being fetched.
+  void DropStaleEndLocked(uint64_t end);
   bool PendingAtOrAfterLocked(uint64_t offset) const;
 
   // Write-back (file_cache_write.cc).

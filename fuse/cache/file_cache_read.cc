@@ -238,6 +238,25 @@ void FileCache::DropCleanAtLocked(uint64_t base) {
   clean_.erase(it);
 }
 
+void FileCache::DropStaleEndLocked(uint64_t end) {
+  // A chunk that met the end of the file knows only that the file ended
+  // there when it was fetched; a write that reaches past that end makes it
+  // wrong (the bytes between are now a hole of zeros, or data), and serving
+  // it would be a short read in the middle of the file, which the kernel
+  // takes for the file having shrunk (issue 13). A chunk still on its way
+  // may meet that old end too.
+  for (auto it = clean_.begin(); it != clean_.end() && it->first < end;) {
+    const CleanChunk& c = *it->second;
+    const bool stale = (c.eof && c.base + c.valid < end) || c.state == CleanChunk::State::kFetching;
+    if (!stale) {
+      ++it;
+      continue;
+    }
+    if (c.prefetched) context_.counters->prefetch_wasted += c.valid - std::min<uint64_t>(c.served, c.valid);
+    it = clean_.erase(it);
+  }
+}
+
 bool FileCache::PendingAtOrAfterLocked(uint64_t offset) const {
   const size_t cs = chunk();
   for (auto it = dirty_.lower_bound(offset / cs * cs); it != dirty_.end(); ++it) {

@@ -80,6 +80,7 @@ void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const
       context_.counters->dirty += int64_t(c->dirty.bytes() - before);
       c->who = who;
       DropCleanAtLocked(base);
+      if (copied == 0) DropStaleEndLocked(offset + data.size());
       last_write_ = std::chrono::steady_clock::now();
       // The writer has moved past this chunk: send it.
       if (c->dirty.end() == chunk_size) SendLocked(c, &actions);

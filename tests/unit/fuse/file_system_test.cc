@@ -290,6 +290,32 @@ TEST_F(FileSystemTest, SetAttrTruncatesThroughTheOpenFile) {
   EXPECT_EQ(fake_.ContentOf("f"), "0123");
 }
 
+// A read-ahead chunk that met the end of the file must not outlive a write
+// past that end: served later, it cut a read inside the new hole short,
+// and the kernel took the short read for the file having shrunk (issue 13;
+// the torture suite found it as short reads, SIGBUS on mmap and O_APPEND
+// writes at a wrong offset).
+TEST_F(FileSystemTest, AWritePastTheEndMakesNoShortReadInTheHole) {
+  const uint64_t kOld = (3 << 20) / 2;  // the file ends inside its second chunk
+  fake_.AddFile("f", std::string(kOld, 'a'));
+  auto e = Lookup(kRootInode, "f");
+  auto opened = Open(e.value.ino, {true, true});
+  ASSERT_EQ(opened.err, 0);
+  const uint64_t h = opened.value.handle;
+  // Sequential reads up to a little into the second chunk: read-ahead has
+  // fetched that chunk, up to the end of the file, and keeps the unread rest.
+  for (uint64_t off = 0; off < (5 << 18); off += 128 << 10) {
+    ASSERT_EQ(Read(h, 128 << 10, off).size(), size_t(128 << 10));
+  }
+  EXPECT_EQ(Write(h, "tail", 5 << 19).err, 0);  // 2.5 MiB: a hole from 1.5 MiB
+  EXPECT_EQ(Flush(h), 0);
+  const std::string got = Read(h, 64 << 10, kOld - 4096);
+  ASSERT_EQ(got.size(), size_t(64 << 10)) << "a short read inside the file";
+  EXPECT_EQ(got.substr(0, 4096), std::string(4096, 'a'));
+  EXPECT_EQ(got.find_first_not_of('\0', 4096), std::string::npos) << "the hole reads as zeros";
+  EXPECT_EQ(Release(h), 0);
+}
+
 // `: > app.log` while the app has buffered writes: the truncate of the
 // second open must not be undone by the first descriptor's bytes arriving
 // after it (issue 13). Open with O_TRUNC, and create with O_TRUNC.
