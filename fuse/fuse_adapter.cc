@@ -3,7 +3,9 @@
 // a fuse_reply_*; nothing else. Every request is answered exactly once:
 // FileSystem guarantees its reply callback runs once, and the helpers below
 // always reply on every path.
-#define FUSE_USE_VERSION 34
+// 3.12: the loop configuration object (fuse_loop_cfg_*), without which
+// libfuse caps the multi-threaded loop at 10 workers.
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
@@ -579,10 +581,14 @@ FuseMount::~FuseMount() {
 }
 
 int FuseMount::Run() {
-  fuse_loop_config config{};
-  config.clone_fd = 1;
-  config.max_idle_threads = impl_->options.max_idle_threads;
-  return fuse_session_loop_mt(impl_->session, &config);
+  fuse_loop_config* config = fuse_loop_cfg_create();
+  if (config == nullptr) return -ENOMEM;
+  fuse_loop_cfg_set_clone_fd(config, 1);
+  fuse_loop_cfg_set_idle_threads(config, impl_->options.max_idle_threads);
+  fuse_loop_cfg_set_max_threads(config, impl_->options.max_threads);
+  const int rc = fuse_session_loop_mt(impl_->session, config);
+  fuse_loop_cfg_destroy(config);
+  return rc;
 }
 
 void FuseMount::Exit() {

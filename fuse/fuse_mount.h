@@ -23,6 +23,10 @@ struct FuseMountOptions {
   bool debug = false;        // libfuse's request trace on stderr
   unsigned max_write = 1u << 20;
   unsigned max_idle_threads = 16;
+  // Workers serving requests at once. A writer waiting for cache memory or
+  // for its chunk on the wire holds one; the rest serve other users' stat,
+  // ls, reads and closes. (libfuse's pre-3.12 loop capped this at 10.)
+  unsigned max_threads = 64;
 };
 
 class FuseMount {
