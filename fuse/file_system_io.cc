@@ -230,7 +230,9 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
   nfs::OpenRequest req;
   req.read = true;
   req.write = true;
-  req.create = flags.exclusive ? nfs::CreateMode::kGuarded : nfs::CreateMode::kUnchecked;
+  // O_EXCL: EXCLUSIVE4_1 with a verifier (RFC 8881 18.16.3), so a create resent
+  // after a lost reply or session finds its own file instead of EEXIST.
+  req.create = flags.exclusive ? nfs::CreateMode::kExclusive : nfs::CreateMode::kUnchecked;
   req.attrs.mode = mode & 07777;
   req.truncate = flags.truncate && !flags.exclusive;
   client_->Open(cred, *dir, name, req, [this, cred, flags, reply](nfs::Result<nfs::OpenResult> r) {
