@@ -244,9 +244,9 @@ void Nfs3Client::Open(const Credentials& cred, const FileHandle& dir, const std:
     return;
   }
   // GUARDED first, so that `created` is exact; an existing file is then
-  // opened as such, unless the caller wanted a new one (O_EXCL). EXCLUSIVE
-  // (a verifier, safe to resend) is not used: its attributes need a second
-  // SETATTR, and fuse/ asks for kGuarded.
+  // opened as such, unless the caller wanted a new one (O_EXCL: kGuarded or
+  // kExclusive). NFSv3's EXCLUSIVE (a verifier, safe to resend) is not used:
+  // it sets no attributes, so the mode would need a second SETATTR.
   Call<CREATE3res>(
       cred, "CREATE",
       [dir, name, attrs = req.attrs](rpc_context* rpc, RpcCallback cb, void* p) {
