@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <tuple>
 #include <optional>
 #include <memory>
 #include <mutex>
@@ -224,7 +225,12 @@ class FileSystem {
   struct SharedOpen;
   struct OpenFileState;
   struct DirState;
-  using SharedKey = std::pair<InodeId, uint32_t>;  // inode, uid
+  // inode, uid, gid, groups: an NFS open is shared only between callers the
+  // server would treat alike (the same uid with other groups may not open).
+  using SharedKey = std::tuple<InodeId, uint32_t, uint32_t, std::vector<uint32_t>>;
+  static SharedKey KeyOf(InodeId ino, const nfs::Credentials& cred) {
+    return SharedKey{ino, cred.uid, cred.gid, cred.groups};
+  }
 
   static constexpr size_t kChunkSize = 1u << 20;  // cache chunks: the 1 MiB rsize/wsize
   static constexpr std::chrono::milliseconds kTickInterval{1000};

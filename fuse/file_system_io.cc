@@ -36,7 +36,7 @@ std::shared_ptr<FileSystem::SharedOpen> FileSystem::AcquireShared(InodeId ino,
                                                                   const nfs::Credentials& cred,
                                                                   bool* created) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::shared_ptr<SharedOpen>& slot = shared_[SharedKey{ino, cred.uid}];
+  std::shared_ptr<SharedOpen>& slot = shared_[KeyOf(ino, cred)];
   *created = slot == nullptr;
   if (*created) {
     slot = std::make_shared<SharedOpen>();
@@ -52,7 +52,7 @@ std::shared_ptr<FileSystem::SharedOpen> FileSystem::AcquireShared(InodeId ino,
 bool FileSystem::ReleaseShared(const std::shared_ptr<SharedOpen>& shared) {
   std::lock_guard<std::mutex> lock(mu_);
   if (--shared->refs > 0) return false;
-  auto it = shared_.find(SharedKey{shared->ino, shared->cred.uid});
+  auto it = shared_.find(KeyOf(shared->ino, shared->cred));
   if (it != shared_.end() && it->second == shared) shared_.erase(it);
   return true;
 }

@@ -532,7 +532,15 @@ struct FuseMount::Impl {
 std::unique_ptr<FuseMount> FuseMount::Mount(FileSystem* fs, const FuseMountOptions& options,
                                             std::string* error) {
   std::string opts = "fsname=" + options.fsname + ",subtype=floatmount";
-  if (options.allow_other) opts += ",allow_other";
+  // A mount other users may use gets the kernel's permission checks
+  // (default_permissions) on every path component, open, truncate, chmod
+  // and chown, for the caller, from the attributes the server returned.
+  // Without them the kernel checks no search permission on a walk through
+  // dentries another user looked up: Bob read files in Alice's 0700
+  // directory right after she had used it (issue 14). The server still
+  // decides every call with the caller's credentials (root squash, ACLs
+  // that deny).
+  if (options.allow_other) opts += ",allow_other,default_permissions";
   if (options.read_only) opts += ",ro";
   std::vector<std::string> argv_s = {"floatmount", "-o", opts};
   if (options.debug) argv_s.push_back("-d");

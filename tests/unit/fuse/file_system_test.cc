@@ -559,6 +559,20 @@ TEST_F(FileSystemTest, DescriptorsOfOneUserShareOneNfsOpen) {
   EXPECT_EQ(fake_.CommittedContentOf(fh), "SHARED");
 }
 
+// Issue 14: the same uid with other supplementary groups is another caller
+// for the server; it must not ride on an open made with the group.
+TEST_F(FileSystemTest, TheSameUserWithoutTheGroupGetsNoSharedOpen) {
+  const nfs::FileHandle fh = fake_.AddFile("team.csv", "rows", 0640, 0, 1500);
+  auto e = Lookup(kRootInode, "team.csv");
+  const nfs::Credentials with_team{1000, 1000, {1500}};
+  const nfs::Credentials without{1000, 1000, {}};
+  auto member = Open(e.value.ino, {true, false}, with_team);
+  ASSERT_EQ(member.err, 0);
+  EXPECT_EQ(Open(e.value.ino, {true, false}, without).err, EACCES);
+  EXPECT_EQ(fake_.open_count(fh), 1u);
+  EXPECT_EQ(Release(member.value.handle), 0);
+}
+
 TEST_F(FileSystemTest, AWriterTheServerRefusesDoesNotDisturbTheReaders) {
   const nfs::FileHandle fh = fake_.AddFile("ro", "x", 0644, 1000, 1000);
   auto e = Lookup(kRootInode, "ro");
