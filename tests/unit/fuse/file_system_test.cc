@@ -487,6 +487,36 @@ TEST_F(FileSystemTest, AGrantedLockDropsCachedDataThatChangedElsewhere) {
   EXPECT_EQ(Release(h), 0);
 }
 
+// Close-to-open: the FUSE open reply carries no attributes, so an open that
+// finds the file changed elsewhere drops the kernel's cached attributes
+// (its old size cut reads and placed O_APPEND writes; found by the torture
+// suite), and keeps them when nothing changed.
+TEST_F(FileSystemTest, AnOpenThatFindsTheFileChangedDropsTheKernelsAttributes) {
+  std::vector<std::pair<InodeId, bool>> invalidated;
+  std::mutex mu;
+  fs_.SetKernelCacheInvalidator([&](InodeId ino, bool data) {
+    std::lock_guard<std::mutex> lock(mu);
+    invalidated.emplace_back(ino, data);
+  });
+  const nfs::FileHandle fh = fake_.AddFile("log", "first");
+  auto e = Lookup(kRootInode, "log");
+  auto a = Open(e.value.ino, {true, false});
+  ASSERT_EQ(a.err, 0);
+  EXPECT_EQ(Release(a.value.handle), 0);
+  EXPECT_TRUE(invalidated.empty());
+  fake_.ExternalWrite(fh, 5, " and more");  // another client appends
+  auto b = Open(e.value.ino, {true, false});
+  ASSERT_EQ(b.err, 0);
+  EXPECT_FALSE(b.value.keep_cache);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(invalidated.size(), 1u);
+    EXPECT_EQ(invalidated[0], std::make_pair(e.value.ino, false));  // attributes only
+  }
+  EXPECT_EQ(Read(b.value.handle, 100, 0), "first and more");
+  EXPECT_EQ(Release(b.value.handle), 0);
+}
+
 TEST_F(FileSystemTest, UnlockCommitsWrittenDataBeforeTheLockGoes) {
   auto c = Create(kRootInode, "counter");
   ASSERT_EQ(c.err, 0);
