@@ -37,7 +37,8 @@ if [[ $(grep -c '=' <<<"$versions") -ne $((${#top_packages[@]} + 1)) || $version
 fi
 key=$( { echo "$versions"; cat "$here/build_guest.sh" "$here/init.sh"; } | sha256sum | cut -c1-16)
 
-out=${1:-${FLOATMOUNT_KNFSD_CACHE:-/var/cache/floatmount-tests}/knfsd-$key}
+cache=${FLOATMOUNT_KNFSD_CACHE:-/var/cache/floatmount-tests}
+out=${1:-$cache/knfsd-$key}
 if [[ -f $out/key && $(cat "$out/key") == "$key" && -s $out/vmlinuz && -s $out/initrd.gz ]]; then
   echo "cached: $out ($(paste -sd' ' <<<"$versions"))"
   echo "$out"
@@ -68,13 +69,10 @@ kver=$(ls tree/lib/modules | head -n 1)
 # /init and busybox.
 mkdir -p root/{bin,sbin,etc,proc,sys,dev,run,tmp,export,var/lib/nfs/v4recovery,lib/modules}
 cp tree/bin/busybox root/bin/busybox
-for applet in sh mount umount mkdir cat echo ip insmod sleep dmesg ls ps kill stty uname \
-              mknod ln rm cp sed grep hostname seq date sync head tail wc setsid cttyhack poweroff; do
-  ln -s busybox "root/bin/$applet"
-done
+ln -s busybox root/bin/sh  # init.sh installs the other applets
 install -m 0755 "$here/init.sh" root/init
 
-# The modules, in load order (one insmod line each in modules.order).
+# The modules with their dependencies, in load order (lib/modules/load-order).
 depmod -b tree "$kver"
 : >root/lib/modules/load-order
 for m in "${modules[@]}"; do
@@ -119,5 +117,8 @@ mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 mv "$out/initrd.gz.tmp" "$out/initrd.gz"
 echo "$versions" >"$out/versions"
 echo "$key" >"$out/key"
+if [[ -z ${1:-} ]]; then  # older images in the cache are stale now
+  find "$cache" -maxdepth 1 -name 'knfsd-*' ! -name "knfsd-$key" -exec rm -rf {} +
+fi
 echo "built: $out (kernel $kver, initrd $(du -h "$out/initrd.gz" | cut -f1))"
 echo "$out"

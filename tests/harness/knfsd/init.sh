@@ -12,6 +12,7 @@
 # Kernel command line knobs: knfsd.lease=S (nfsv4leasetime, default 10),
 # knfsd.grace=S (nfsv4gracetime, default 10), knfsd.threads=N (default 8).
 export PATH=/bin:/sbin
+/bin/busybox --install -s /bin
 fail() { echo "KNFSD-FAILED: $*"; poweroff -f 2>/dev/null; echo o >/proc/sysrq-trigger; sleep 1000; }
 
 mount -t proc proc /proc
