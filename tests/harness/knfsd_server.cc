@@ -315,6 +315,22 @@ int KnfsdServer::RunInGuest(const std::string& command, std::string* output,
   return -1;
 }
 
+bool KnfsdServer::RestartNfsd() {
+  error_.clear();
+  std::string output;
+  const int rc = RunInGuest("rpc.nfsd 0 && nfsd-start", &output);
+  if (rc != 0) return Fail("restarting nfsd in the guest failed (" + std::to_string(rc) + "): " + output);
+  const auto deadline = std::chrono::steady_clock::now() + Scaled(std::chrono::seconds(20));
+  std::string ping_error;
+  while (!RpcNullPing(address_, port_, kNfsProgram, 4, kPingTimeout, &ping_error)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Fail("nfsd did not answer after its restart: " + ping_error);
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  return true;
+}
+
 bool KnfsdServer::Stop() {
   CloseControl();
   return child_.Stop(options_.stop_timeout);

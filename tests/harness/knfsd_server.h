@@ -92,6 +92,12 @@ class KnfsdServer {
   int RunInGuest(const std::string& command, std::string* output = nullptr,
                  std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+  // Restarts the NFS server inside the running guest: all NFSv4 state
+  // (clients, opens, locks) is lost and a grace period of options.grace_s
+  // begins, as after a server reboot; the export's files stay. Returns once
+  // nfsd answers again; false (error() says why) otherwise.
+  bool RestartNfsd();
+
   bool running() const { return child_.running(); }
   pid_t pid() const { return child_.pid(); }
   const std::string& error() const { return error_; }

@@ -82,7 +82,9 @@ class KnfsdTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (mount_.mounted()) EXPECT_TRUE(mount_.Unmount());
+    if (mount_.mounted()) {
+      EXPECT_TRUE(mount_.Unmount());
+    }
   }
 
   // `rel` in the test's directory, on the mount and in the guest.
@@ -218,6 +220,81 @@ TEST_F(KnfsdTest, LeaseIsRenewedWhileIdle) {
   EXPECT_LT(std::atoi(info.c_str() + at + 25), 10) << info;
   struct stat st {};
   EXPECT_SYSCALL(stat(Path("").c_str(), &st));
+}
+
+// A server restart loses nfsd's NFSv4 state (as a reboot would); an open
+// file must carry on: the client reclaims its open in the grace period
+// (CLAIM_PREVIOUS) and the writes before and after reach the file.
+// Restarts run last: the guest is shared.
+//
+// DISABLED: fails today, a floatmount bug. After the restart, fsync and
+// close of the second MiB return 0 within ~30 ms, but the data is not on
+// the server yet: a read after drop_caches (which waits out the grace
+// period) returns a short file; some 15 s later the file is whole (the
+// agent logs "the server's write verifier changed (it restarted): sending
+// uncommitted data again"). fsync must not succeed before the resent data
+// is committed. Run it with --gtest_also_run_disabled_tests
+// --gtest_filter='Knfsd*OpenFile*'.
+TEST_F(KnfsdTest, DISABLED_OpenFileSurvivesServerRestart) {
+  const std::string before = TestData(1 << 20, 31), after = TestData(1 << 20, 32);
+  UniqueFd fd(open(Path("f").c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644));
+  ASSERT_TRUE(fd.ok()) << ErrnoText();
+  ASSERT_TRUE(PwriteAll(fd.get(), before, 0));
+  ASSERT_SYSCALL(fsync(fd.get()));
+
+  ASSERT_TRUE(server_->RestartNfsd()) << server_->error();
+  ASSERT_TRUE(PwriteAll(fd.get(), after, off_t(before.size())));
+  ASSERT_SYSCALL(fsync(fd.get()));
+  ASSERT_SYSCALL(fd.Close());
+  ASSERT_TRUE(DropCaches());
+  const auto back = ReadFile(Path("f"));
+  ASSERT_TRUE(back.has_value()) << ErrnoText();
+  EXPECT_TRUE(SameBytes(*back, before + after));
+  EXPECT_EQ(Guest("wc -c < " + GuestPath("f")), std::to_string(before.size() + after.size()) + "\n");
+}
+
+// DISABLED: fails today, a floatmount bug (nfs/v4/locks.cc does not reclaim
+// locks after a server restart, against DESIGN.md's "reclaim opens *and
+// locks* ... a lock that could not be reclaimed is *lost*: that file's I/O
+// for its owner fails with EIO"). After nfsd restarts, the holder's writes
+// still succeed while another process is granted the same lock. Run it with
+// --gtest_also_run_disabled_tests --gtest_filter='Knfsd*LockHeld*'.
+TEST_F(KnfsdTest, DISABLED_LockHeldAcrossServerRestartOrIoFails) {
+  ASSERT_TRUE(WriteFile(Path("lock"), "x"));
+  UniqueFd fd(open(Path("lock").c_str(), O_RDWR));
+  ASSERT_TRUE(fd.ok()) << ErrnoText();
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  ASSERT_SYSCALL(fcntl(fd.get(), F_SETLK, &lock));
+
+  ASSERT_TRUE(server_->RestartNfsd()) << server_->error();
+  // The first call after the restart makes the client recover (and wait
+  // out the grace period).
+  errno = 0;
+  const bool wrote = pwrite(fd.get(), "y", 1, 0) == 1 && fsync(fd.get()) == 0;
+  const int write_errno = errno;
+  const std::string path = Path("lock");
+  const int other = RunInChild([&path] {
+    const int ofd = open(path.c_str(), O_RDWR);
+    if (ofd < 0) return 100;
+    struct flock l {};
+    l.l_type = F_WRLCK;
+    l.l_whence = SEEK_SET;
+    const int rc = fcntl(ofd, F_SETLK, &l) == 0 ? 0 : errno;
+    close(ofd);
+    return rc;
+  });
+  if (wrote) {
+    // Reclaimed: still ours, on the server too.
+    EXPECT_TRUE(other == EAGAIN || other == EACCES)
+        << "the lock's holder still writes, yet another process was granted its lock (" << other
+        << ")";
+    EXPECT_NE(Guest("cat /proc/locks").find("POSIX"), std::string::npos);
+  } else {
+    // Lost: its owner's I/O fails with EIO.
+    EXPECT_EQ(write_errno, EIO) << ErrnoText(write_errno);
+  }
 }
 
 }  // namespace
