@@ -222,6 +222,43 @@ TEST_F(KnfsdTest, LeaseIsRenewedWhileIdle) {
   EXPECT_SYSCALL(stat(Path("").c_str(), &st));
 }
 
+// A write past the end of a fresh file through a second descriptor leaves a
+// hole; the bytes before it, up to the old end, must read back as written.
+//
+// DISABLED: fails today against knfsd (about half the files; never against
+// ganesha), a floatmount bug: the old end's page, from its start (163840)
+// to the old end (166523), reads back as zeros through the second
+// descriptor, while the server ends up with the right bytes once the files
+// are closed: a read racing the write-back of the first write's last
+// page (ganesha answers fast enough to hide it). The torture exerciser
+// (tests/torture) fails against knfsd within its first ~50 ops on every seed
+// tried, with short, long and zeroed reads of this kind, even on one mount
+// without mmap or O_DIRECT. Run it with --gtest_also_run_disabled_tests
+// --gtest_filter='Knfsd*PastEof*'.
+TEST_F(KnfsdTest, DISABLED_WritePastEofThroughSecondFdKeepsTheOldTail) {
+  const std::string head = TestData(166523, 41), tail = TestData(99, 42);
+  constexpr off_t kTailAt = 179370;
+  std::string want = head + std::string(size_t(kTailAt) - head.size(), '\0') + tail;
+  int bad = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string path = Path("f" + std::to_string(i));
+    UniqueFd first(open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR, 0644));
+    ASSERT_TRUE(first.ok()) << ErrnoText();
+    ASSERT_TRUE(PwriteAll(first.get(), head, 0));
+    UniqueFd second(open(path.c_str(), O_RDWR));
+    ASSERT_TRUE(second.ok()) << ErrnoText();
+    ASSERT_TRUE(PwriteAll(second.get(), tail, kTailAt));
+    const auto got = PreadUpTo(second.get(), 1 << 20, 0);
+    ASSERT_TRUE(got.has_value()) << ErrnoText();
+    const ::testing::AssertionResult same = SameBytes(*got, want);
+    if (!same) {
+      ++bad;
+      ADD_FAILURE() << "file " << i << ": " << same.message();
+    }
+  }
+  EXPECT_EQ(bad, 0) << "of 10 files";
+}
+
 // A server restart loses nfsd's NFSv4 state (as a reboot would); an open
 // file must carry on: the client reclaims its open in the grace period
 // (CLAIM_PREVIOUS) and the writes before and after reach the file.
