@@ -118,7 +118,7 @@ mv "$out/initrd.gz.tmp" "$out/initrd.gz"
 echo "$versions" >"$out/versions"
 echo "$key" >"$out/key"
 if [[ -z ${1:-} ]]; then  # older images in the cache are stale now
-  find "$cache" -maxdepth 1 -name 'knfsd-*' ! -name "knfsd-$key" -exec rm -rf {} +
+  find "$cache" -mindepth 1 -maxdepth 1 -name 'knfsd-*' ! -name "knfsd-$key" -exec rm -rf {} +
 fi
 echo "built: $out (kernel $kver, initrd $(du -h "$out/initrd.gz" | cut -f1))"
 echo "$out"
