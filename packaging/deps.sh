@@ -22,6 +22,8 @@ runtime_test_packages=(
   fio                            # verified large I/O in the cache tests, and the benchmarks
   dnsmasq-base                   # the tests' DNS server: round-robin names on a loopback port
   rpcbind                        # NFSv3 tests: ganesha registers MOUNT and NFS with it
+  qemu-system-x86                # the knfsd tests: the kernel NFS server in a QEMU guest
+  cpio kmod                      # tests/harness/knfsd/build_guest.sh: the guest's initramfs
   git sqlite3 tar diffutils      # real tools run on the mount in the integration tests
 )
 

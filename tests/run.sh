@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs the whole test suite: unit
 # tests, the harness's own tests, and the integration tests against a real
-# nfs-ganesha on loopback — first in the release build, then the .deb
-# (built, checked by lintian, installed into a scratch root, its units
-# verified), then the unit and integration tests again under
-# AddressSanitizer/UBSan. Needs root (ganesha,
-# apt). Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
+# nfs-ganesha on loopback and the kernel NFS server in a QEMU guest — first
+# in the release build, then the .deb (built, checked by lintian, installed
+# into a scratch root, its units verified), then the unit and integration
+# tests again under AddressSanitizer/UBSan. Needs root (ganesha, apt).
+# Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,13 @@ export FLOATMOUNT_REQUIRE_INTEGRATION=1
 # Bounds that tests wait for stretch on a busy machine (integration_env.h).
 export FLOATMOUNT_TEST_TIME_SCALE=${FLOATMOUNT_TEST_TIME_SCALE:-2}
 jobs=$(nproc)
+
+# The knfsd tests' QEMU guest image (Debian packages, cached by version in
+# /var/cache/floatmount-tests): built here rather than inside a test's
+# time bound; the tests use it through FLOATMOUNT_KNFSD_IMAGE.
+echo "== knfsd guest image"
+FLOATMOUNT_KNFSD_IMAGE=$(bash tests/harness/knfsd/build_guest.sh | tee /dev/stderr | tail -n 1)
+export FLOATMOUNT_KNFSD_IMAGE
 
 echo "== release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -1,0 +1,338 @@
+// floatmount against the Linux kernel NFS server (knfsd), a second server
+// implementation beside nfs-ganesha: the real `floatmount` command mounts
+// the export of a QEMU guest (tests/harness/knfsd_server.h) over NFSv4.1
+// and the tests check data, namespace operations and locks both through the
+// mount and, where it matters, inside the guest (RunInGuest).
+//
+// Booting the guest is the expensive part (~10 s, more on a busy machine),
+// so the suite boots it once (SetUpTestSuite) and each test mounts it anew
+// and works in its own directory. ctest runs the suite as one test
+// (tests/CMakeLists.txt), not one process per case, for the same reason.
+//
+// Whatever fails here and passes against ganesha is a floatmount bug until
+// shown otherwise.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "tests/harness/integration_env.h"
+#include "tests/harness/knfsd_server.h"
+#include "tests/integration/mount_fixture.h"
+
+namespace floatmount::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool DropCaches() {
+  sync();
+  std::ofstream f("/proc/sys/vm/drop_caches");
+  f << "3\n";
+  return bool(f.flush());
+}
+
+class KnfsdTest : public ::testing::Test {
+ protected:
+  // The one guest of the suite; null if it could not be had (why in
+  // missing_ or boot_error_, reported by every test).
+  static void SetUpTestSuite() {
+    missing_ = KnfsdServer::MissingPrerequisite();
+    if (!missing_.empty()) return;
+    server_ = new KnfsdServer();
+    const auto start = std::chrono::steady_clock::now();
+    if (!server_->Start()) {
+      boot_error_ = server_->error();
+      delete server_;
+      server_ = nullptr;
+      return;
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "knfsd guest booted in %.1f s on 127.0.0.1:%u (%s)\n", seconds,
+                 server_->port(), server_->dir().c_str());
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    FLOATMOUNT_REQUIRE(missing_.empty(), missing_);
+    ASSERT_NE(server_, nullptr) << "the knfsd guest did not boot: " << boot_error_;
+    ASSERT_TRUE(server_->running()) << "the knfsd guest is gone:\n" << server_->LogTail();
+    FLOATMOUNT_REQUIRE(access("/dev/fuse", R_OK | W_OK) == 0, "needs /dev/fuse (root)");
+    FLOATMOUNT_REQUIRE(!FloatmountBinary().empty(), "floatmount binary not found");
+    umask(022);
+    FloatMount::Config config;
+    config.server = server_->address() + ":" + server_->pseudo_path();
+    config.port = server_->port();
+    config.extra = "vers=4.1";
+    ASSERT_TRUE(mount_.Mount(config));
+    // Each test works in its own directory of the shared export.
+    name_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    ASSERT_SYSCALL(mkdir(Path("").c_str(), 0755));
+  }
+
+  void TearDown() override {
+    if (mount_.mounted()) {
+      EXPECT_TRUE(mount_.Unmount());
+    }
+  }
+
+  // `rel` in the test's directory, on the mount and in the guest.
+  std::string Path(const std::string& rel) const {
+    return mount_.Path(name_) + (rel.empty() ? "" : "/" + rel);
+  }
+  std::string GuestPath(const std::string& rel) const {
+    return server_->guest_export_dir() + "/" + name_ + (rel.empty() ? "" : "/" + rel);
+  }
+  // RunInGuest that fails the test on a non-zero exit; returns the output.
+  std::string Guest(const std::string& command) {
+    std::string output;
+    const int rc = server_->RunInGuest(command, &output);
+    EXPECT_EQ(rc, 0) << "in the guest: " << command << "\n" << output;
+    return output;
+  }
+
+  static KnfsdServer* server_;
+  static std::string missing_;
+  static std::string boot_error_;
+  FloatMount mount_;
+  std::string name_;
+};
+
+KnfsdServer* KnfsdTest::server_ = nullptr;
+std::string KnfsdTest::missing_;
+std::string KnfsdTest::boot_error_;
+
+TEST_F(KnfsdTest, WrittenFileReadsBackAfterDropCaches) {
+  const std::string data = TestData(5 * 1024 * 1024 + 123, 16);
+  {
+    UniqueFd fd(open(Path("big").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644));
+    ASSERT_TRUE(fd.ok()) << ErrnoText();
+    ASSERT_TRUE(PwriteAll(fd.get(), data, 0));
+    ASSERT_SYSCALL(fsync(fd.get()));
+    ASSERT_SYSCALL(fd.Close());
+  }
+  // The server has every byte: its size and checksum match ours.
+  char expected_sum[64];
+  {
+    const std::string local = MakeTestDir("knfsd-data");
+    ASSERT_FALSE(local.empty());
+    ASSERT_TRUE(WriteFile(local + "/big", data));
+    const CommandResult sum = RunCommand({"md5sum", local + "/big"});
+    RunCommand({"rm", "-rf", local});
+    ASSERT_EQ(sum.exit_code, 0) << sum.Describe();
+    std::snprintf(expected_sum, sizeof expected_sum, "%.32s", sum.output.c_str());
+  }
+  const std::string guest = Guest("wc -c < " + GuestPath("big") + "; md5sum " + GuestPath("big"));
+  EXPECT_NE(guest.find(std::to_string(data.size()) + "\n"), std::string::npos) << guest;
+  EXPECT_NE(guest.find(expected_sum), std::string::npos) << guest;
+
+  ASSERT_TRUE(DropCaches());
+  const auto back = ReadFile(Path("big"));
+  ASSERT_TRUE(back.has_value()) << ErrnoText();
+  EXPECT_TRUE(SameBytes(*back, data));
+}
+
+TEST_F(KnfsdTest, MkdirRenameUnlink) {
+  ASSERT_SYSCALL(mkdir(Path("d").c_str(), 0755));
+  ASSERT_TRUE(WriteFile(Path("f"), "hello"));
+  ASSERT_SYSCALL(rename(Path("f").c_str(), Path("d/g").c_str()));
+  ASSERT_SYSCALL(rename(Path("d").c_str(), Path("e").c_str()));
+  const auto moved = ReadFile(Path("e/g"));
+  ASSERT_TRUE(moved.has_value()) << ErrnoText();
+  EXPECT_EQ(*moved, "hello");
+  EXPECT_EQ(Guest("cat " + GuestPath("e/g")), "hello");
+  struct stat st {};
+  EXPECT_FAILS_WITH(stat(Path("d").c_str(), &st), ENOENT);
+
+  ASSERT_SYSCALL(unlink(Path("e/g").c_str()));
+  EXPECT_FAILS_WITH(stat(Path("e/g").c_str(), &st), ENOENT);
+  ASSERT_SYSCALL(rmdir(Path("e").c_str()));
+  const auto left = ListDir(Path(""));
+  ASSERT_TRUE(left.has_value()) << ErrnoText();
+  EXPECT_TRUE(left->empty()) << left->front();
+  EXPECT_EQ(Guest("ls -A " + GuestPath("")), "");
+}
+
+TEST_F(KnfsdTest, FcntlLockHeldOnServerAndReleased) {
+  ASSERT_TRUE(WriteFile(Path("lock"), "x"));
+  UniqueFd fd(open(Path("lock").c_str(), O_RDWR));
+  ASSERT_TRUE(fd.ok()) << ErrnoText();
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  ASSERT_SYSCALL(fcntl(fd.get(), F_SETLK, &lock));
+
+  // The server holds it: nfsd takes a POSIX lock on the file in the guest.
+  EXPECT_NE(Guest("cat /proc/locks").find("POSIX"), std::string::npos);
+  const std::string path = Path("lock");
+  auto try_lock = [&path] {
+    const int other = open(path.c_str(), O_RDWR);
+    if (other < 0) return 100;
+    struct flock l {};
+    l.l_type = F_WRLCK;
+    l.l_whence = SEEK_SET;
+    const int rc = fcntl(other, F_SETLK, &l) == 0 ? 0 : errno;
+    close(other);
+    return rc;
+  };
+  const int blocked = RunInChild(try_lock);
+  EXPECT_TRUE(blocked == EAGAIN || blocked == EACCES) << "another process got the lock: " << blocked;
+
+  lock.l_type = F_UNLCK;
+  ASSERT_SYSCALL(fcntl(fd.get(), F_SETLK, &lock));
+  EXPECT_EQ(RunInChild(try_lock), 0) << "the lock was not released";
+  ASSERT_SYSCALL(fd.Close());
+  EXPECT_EQ(Guest("cat /proc/locks"), "");
+}
+
+TEST_F(KnfsdTest, ProbeDescribesTheServer) {
+  const CommandResult r =
+      RunCommand({FloatmountBinary(), "probe",
+                  "nfs://" + server_->address() + ":" + std::to_string(server_->port()) + "/"},
+                 "", Scaled(60s));
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  std::fprintf(stderr, "%s\n", r.output.c_str());
+}
+
+TEST_F(KnfsdTest, LeaseIsRenewedWhileIdle) {
+  // nfsd's lease here is 10 s (its minimum); an idle mount must renew it
+  // (SEQUENCE) before it runs out, or nfsd makes the client a "courtesy"
+  // client whose state goes at the first conflict. Outwait one lease, then
+  // look at our client (its name carries our mount point) in the guest.
+  std::this_thread::sleep_for(std::chrono::seconds(12));
+  const std::string info =
+      Guest("grep -l '" + mount_.mount_point() + "' /proc/fs/nfsd/clients/*/info | xargs cat");
+  EXPECT_NE(info.find("status: confirmed"), std::string::npos) << info;
+  EXPECT_NE(info.find("minor version: 1"), std::string::npos) << info;
+  const size_t at = info.find("seconds from last renew: ");
+  ASSERT_NE(at, std::string::npos) << info;
+  EXPECT_LT(std::atoi(info.c_str() + at + 25), 10) << info;
+  struct stat st {};
+  EXPECT_SYSCALL(stat(Path("").c_str(), &st));
+}
+
+// A write past the end of a fresh file through a second descriptor leaves a
+// hole; the bytes before it, up to the old end, must read back as written.
+//
+// DISABLED: fails today against knfsd (about half the files; never against
+// ganesha), a floatmount bug: the old end's page, from its start (163840)
+// to the old end (166523), reads back as zeros through the second
+// descriptor, while the server ends up with the right bytes once the files
+// are closed: a read racing the write-back of the first write's last
+// page (ganesha answers fast enough to hide it). The torture exerciser
+// (tests/torture) fails against knfsd within its first ~50 ops on every seed
+// tried, with short, long and zeroed reads of this kind, even on one mount
+// without mmap or O_DIRECT. Run it with --gtest_also_run_disabled_tests
+// --gtest_filter='Knfsd*PastEof*'.
+TEST_F(KnfsdTest, DISABLED_WritePastEofThroughSecondFdKeepsTheOldTail) {
+  const std::string head = TestData(166523, 41), tail = TestData(99, 42);
+  constexpr off_t kTailAt = 179370;
+  std::string want = head + std::string(size_t(kTailAt) - head.size(), '\0') + tail;
+  int bad = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string path = Path("f" + std::to_string(i));
+    UniqueFd first(open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR, 0644));
+    ASSERT_TRUE(first.ok()) << ErrnoText();
+    ASSERT_TRUE(PwriteAll(first.get(), head, 0));
+    UniqueFd second(open(path.c_str(), O_RDWR));
+    ASSERT_TRUE(second.ok()) << ErrnoText();
+    ASSERT_TRUE(PwriteAll(second.get(), tail, kTailAt));
+    const auto got = PreadUpTo(second.get(), 1 << 20, 0);
+    ASSERT_TRUE(got.has_value()) << ErrnoText();
+    const ::testing::AssertionResult same = SameBytes(*got, want);
+    if (!same) {
+      ++bad;
+      ADD_FAILURE() << "file " << i << ": " << same.message();
+    }
+  }
+  EXPECT_EQ(bad, 0) << "of 10 files";
+}
+
+// A server restart loses nfsd's NFSv4 state (as a reboot would); an open
+// file must carry on: the client reclaims its open in the grace period
+// (CLAIM_PREVIOUS) and the writes before and after reach the file.
+// Restarts run last: the guest is shared.
+//
+// DISABLED: fails today, a floatmount bug. After the restart, fsync and
+// close of the second MiB return 0 within ~30 ms, but the data is not on
+// the server yet: a read after drop_caches (which waits out the grace
+// period) returns a short file; some 15 s later the file is whole (the
+// agent logs "the server's write verifier changed (it restarted): sending
+// uncommitted data again"). fsync must not succeed before the resent data
+// is committed. Run it with --gtest_also_run_disabled_tests
+// --gtest_filter='Knfsd*OpenFile*'.
+TEST_F(KnfsdTest, DISABLED_OpenFileSurvivesServerRestart) {
+  const std::string before = TestData(1 << 20, 31), after = TestData(1 << 20, 32);
+  UniqueFd fd(open(Path("f").c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644));
+  ASSERT_TRUE(fd.ok()) << ErrnoText();
+  ASSERT_TRUE(PwriteAll(fd.get(), before, 0));
+  ASSERT_SYSCALL(fsync(fd.get()));
+
+  ASSERT_TRUE(server_->RestartNfsd()) << server_->error();
+  ASSERT_TRUE(PwriteAll(fd.get(), after, off_t(before.size())));
+  ASSERT_SYSCALL(fsync(fd.get()));
+  ASSERT_SYSCALL(fd.Close());
+  ASSERT_TRUE(DropCaches());
+  const auto back = ReadFile(Path("f"));
+  ASSERT_TRUE(back.has_value()) << ErrnoText();
+  EXPECT_TRUE(SameBytes(*back, before + after));
+  EXPECT_EQ(Guest("wc -c < " + GuestPath("f")), std::to_string(before.size() + after.size()) + "\n");
+}
+
+// DISABLED: fails today, a floatmount bug (nfs/v4/locks.cc does not reclaim
+// locks after a server restart, against DESIGN.md's "reclaim opens *and
+// locks* ... a lock that could not be reclaimed is *lost*: that file's I/O
+// for its owner fails with EIO"). After nfsd restarts, the holder's writes
+// still succeed while another process is granted the same lock. Run it with
+// --gtest_also_run_disabled_tests --gtest_filter='Knfsd*LockHeld*'.
+TEST_F(KnfsdTest, DISABLED_LockHeldAcrossServerRestartOrIoFails) {
+  ASSERT_TRUE(WriteFile(Path("lock"), "x"));
+  UniqueFd fd(open(Path("lock").c_str(), O_RDWR));
+  ASSERT_TRUE(fd.ok()) << ErrnoText();
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  ASSERT_SYSCALL(fcntl(fd.get(), F_SETLK, &lock));
+
+  ASSERT_TRUE(server_->RestartNfsd()) << server_->error();
+  // The first call after the restart makes the client recover (and wait
+  // out the grace period).
+  errno = 0;
+  const bool wrote = pwrite(fd.get(), "y", 1, 0) == 1 && fsync(fd.get()) == 0;
+  const int write_errno = errno;
+  const std::string path = Path("lock");
+  const int other = RunInChild([&path] {
+    const int ofd = open(path.c_str(), O_RDWR);
+    if (ofd < 0) return 100;
+    struct flock l {};
+    l.l_type = F_WRLCK;
+    l.l_whence = SEEK_SET;
+    const int rc = fcntl(ofd, F_SETLK, &l) == 0 ? 0 : errno;
+    close(ofd);
+    return rc;
+  });
+  if (wrote) {
+    // Reclaimed: still ours, on the server too.
+    EXPECT_TRUE(other == EAGAIN || other == EACCES)
+        << "the lock's holder still writes, yet another process was granted its lock (" << other
+        << ")";
+    EXPECT_NE(Guest("cat /proc/locks").find("POSIX"), std::string::npos);
+  } else {
+    // Lost: its owner's I/O fails with EIO.
+    EXPECT_EQ(write_errno, EIO) << ErrnoText(write_errno);
+  }
+}
+
+}  // namespace
+}  // namespace floatmount::testing
