@@ -62,6 +62,9 @@ struct FsOptions {
   uint64_t cache_size = 0;
   // Largest read-ahead window of one sequential stream.
   uint64_t readahead_max = 64ull << 20;
+  // The client's largest WRITE (wsize): write-back sends a chunk's dirty
+  // bytes as WRITEs of at most this size, in parallel (0: one per range).
+  uint32_t max_write = 0;
 };
 
 struct EntryOut {

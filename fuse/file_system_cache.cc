@@ -19,6 +19,7 @@ std::shared_ptr<FileCache> FileSystem::CacheForLocked(InodeId ino, const nfs::Fi
   // Commit in the background once a file holds a quarter of the budget
   // unstable, so writers rarely find it full of data waiting for COMMIT.
   context.commit_threshold = budget_->capacity() * budget_->chunk_size() / 4;
+  context.max_write = options_.max_write;
   auto cache = std::make_shared<FileCache>(context, fh);
   slot = cache;
   return cache;

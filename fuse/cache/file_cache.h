@@ -10,8 +10,8 @@
 // pressure. Random reads go to the server as asked.
 //
 // Write-back: writes are copied into chunks and the writer returns; a chunk
-// is sent (UNSTABLE WRITEs, one per dirty range, in parallel with other
-// chunks) once the writer has moved past its end, on flush/fsync/close, when
+// is sent (UNSTABLE WRITEs, one per dirty range and wsize piece of it, in
+// parallel with each other and with other chunks) once the writer has moved past its end, on flush/fsync/close, when
 // the file has been idle for a second, and under memory pressure. Sent bytes
 // are kept until a COMMIT answers with the verifier their WRITEs returned;
 // a different verifier means the server restarted and may have lost them,
@@ -88,6 +88,7 @@ struct CacheContext {
   std::shared_ptr<CacheCounters> counters;
   uint64_t commit_threshold = 256ull << 20;
   std::chrono::milliseconds idle_flush{1000};  // Tick sends data idle this long
+  uint32_t max_write = 0;  // the client's wsize: larger ranges go as several WRITEs
 };
 
 class FileCache : public std::enable_shared_from_this<FileCache> {

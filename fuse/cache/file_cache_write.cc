@@ -91,12 +91,19 @@ void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const
 }
 
 void FileCache::SendLocked(const std::shared_ptr<DirtyChunk>& c, Actions* actions) {
+  // One WRITE per wsize piece of each range, all at once: a server with a
+  // small wsize would otherwise take a chunk one short WRITE at a time.
+  const uint32_t piece = context_.max_write == 0 ? uint32_t(chunk()) : context_.max_write;
   for (const auto& [lo, hi] : c->dirty.ranges()) {
-    const uint64_t seq = next_seq_++;
-    sending_.insert(seq);
-    if (c->in_flight++ == 0) c->sending_end = 0;
-    c->sending_end = std::max(c->sending_end, hi);
-    actions->sends.push_back(Send{c, lo, hi, seq});
+    for (uint32_t at = lo; at < hi;) {
+      const uint32_t end = at + std::min(piece, hi - at);
+      const uint64_t seq = next_seq_++;
+      sending_.insert(seq);
+      if (c->in_flight++ == 0) c->sending_end = 0;
+      c->sending_end = std::max(c->sending_end, end);
+      actions->sends.push_back(Send{c, at, end, seq});
+      at = end;
+    }
   }
   c->dirty.clear();
 }
@@ -122,11 +129,14 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     DirtyChunk& c = *send.chunk;
-    sending_.erase(send.seq);
-    --c.in_flight;
     const uint32_t asked = send.hi - send.lo;
     context_.counters->dirty -= asked;
     if (r.ok() && r->count == 0) r = nfs::Status::Nfs(nfs::v4::NFS4ERR_IO, "the server wrote nothing");
+    const bool short_write = r.ok() && r->count < asked;
+    if (!short_write) {
+      sending_.erase(send.seq);
+      --c.in_flight;
+    }
     if (!r.ok()) {
       FailLocked(ErrnoFromStatus(r.status()));
       nfs::LogLimited(WriteBackErrors(), spdlog::level::warn, "write-back",
@@ -145,10 +155,13 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
         c.verifier = r->verifier;
         ++c.write_gen;
       }
-      if (count < asked) {  // a short WRITE: the rest goes again
-        c.dirty.Add(send.lo + count, send.hi);
+      if (short_write) {
+        // The rest goes again under the same sequence number, still in
+        // flight: whoever waits for this WRITE (a flush, fsync, a read of
+        // these bytes) waits for all of it (issue 13: knfsd's 128 KiB wsize
+        // let fsync and reads overtake the rest of a chunk).
         context_.counters->dirty += asked - count;
-        SendLocked(send.chunk, &actions);
+        actions.sends.push_back(Send{send.chunk, send.lo + count, send.hi, send.seq});
       }
     }
     MaybeFreeLocked(send.chunk);
