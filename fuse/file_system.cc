@@ -28,9 +28,10 @@ FileSystem::FileSystem(nfs::Client* client, FsOptions options)
 
 FileSystem::~FileSystem() = default;
 
-EntryOut FileSystem::MakeEntry(const nfs::Entry& entry) {
+EntryOut FileSystem::MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name) {
   EntryOut out;
   out.ino = inodes_.Learn(entry.fh, entry.attr);
+  inodes_.Named(out.ino, parent, name);
   out.attr = entry.attr;
   ApplyPendingSize(out.ino, &out.attr);
   out.attr_timeout = options_.attr_timeout;
@@ -43,9 +44,9 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
   auto dir = HandleOf(parent);
   if (!dir) return reply(ESTALE, {});
   if (name.size() > 255) return reply(ENAMETOOLONG, {});
-  client_->Lookup(cred, *dir, name, [this, reply](nfs::Result<nfs::Entry> r) {
+  client_->Lookup(cred, *dir, name, [this, parent, name, reply](nfs::Result<nfs::Entry> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-    reply(0, MakeEntry(*r));
+    reply(0, MakeEntry(*r, parent, name));
   });
 }
 
@@ -108,9 +109,9 @@ void FileSystem::CreateNode(const nfs::Credentials& cred, InodeId parent,
   auto dir = HandleOf(parent);
   if (!dir) return reply(ESTALE, {});
   if (name.size() > 255) return reply(ENAMETOOLONG, {});
-  client_->Create(cred, *dir, name, req, [this, reply](nfs::Result<nfs::Entry> r) {
+  client_->Create(cred, *dir, name, req, [this, parent, name, reply](nfs::Result<nfs::Entry> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-    reply(0, MakeEntry(*r));
+    reply(0, MakeEntry(*r, parent, name));
   });
 }
 
@@ -164,12 +165,13 @@ void FileSystem::RemoveChecked(const nfs::Credentials& cred, InodeId parent,
   auto dir = HandleOf(parent);
   if (!dir) return reply(ESTALE, {});
   client_->Lookup(cred, *dir, name,
-                  [this, cred, dir = *dir, name, want_dir, reply](nfs::Result<nfs::Entry> r) {
+                  [this, cred, parent, dir = *dir, name, want_dir, reply](nfs::Result<nfs::Entry> r) {
                     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
                     const bool is_dir = r->attr.type == nfs::FileType::kDirectory;
                     if (is_dir && !want_dir) return reply(EISDIR, {});
                     if (!is_dir && want_dir) return reply(ENOTDIR, {});
-                    client_->Remove(cred, dir, name, [reply](nfs::Result<nfs::Unit> removed) {
+                    client_->Remove(cred, dir, name, [this, parent, name, reply](nfs::Result<nfs::Unit> removed) {
+                      if (removed.ok()) inodes_.Removed(parent, name);
                       reply(ErrnoFromStatus(removed.status()), {});
                     });
                   });
@@ -198,10 +200,12 @@ void FileSystem::Rename(const nfs::Credentials& cred, InodeId parent, const std:
   auto to = HandleOf(new_parent);
   if (!from || !to) return reply(ESTALE, {});
   if (new_name.size() > 255) return reply(ENAMETOOLONG, {});
-  auto rename = [this, cred, from = *from, name, to = *to, new_name, reply]() {
-    client_->Rename(cred, from, name, to, new_name, [reply](nfs::Result<nfs::Unit> r) {
-      reply(ErrnoFromStatus(r.status()), {});
-    });
+  auto rename = [this, cred, parent, from = *from, name, new_parent, to = *to, new_name, reply]() {
+    client_->Rename(cred, from, name, to, new_name,
+                    [this, parent, name, new_parent, new_name, reply](nfs::Result<nfs::Unit> r) {
+                      if (r.ok()) inodes_.Renamed(parent, name, new_parent, new_name);
+                      reply(ErrnoFromStatus(r.status()), {});
+                    });
   };
   if ((flags & kNoReplace) == 0) return rename();
   // NFSv4 has no "no replace": look first (another client could still
@@ -220,9 +224,9 @@ void FileSystem::Link(const nfs::Credentials& cred, InodeId ino, InodeId new_par
   auto dir = HandleOf(new_parent);
   if (!fh || !dir) return reply(ESTALE, {});
   client_->Link(cred, *fh, *dir, new_name,
-                [this, fh = *fh, reply](nfs::Result<nfs::Attributes> r) {
+                [this, fh = *fh, new_parent, new_name, reply](nfs::Result<nfs::Attributes> r) {
                   if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-                  reply(0, MakeEntry(nfs::Entry{fh, *r}));
+                  reply(0, MakeEntry(nfs::Entry{fh, *r}, new_parent, new_name));
                 });
 }
 

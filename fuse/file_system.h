@@ -239,7 +239,10 @@ class FileSystem {
   static constexpr std::chrono::milliseconds kTickInterval{1000};
 
   std::optional<nfs::FileHandle> HandleOf(InodeId ino) const { return inodes_.Handle(ino); }
-  EntryOut MakeEntry(const nfs::Entry& entry);
+  void OpenByName(const nfs::Credentials& cred, InodeId ino, const nfs::FileHandle& fh, bool read,
+                  bool write, nfs::Callback<nfs::OpenResult> done);
+  // Learns the entry's inode, as `name` in `parent` (see InodeTable).
+  EntryOut MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name);
   std::shared_ptr<OpenFileState> FindOpen(uint64_t handle) const;
   uint64_t RegisterOpen(std::shared_ptr<OpenFileState> state);
   // Takes a reference on the shared open of (ino, uid), creating it if

@@ -96,7 +96,7 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
       e.next_offset = d.cookie;
       e.type = d.attr.Has(nfs::Attributes::kType) ? d.attr.type : nfs::FileType::kRegular;
       if (plus && !d.fh.empty()) {
-        e.entry = MakeEntry(nfs::Entry{d.fh, d.attr});
+        e.entry = MakeEntry(nfs::Entry{d.fh, d.attr}, state->ino, d.name);
       } else {
         e.entry.attr = d.attr;
       }

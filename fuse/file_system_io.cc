@@ -104,24 +104,56 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
   // later read-only descriptor can then share it); fall back to what was
   // asked if the server refuses (a 0200 file).
   auto opened = [this, cred, shared, flags, reply](nfs::Result<nfs::OpenResult> r, bool read) {
-    if (!r.ok()) {
-      SharedReady(shared, ErrnoFromStatus(r.status()), nullptr, false, false);
+    int err = r.ok() ? 0 : ErrnoFromStatus(r.status());
+    if (r.ok() && r->fh != shared->fh) {
+      // The name leads to another file now: not this inode's to open.
+      client_->Close(cred, r->file, [](nfs::Result<nfs::Unit>) {});
+      err = ESTALE;
+    }
+    if (err != 0) {
+      SharedReady(shared, err, nullptr, false, false);
       DropShared(shared);
-      return reply(ErrnoFromStatus(r.status()), {});
+      return reply(err, {});
     }
     SharedReady(shared, 0, r->file, read, flags.write);
     FinishOpen(shared, flags, r->attr, reply);
   };
-  client_->OpenHandle(
-      cred, *fh, true, flags.write,
-      [this, cred, fh = *fh, flags, opened](nfs::Result<nfs::OpenResult> r) {
-        if (!r.ok() && flags.write && !flags.read && ErrnoFromStatus(r.status()) == EACCES) {
-          client_->OpenHandle(cred, fh, false, true,
-                              [opened](nfs::Result<nfs::OpenResult> w) { opened(std::move(w), false); });
-          return;
-        }
-        opened(std::move(r), true);
-      });
+  OpenByName(cred, ino, *fh, true, flags.write,
+             [this, cred, ino, fh = *fh, flags, opened](nfs::Result<nfs::OpenResult> r) {
+               if (!r.ok() && flags.write && !flags.read && ErrnoFromStatus(r.status()) == EACCES) {
+                 OpenByName(cred, ino, fh, false, true, [opened](nfs::Result<nfs::OpenResult> w) {
+                   opened(std::move(w), false);
+                 });
+                 return;
+               }
+               opened(std::move(r), true);
+             });
+}
+
+// Close-to-open for names. The kernel opens the inode its dentry names, and
+// that dentry may be older than a rename another client made over the name
+// (`mv new f` on another node); the kernel NFS client opens by name and
+// sees the new file. So does this: OPEN by the name the inode was learned
+// by (the same one round trip as OPEN by handle). If the name has gone or
+// leads to another file, the open fails with ESTALE, on which the kernel
+// looks the name up again (LOOKUP_REVAL) and opens what it finds. Without a
+// known name (never learned, or removed by this mount: an open through
+// /proc/self/fd) the open goes by handle.
+void FileSystem::OpenByName(const nfs::Credentials& cred, InodeId ino, const nfs::FileHandle& fh,
+                            bool read, bool write, nfs::Callback<nfs::OpenResult> done) {
+  const auto name = inodes_.NameOf(ino);
+  const auto dir = name ? HandleOf(name->parent) : std::nullopt;
+  if (!dir) return client_->OpenHandle(cred, fh, read, write, std::move(done));
+  nfs::OpenRequest req;
+  req.read = read;
+  req.write = write;
+  req.create = nfs::CreateMode::kNoCreate;
+  client_->Open(cred, *dir, name->name, req, [done](nfs::Result<nfs::OpenResult> r) {
+    if (!r.ok() && ErrnoFromStatus(r.status()) == ENOENT) {
+      return done(nfs::Status::Nfs(nfs::v4::NFS4ERR_STALE, "the name is gone"));
+    }
+    done(std::move(r));
+  });
 }
 
 void FileSystem::OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<SharedOpen> shared,
@@ -143,13 +175,24 @@ void FileSystem::OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<Sh
   }
   auto revalidate = [this, cred, shared, flags, fresh, reply]() {
     if (fresh) return FinishOpen(shared, flags, *fresh, reply);
-    // Close-to-open: this open sent no OPEN, so fetch the attributes.
-    client_->GetAttr(cred, shared->fh, [this, shared, flags, reply](nfs::Result<nfs::Attributes> a) {
+    // Close-to-open: this open sent no OPEN, so fetch the attributes; by
+    // the name, if known, which must still lead here (see OpenByName).
+    auto finish = [this, shared, flags, reply](nfs::Result<nfs::Attributes> a) {
       if (!a.ok()) {
         DropShared(shared);
         return reply(ErrnoFromStatus(a.status()), {});
       }
       FinishOpen(shared, flags, *a, reply);
+    };
+    const auto name = inodes_.NameOf(shared->ino);
+    const auto dir = name ? HandleOf(name->parent) : std::nullopt;
+    if (!dir) return client_->GetAttr(cred, shared->fh, finish);
+    client_->Lookup(cred, *dir, name->name, [shared, finish](nfs::Result<nfs::Entry> e) {
+      if (e.ok() && e->fh == shared->fh) return finish(e->attr);
+      if (e.ok() || ErrnoFromStatus(e.status()) == ENOENT) {
+        return finish(nfs::Status::Nfs(nfs::v4::NFS4ERR_STALE, "the name leads elsewhere"));
+      }
+      finish(e.status());
     });
   };
   if (!need_read && !need_write) return revalidate();
@@ -235,10 +278,11 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
   req.create = flags.exclusive ? nfs::CreateMode::kExclusive : nfs::CreateMode::kUnchecked;
   req.attrs.mode = mode & 07777;
   req.truncate = flags.truncate && !flags.exclusive;
-  client_->Open(cred, *dir, name, req, [this, cred, flags, reply](nfs::Result<nfs::OpenResult> r) {
+  client_->Open(cred, *dir, name, req,
+                [this, cred, parent, name, flags, reply](nfs::Result<nfs::OpenResult> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     CreateOut out;
-    out.entry = MakeEntry(nfs::Entry{r->fh, r->attr});
+    out.entry = MakeEntry(nfs::Entry{r->fh, r->attr}, parent, name);
     bool created;
     auto shared = AcquireShared(out.entry.ino, r->fh, cred, &created);
     if (created) {

@@ -34,8 +34,67 @@ void InodeTable::Forget(InodeId ino, uint64_t count) {
     it->second.lookups -= count;
     return;
   }
+  UnnameLocked(it->second, ino);
   by_fh_.erase(Key(it->second.fh));
   entries_.erase(it);
+}
+
+void InodeTable::UnnameLocked(Entry& e, InodeId ino) {
+  if (!e.name) return;
+  auto it = by_name_.find(NameKey(e.name->parent, e.name->name));
+  if (it != by_name_.end() && it->second == ino) by_name_.erase(it);
+  e.name.reset();
+}
+
+void InodeTable::Named(InodeId ino, InodeId parent, const std::string& name) {
+  if (ino == kRootInode || name == "." || name == "..") return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end()) return;
+  UnnameLocked(it->second, ino);
+  const std::string key = NameKey(parent, name);
+  auto old = by_name_.find(key);
+  if (old != by_name_.end() && old->second != ino) {
+    auto other = entries_.find(old->second);  // the name leads elsewhere now
+    if (other != entries_.end()) other->second.name.reset();
+  }
+  by_name_[key] = ino;
+  it->second.name = Name{parent, name};
+}
+
+void InodeTable::Renamed(InodeId parent, const std::string& name, InodeId new_parent,
+                         const std::string& new_name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Whatever the new name led to is gone (replaced).
+  auto target = by_name_.find(NameKey(new_parent, new_name));
+  if (target != by_name_.end()) {
+    auto e = entries_.find(target->second);
+    if (e != entries_.end()) e->second.name.reset();
+    by_name_.erase(target);
+  }
+  auto it = by_name_.find(NameKey(parent, name));
+  if (it == by_name_.end()) return;
+  const InodeId ino = it->second;
+  by_name_.erase(it);
+  by_name_[NameKey(new_parent, new_name)] = ino;
+  auto e = entries_.find(ino);
+  if (e != entries_.end()) e->second.name = Name{new_parent, new_name};
+}
+
+void InodeTable::Removed(InodeId parent, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_name_.find(NameKey(parent, name));
+  if (it == by_name_.end()) return;
+  auto e = entries_.find(it->second);
+  if (e != entries_.end()) e->second.name.reset();
+  by_name_.erase(it);
+}
+
+std::optional<InodeTable::Name> InodeTable::NameOf(InodeId ino) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.name;
 }
 
 std::optional<nfs::FileHandle> InodeTable::Handle(InodeId ino) const {

@@ -8,7 +8,13 @@
 // share an inode. Inode 1 is the export root and is never forgotten.
 //
 // Each entry also remembers the last attributes seen, so that open can tell
-// whether the file changed on the server since (close-to-open consistency).
+// whether the file changed on the server since (close-to-open consistency),
+// and the name the kernel last learned it by (parent directory and name,
+// kept up to date by this mount's renames and removes), so that open can
+// ask the server whether that name still leads to this file: another client
+// may have renamed a new file over it while the kernel's dentry still
+// points here (close-to-open for names, as the kernel NFS client's OPEN by
+// name gives).
 //
 // Threads: any (FUSE workers, network threads). One mutex; no callbacks.
 #pragma once
@@ -37,6 +43,19 @@ class InodeTable {
 
   // The file handle of a live inode.
   std::optional<nfs::FileHandle> Handle(InodeId ino) const;
+
+  // Names: `ino` was learned as `name` in `parent` (it replaces the name
+  // it had). This mount renamed or removed a name.
+  struct Name {
+    InodeId parent = 0;
+    std::string name;
+  };
+  void Named(InodeId ino, InodeId parent, const std::string& name);
+  void Renamed(InodeId parent, const std::string& name, InodeId new_parent,
+               const std::string& new_name);
+  void Removed(InodeId parent, const std::string& name);
+  // The name `ino` was last learned by, if it still has it.
+  std::optional<Name> NameOf(InodeId ino) const;
   // Updates the remembered attributes; returns the previous change value.
   std::optional<uint64_t> UpdateAttributes(InodeId ino, const nfs::Attributes& attr);
   std::optional<nfs::Attributes> Attributes(InodeId ino) const;
@@ -55,14 +74,20 @@ class InodeTable {
     nfs::FileHandle fh;
     uint64_t lookups = 0;
     nfs::Attributes attr;
+    std::optional<Name> name;
   };
   static std::string Key(const nfs::FileHandle& fh) {
     return std::string(reinterpret_cast<const char*>(fh.data()), fh.size());
   }
+  static std::string NameKey(InodeId parent, const std::string& name) {
+    return std::to_string(parent) + '/' + name;
+  }
+  void UnnameLocked(Entry& e, InodeId ino);
 
   mutable std::mutex mu_;
   std::unordered_map<InodeId, Entry> entries_;       // GUARDED_BY(mu_)
   std::unordered_map<std::string, InodeId> by_fh_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, InodeId> by_name_;  // GUARDED_BY(mu_): NameKey -> inode
   InodeId next_ = kRootInode + 1;                    // GUARDED_BY(mu_)
 };
 

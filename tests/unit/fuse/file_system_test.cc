@@ -652,6 +652,75 @@ TEST_F(FileSystemTest, CloseAllCommitsAndClosesEverything) {
   EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("b")), "bb");
 }
 
+// Another client's `mv new f`, straight on the server.
+void RenameOnTheServer(FakeClient& fake, const std::string& from, const std::string& to) {
+  std::promise<nfs::Result<nfs::Unit>> done;
+  fake.Rename({}, fake.root(), from, fake.root(), to,
+              [&done](nfs::Result<nfs::Unit> r) { done.set_value(std::move(r)); });
+  ASSERT_TRUE(done.get_future().get().ok());
+}
+
+// A second name keeps the replaced file alive on the server (as an open
+// elsewhere would), so opening it by handle would succeed, with old bytes.
+void LinkOnTheServer(FakeClient& fake, const std::string& from, const std::string& to) {
+  std::promise<nfs::Result<nfs::Attributes>> done;
+  fake.Link({}, *fake.Find(from), fake.root(), to,
+            [&done](nfs::Result<nfs::Attributes> r) { done.set_value(std::move(r)); });
+  ASSERT_TRUE(done.get_future().get().ok());
+}
+
+TEST_F(FileSystemTest, AnOpenThroughANameAnotherClientRenamedOverIsStale) {
+  fake_.AddFile("f", "old");
+  fake_.AddFile("new", "new!");
+  LinkOnTheServer(fake_, "f", "keep");
+  auto f = Lookup(kRootInode, "f");
+  ASSERT_EQ(f.err, 0);
+  RenameOnTheServer(fake_, "new", "f");
+  // The kernel's dentry still names the old inode: ESTALE makes it look
+  // the name up again (LOOKUP_REVAL) instead of opening the old file.
+  EXPECT_EQ(Open(f.value.ino, {true, false}).err, ESTALE);
+  EXPECT_EQ(fake_.open_count(), 0u);  // the OPEN by name was closed again
+  auto again = Lookup(kRootInode, "f");
+  ASSERT_EQ(again.err, 0);
+  EXPECT_NE(again.value.ino, f.value.ino);
+  auto o = Open(again.value.ino, {true, false});
+  ASSERT_EQ(o.err, 0);
+  EXPECT_EQ(Read(o.value.handle, 10, 0), "new!");
+  EXPECT_EQ(Release(o.value.handle), 0);
+}
+
+TEST_F(FileSystemTest, ASharedOpenIsRevalidatedByName) {
+  fake_.AddFile("f", "old");
+  fake_.AddFile("new", "new!");
+  auto f = Lookup(kRootInode, "f");
+  auto first = Open(f.value.ino, {true, false});
+  ASSERT_EQ(first.err, 0);
+  RenameOnTheServer(fake_, "new", "f");
+  // The second open shares the first's NFS open; its LOOKUP finds the
+  // name leads elsewhere.
+  EXPECT_EQ(Open(f.value.ino, {true, false}).err, ESTALE);
+  EXPECT_EQ(Read(first.value.handle, 10, 0), "old");  // the first still reads its file
+  EXPECT_EQ(Release(first.value.handle), 0);
+}
+
+TEST_F(FileSystemTest, OpensFollowThisMountsRenamesAndRemoves) {
+  fake_.AddFile("f", "data");
+  fake_.AddDir("d");
+  auto f = Lookup(kRootInode, "f");
+  auto d = Lookup(kRootInode, "d");
+  ASSERT_EQ(Call<None>([&](auto r) { fs_.Rename(root_, kRootInode, "f", d.value.ino, "g", 0, r); }).err, 0);
+  auto o = Open(f.value.ino, {true, false});  // by its new name
+  ASSERT_EQ(o.err, 0);
+  EXPECT_EQ(Read(o.value.handle, 10, 0), "data");
+  // Removed by this mount while open: the inode has no name; an open
+  // (as through /proc/self/fd) goes by handle.
+  ASSERT_EQ(Call<None>([&](auto r) { fs_.Unlink(root_, d.value.ino, "g", r); }).err, 0);
+  auto again = Open(f.value.ino, {true, false});
+  EXPECT_EQ(again.err, 0);
+  EXPECT_EQ(Release(o.value.handle), 0);
+  if (again.err == 0) EXPECT_EQ(Release(again.value.handle), 0);
+}
+
 class AsyncFileSystemTest : public FileSystemTest {
  protected:
   AsyncFileSystemTest() : FileSystemTest([] {
