@@ -37,6 +37,14 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOATMOUNT_SANITIZE
 cmake --build build-asan -j"$jobs" --target unit_tests integration_tests
 # ASan makes every copy several times slower: the cache tests move 512 MiB
 # here instead of 4 GiB, and the torture test runs 4 seeds of 1000 ops.
+# A chosen subset (it was a third of CI's time): every unit test and the
+# integration tests of the agent's own code paths over NFSv4.1 (engine,
+# recovery, trunking, cache, locks, POSIX suites, torture). Left to the
+# release pass: the NFSv3 rerun of the POSIX and cache suites (the same
+# fuse/ code; Nfs3Test keeps the v3 client under ASan), the knfsd guest
+# (the same client code against another server), and the command-line
+# tests (mount/status/tools/lifecycle: process plumbing, no new paths).
+asan_skip='^nfs3\.|^knfsd$|^(ToolsTest|AgentTest|MountCommandTest|LifecycleTest|MountErrorsTest|StatusCommandTest)\.'
 FLOATMOUNT_FIO_MIB=512 FLOATMOUNT_TORTURE_SEEDS=4 FLOATMOUNT_TORTURE_OPS=1000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration'
+  ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' -E "$asan_skip"
