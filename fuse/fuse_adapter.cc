@@ -22,11 +22,43 @@
 #include <vector>
 
 #include "fuse/fuse_mount.h"
+#include "fuse/killable.h"
 
 namespace floatmount::fuse {
 namespace {
 
 FileSystem* Fs(fuse_req_t req) { return static_cast<FileSystem*>(fuse_req_userdata(req)); }
+
+// --- killable requests (fuse/killable.h) ---
+
+void OnInterrupt(fuse_req_t, void* data) { static_cast<KillableRequest*>(data)->Interrupted(); }
+
+std::shared_ptr<KillableRequest> Watch(fuse_req_t req) {
+  auto k = std::make_shared<KillableRequest>(
+      fuse_req_ctx(req)->pid, [req] { fuse_reply_err(req, EINTR); },
+      [req] { fuse_req_interrupt_func(req, nullptr, nullptr); });
+  // May call OnInterrupt at once (the signal came first): it only schedules.
+  fuse_req_interrupt_func(req, OnInterrupt, k.get());
+  return k;
+}
+
+// `answer` (a Reply) guarded so that a killed caller gets EINTR at once and
+// the operation's own answer is dropped; `lost` runs instead of `answer`
+// then (an open whose caller is gone releases its handle).
+template <typename F, typename L>
+auto Killable(fuse_req_t req, F answer, L lost) {
+  return [k = Watch(req), answer = std::move(answer), lost = std::move(lost)](auto... args) mutable {
+    if (k->Claim()) {
+      answer(std::move(args)...);
+    } else {
+      lost(std::move(args)...);
+    }
+  };
+}
+template <typename F>
+auto Killable(fuse_req_t req, F answer) {
+  return Killable(req, std::move(answer), [](auto...) {});
+}
 
 // Supplementary groups come from /proc/PID/status (fuse_req_getgroups);
 // reading it for every request would cost more than the request, so the
@@ -135,22 +167,30 @@ void ReplyEntry(fuse_req_t req, int err, const EntryOut& e) {
 }
 
 Reply<EntryOut> EntryReply(fuse_req_t req) {
-  return [req](int err, EntryOut e) { ReplyEntry(req, err, e); };
+  return Killable(req, [req](int err, EntryOut e) { ReplyEntry(req, err, e); },
+                  [fs = Fs(req)](int err, EntryOut e) {
+                    if (err == 0) fs->Forget(e.ino, 1);  // the kernel never learned it
+                  });
 }
 
 Reply<None> ErrReply(fuse_req_t req) {
+  return Killable(req, [req](int err, None) { fuse_reply_err(req, err); });
+}
+
+// For requests no process waits for (release): not killable.
+Reply<None> PlainErrReply(fuse_req_t req) {
   return [req](int err, None) { fuse_reply_err(req, err); };
 }
 
 Reply<AttrOut> AttrReply(fuse_req_t req, fuse_ino_t ino) {
-  return [req, ino](int err, AttrOut a) {
+  return Killable(req, [req, ino](int err, AttrOut a) {
     if (err != 0) {
       fuse_reply_err(req, err);
       return;
     }
     struct stat st = ToStat(a.attr, ino);
     fuse_reply_attr(req, &st, a.timeout);
-  };
+  });
 }
 
 OpenFlags DecodeFlags(int flags) {
@@ -241,13 +281,13 @@ void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
 }
 
 void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
-  Fs(req)->ReadLink(Cred(req), ino, [req](int err, std::string target) {
+  Fs(req)->ReadLink(Cred(req), ino, Killable(req, [req](int err, std::string target) {
     if (err != 0) {
       fuse_reply_err(req, err);
       return;
     }
     fuse_reply_readlink(req, target.c_str());
-  });
+  }));
 }
 
 void OpMkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
@@ -281,56 +321,61 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_file_info copy = *fi;
-  Fs(req)->Open(Cred(req), ino, DecodeFlags(fi->flags), [req, copy](int err, OpenOut o) mutable {
+  FileSystem* fs = Fs(req);
+  auto gone = [fs](int err, OpenOut o) {  // the opener was killed meanwhile
+    if (err == 0) fs->Release(o.handle, 0, [](int, None) {});
+  };
+  fs->Open(Cred(req), ino, DecodeFlags(fi->flags), Killable(req, [req, copy, gone](int err, OpenOut o) mutable {
     if (err != 0) {
       fuse_reply_err(req, err);
       return;
     }
     ApplyOpen(&copy, o);
-    if (fuse_reply_open(req, &copy) == -ENOENT) {
-      // The opener was interrupted: nobody will release this handle.
-      Fs(req)->Release(o.handle, 0, [](int, None) {});
-    }
-  });
+    if (fuse_reply_open(req, &copy) == -ENOENT) gone(0, o);  // the opener was interrupted
+  }, gone));
 }
 
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               fuse_file_info* fi) {
   fuse_file_info copy = *fi;
-  Fs(req)->Create(Cred(req), parent, name, mode, DecodeFlags(fi->flags),
-                  [req, copy](int err, CreateOut c) mutable {
-                    if (err != 0) {
-                      fuse_reply_err(req, err);
-                      return;
-                    }
-                    ApplyOpen(&copy, c.open);
-                    fuse_entry_param p = ToEntry(c.entry);
-                    if (fuse_reply_create(req, &p, &copy) == -ENOENT) {
-                      Fs(req)->Release(c.open.handle, 0, [](int, None) {});
-                    }
-                  });
+  FileSystem* fs = Fs(req);
+  auto gone = [fs](int err, CreateOut c) {  // the creator was killed meanwhile
+    if (err != 0) return;
+    fs->Release(c.open.handle, 0, [](int, None) {});
+    fs->Forget(c.entry.ino, 1);  // the kernel never learned the entry
+  };
+  fs->Create(Cred(req), parent, name, mode, DecodeFlags(fi->flags),
+             Killable(req, [req, copy, gone](int err, CreateOut c) mutable {
+               if (err != 0) {
+                 fuse_reply_err(req, err);
+                 return;
+               }
+               ApplyOpen(&copy, c.open);
+               fuse_entry_param p = ToEntry(c.entry);
+               if (fuse_reply_create(req, &p, &copy) == -ENOENT) gone(0, c);
+             }, gone));
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  Fs(req)->Read(fi->fh, size, static_cast<uint64_t>(off), [req](int err, ReadOut out) {
+  Fs(req)->Read(fi->fh, size, static_cast<uint64_t>(off), Killable(req, [req](int err, ReadOut out) {
     if (err != 0) {
       fuse_reply_err(req, err);
       return;
     }
     fuse_reply_buf(req, reinterpret_cast<const char*>(out.data.get()), out.size);
-  });
+  }));
 }
 
 void OpWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
              fuse_file_info* fi) {
   Fs(req)->Write(fi->fh, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(buf), size),
-                 static_cast<uint64_t>(off), [req](int err, size_t written) {
+                 static_cast<uint64_t>(off), Killable(req, [req](int err, size_t written) {
                    if (err != 0) {
                      fuse_reply_err(req, err);
                      return;
                    }
                    fuse_reply_write(req, written);
-                 });
+                 }));
 }
 
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -338,7 +383,7 @@ void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Fs(req)->Release(fi->fh, fi->flock_release ? fi->lock_owner : 0, ErrReply(req));
+  Fs(req)->Release(fi->fh, fi->flock_release ? fi->lock_owner : 0, PlainErrReply(req));
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
@@ -347,22 +392,26 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
 
 void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_file_info copy = *fi;
-  Fs(req)->OpenDir(Cred(req), ino, [req, copy](int err, uint64_t handle) mutable {
+  FileSystem* fs = Fs(req);
+  auto gone = [fs](int err, uint64_t handle) {
+    if (err == 0) fs->ReleaseDir(handle);
+  };
+  fs->OpenDir(Cred(req), ino, Killable(req, [req, copy, gone](int err, uint64_t handle) mutable {
     if (err != 0) {
       fuse_reply_err(req, err);
       return;
     }
     copy.fh = handle;
     copy.cache_readdir = 0;
-    if (fuse_reply_open(req, &copy) == -ENOENT) Fs(req)->ReleaseDir(handle);
-  });
+    if (fuse_reply_open(req, &copy) == -ENOENT) gone(0, handle);
+  }, gone));
 }
 
 void ReadDirCommon(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi,
                    bool plus) {
   Fs(req)->ReadDir(
       Cred(req), fi->fh, static_cast<uint64_t>(off), size, plus,
-      [req, size, plus](int err, std::vector<DirEntryOut> entries) {
+      Killable(req, [req, size, plus](int err, std::vector<DirEntryOut> entries) {
         if (err != 0) {
           fuse_reply_err(req, err);
           return;
@@ -396,7 +445,13 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file
           if (plus && entries[i].entry.ino != 0) Fs(req)->Forget(entries[i].entry.ino, 1);
         }
         fuse_reply_buf(req, buf.data(), used);
-      });
+      }, [fs = Fs(req), plus](int err, std::vector<DirEntryOut> entries) {
+        // The reader was killed: none of the entries reached the kernel.
+        if (err != 0 || !plus) return;
+        for (const DirEntryOut& e : entries) {
+          if (e.entry.ino != 0) fs->Forget(e.entry.ino, 1);
+        }
+      }));
 }
 
 void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -417,7 +472,7 @@ void OpFsyncDir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
 }
 
 void OpStatFs(fuse_req_t req, fuse_ino_t ino) {
-  Fs(req)->StatFs(Cred(req), ino, [req](int err, nfs::FsStats s) {
+  Fs(req)->StatFs(Cred(req), ino, Killable(req, [req](int err, nfs::FsStats s) {
     if (err != 0) {
       fuse_reply_err(req, err);
       return;
@@ -433,7 +488,7 @@ void OpStatFs(fuse_req_t req, fuse_ino_t ino) {
     v.f_favail = s.files_avail;
     v.f_namemax = 255;
     fuse_reply_statfs(req, &v);
-  });
+  }));
 }
 
 void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask) {
@@ -449,7 +504,7 @@ void OpGetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock)
   const nfs::LockType type = lock->l_type == F_WRLCK ? nfs::LockType::kWrite : nfs::LockType::kRead;
   struct flock copy = *lock;
   Fs(req)->GetLock(fi->fh, fi->lock_owner, type, static_cast<uint64_t>(lock->l_start),
-                   LockEnd(lock), [req, copy](int err, LockOut out) mutable {
+                   LockEnd(lock), Killable(req, [req, copy](int err, LockOut out) mutable {
                      if (err != 0) {
                        fuse_reply_err(req, err);
                        return;
@@ -465,24 +520,33 @@ void OpGetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock)
                        copy.l_pid = static_cast<pid_t>(out.pid);  // 0: another machine
                      }
                      fuse_reply_lock(req, &copy);
-                   });
+                   }));
+}
+
+// A lock request's answer; its wait ends (EINTR) on any signal, which the
+// request's watcher records (the request itself may be gone by then).
+Reply<None> LockReply(fuse_req_t req, std::shared_ptr<KillableRequest> k) {
+  return [req, k](int err, None) {
+    if (k->Claim()) fuse_reply_err(req, err);
+  };
 }
 
 void OpSetLk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
   const bool unlock = lock->l_type == F_UNLCK;
   const nfs::LockType type = lock->l_type == F_WRLCK ? nfs::LockType::kWrite : nfs::LockType::kRead;
+  auto k = Watch(req);
   Fs(req)->SetLock(fi->fh, fi->lock_owner, static_cast<uint32_t>(fuse_req_ctx(req)->pid), unlock,
-                   type, static_cast<uint64_t>(lock->l_start),
-                   LockEnd(lock), sleep != 0, [req] { return fuse_req_interrupted(req) != 0; },
-                   ErrReply(req));
+                   type, static_cast<uint64_t>(lock->l_start), LockEnd(lock), sleep != 0,
+                   [k] { return k->interrupted(); }, LockReply(req, k));
 }
 
 void OpFlock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {
   const bool unlock = (op & LOCK_UN) != 0;
   const nfs::LockType type = (op & LOCK_EX) ? nfs::LockType::kWrite : nfs::LockType::kRead;
+  auto k = Watch(req);
   Fs(req)->SetLock(fi->fh, fi->lock_owner, static_cast<uint32_t>(fuse_req_ctx(req)->pid), unlock,
-                   type, 0, UINT64_MAX, (op & LOCK_NB) == 0,
-                   [req] { return fuse_req_interrupted(req) != 0; }, ErrReply(req));
+                   type, 0, UINT64_MAX, (op & LOCK_NB) == 0, [k] { return k->interrupted(); },
+                   LockReply(req, k));
 }
 
 const fuse_lowlevel_ops kOps = [] {
