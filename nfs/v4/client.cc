@@ -476,7 +476,7 @@ void Nfs41Client::Read(const Credentials& cred, const FileHandle& fh, const Open
         out->count = static_cast<uint32_t>(data.size());
         return s;
       },
-      std::move(done), open, std::move(sink));
+      std::move(done), open, std::move(sink), /*io=*/true);
 }
 
 void Nfs41Client::Write(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
@@ -501,7 +501,7 @@ void Nfs41Client::Write(const Credentials& cred, const FileHandle& fh, const Ope
         out->verifier = res.verifier;
         return s;
       },
-      std::move(done), open);
+      std::move(done), open, {}, /*io=*/true);
 }
 
 void Nfs41Client::Commit(const Credentials& cred, const FileHandle& fh, uint64_t offset,

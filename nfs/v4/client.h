@@ -11,11 +11,16 @@
 //   - Every request is a COMPOUND that starts with SEQUENCE (18.46) on a
 //     slot of the session's SlotTable, sent on the connection with the
 //     fewest calls outstanding.
-//   - Recovery (all inside the engine, see nfs41_recovery.cc):
+//   - Recovery (all inside the engine, see nfs/v4/session.cc and
+//     nfs/v4/state_recovery.h):
 //       lost connection   -> resend on another connection (or after the
 //                            reconnect) with the same slot and sequence id;
 //       BADSESSION etc.   -> new session, resend;
-//       STALE_CLIENTID    -> new client ID, reopen every open file, resend;
+//       STALE_CLIENTID    -> new client ID, reclaim every open file and its
+//                            byte-range locks in the grace period, then
+//                            RECLAIM_COMPLETE, resend; a lock that does not
+//                            come back is lost (I/O through its open fails
+//                            with NFS4ERR_IO until close);
 //       DELAY / GRACE     -> back off and retry.
 //     Hard by default: calls wait through outages. With `soft`, a call that
 //     has not finished after timeo * retrans fails with kTimedOut.

@@ -37,6 +37,11 @@ struct Compound {
   // Recovery's own requests (reopen, RECLAIM_COMPLETE) run while other
   // requests wait for recovery to finish.
   bool recovery = false;
+  // I/O through `open` (READ, WRITE): fails with NFS4ERR_IO, unsent, once
+  // a byte-range lock on the open was lost (OpenState, "Lost locks").
+  // Checked every time the compound is started, so one that waited out
+  // the recovery that lost the lock fails too.
+  bool io = false;
   // Bulk READ data goes straight to the caller's buffer.
   PayloadSink sink;
 

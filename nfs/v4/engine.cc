@@ -6,6 +6,7 @@
 
 #include <future>
 
+#include "nfs/v4/ops_util.h"
 #include "nfs/v4/protocol.h"
 #include "nfs/rpc/message.h"
 
@@ -72,6 +73,12 @@ Status Nfs41Engine::SubmitAndWait(std::shared_ptr<Compound> compound,
 
 void Nfs41Engine::Start(std::shared_ptr<Flight> f) {
   if (f->finished.load()) return;
+  if (f->compound->io) {
+    if (Status lost = LockLostStatus(f->compound->open); !lost.ok()) {
+      Finish(f.get(), lost);
+      return;
+    }
+  }
   std::shared_ptr<SlotTable> table;
   SessionId session;
   uint64_t gen;

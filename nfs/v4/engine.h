@@ -17,8 +17,9 @@
 //             up again.
 //
 // Files: nfs/v4/engine.cc (dispatch, replies), nfs/v4/session.cc (client ID,
-// session, recovery, maintenance thread), nfs/v4/connections.cc (the
-// connections over the server's addresses: health, placement, reconnects).
+// session, recovery, maintenance thread), nfs/v4/state_recovery.cc (opens
+// and locks after state loss), nfs/v4/connections.cc (the connections over
+// the server's addresses: health, placement, reconnects).
 //
 // Threads: see nfs/v4/client.h. Lock order: mu_ before conns_mu_; no lock is
 // held while calling into a SlotTable, an RpcConnection or a callback.
@@ -83,6 +84,7 @@ class Nfs41Engine {
  private:
   struct Flight;
   struct DirectCall;
+  class StateRecoveryOps;  // nfs/v4/state_recovery.cc
   struct Conn {
     Endpoint endpoint;
     int address = -1;                    // index in addresses_; -1: placed nowhere
@@ -141,7 +143,8 @@ class Nfs41Engine {
   void NoteConnectFailureLocked(size_t i);
   void JoinConnectionThreads();
   Status ReclaimComplete();
-  void ReopenAll(bool reclaim);
+  // Reopens every open and reclaims its locks (nfs/v4/state_recovery.cc).
+  void RecoverOpens(bool reclaim);
   std::vector<std::shared_ptr<OpenState>> LiveOpens() const;
   void RequestRecovery(Recovery level, uint64_t session_gen);
   void RunRecovery();

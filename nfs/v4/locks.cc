@@ -1,5 +1,6 @@
 // Byte-range locks of Nfs41Client: LOCK, LOCKU, LOCKT (RFC 8881 section 9,
-// 18.10-18.12), and the per-owner lock state OpenState keeps for them.
+// 18.10-18.12). The per-owner state they keep lives in OpenState
+// (nfs/v4/open_state.h, .cc).
 //
 // Lock owners. A local owner (what FUSE passes) locks through an open file.
 // Its first LOCK on that open names a new lock-owner with
@@ -13,24 +14,30 @@
 // (NFS4ERR_LOCKS_HELD, 18.2.4; ganesha does), so Close first unlocks the
 // whole file for every owner (ReleaseLocks). lock_seqid and open_seqid are
 // 0: NFSv4.1 servers ignore them (the session gives exactly-once, 18.10.3).
+// Every granted LOCK and successful LOCKU is recorded (OpenState::LockOwner
+// ::held), so the ranges can be reclaimed.
 //
 // Ordering. Operations of one owner on one open run one at a time
 // (OpenState::RunLockOp), so each sends the latest lock stateid and a
 // second first-LOCK cannot race the one that creates the lock-owner.
 // Owners are independent of each other.
 //
-// Recovery. A LOCK that names a new lock-owner carries the open stateid, so
-// it is submitted with Compound::open: a stale open stateid makes the
-// engine reopen and resend (the stateid is read when encoded). A lock
-// stateid the server no longer knows (BAD_STATEID, STALE_STATEID,
-// ADMIN_REVOKED: the server lost or revoked our state) cannot be recovered
-// by the engine: the owner's locks are gone. LOCK forgets the owner and
-// retries once as a new lock-owner; LOCKU forgets it and succeeds, since
-// nothing is locked any more. OLD_STATEID is retried once with seqid 0
-// ("the current one", 8.2.2). A lock stateid made from an open stateid the
-// engine has since replaced (it reopened the file after state loss) is
-// forgotten before it is used. Locks are not reclaimed after a server
-// restart; they are lost, with a warning in the log.
+// Recovery. After a server restart the engine reclaims each open and then
+// each owner's held ranges (LOCK reclaim = true) in the grace period,
+// before RECLAIM_COMPLETE (nfs/v4/state_recovery.h). A lock that does not
+// come back is lost: the owner's LOCK and LOCKT, and READ and WRITE through
+// the open, fail with NFS4ERR_IO (EIO) until the file is closed; its
+// unlocks succeed (nothing is held). The same holds when the server drops
+// a lock stateid while the owner holds locks (BAD_STATEID, STALE_STATEID,
+// ADMIN_REVOKED: revoked or expired state). An owner that held nothing
+// just starts over as a new lock-owner: LOCK forgets it and retries once,
+// LOCKU forgets it and succeeds. A LOCK that names a new lock-owner carries
+// the open stateid, so it is submitted with Compound::open: a stale open
+// stateid makes the engine reopen and resend (the stateid is read when
+// encoded). OLD_STATEID is retried once with seqid 0 ("the current one",
+// 8.2.2). Lock state made from an open stateid the engine has since
+// replaced without reclaiming it is dropped before use (and is lost if it
+// held locks).
 //
 // Threads: the Nfs41Client methods run on any thread; completions on the
 // engine's network threads. Nothing here blocks.
@@ -53,15 +60,9 @@ namespace floatmount::nfs {
 
 using namespace v4;  // NOLINT: RFC names read best unqualified here
 
-// --- OpenState: lock owners ------------------------------------------------
+// --- LOCK, LOCKU, LOCKT ------------------------------------------------------
 
 namespace {
-
-std::string LockOwnerName(const std::string& open_owner, uint64_t owner, uint32_t generation) {
-  std::string name = fmt::format("fm-lock-{}-{:x}", open_owner, owner);
-  if (generation > 0) name += fmt::format(".{}", generation);
-  return name;
-}
 
 // The local owner a lock-owner name of ours stands for (0 if not ours).
 uint64_t LocalOwnerOf(const std::string& name) {
@@ -77,80 +78,6 @@ uint64_t LocalOwnerOf(const std::string& name) {
   }
   return owner;
 }
-
-}  // namespace
-
-OpenState::LockOwnerSlot& OpenState::SlotLocked(uint64_t owner) {
-  auto [it, inserted] = lock_owners_.try_emplace(owner);
-  if (inserted) it->second.state.name = LockOwnerName(owner_, owner, 0);
-  return it->second;
-}
-
-OpenState::LockOwner OpenState::lock_owner(uint64_t owner) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return SlotLocked(owner).state;
-}
-
-std::vector<OpenState::LockOwner> OpenState::known_lock_owners() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<LockOwner> known;
-  for (const auto& [owner, slot] : lock_owners_) {
-    if (slot.state.known) known.push_back(slot.state);
-  }
-  return known;
-}
-
-void OpenState::SetLockStateid(uint64_t owner, const Stateid& lock_stateid,
-                               const Stateid& open_stateid) {
-  std::lock_guard<std::mutex> lock(mu_);
-  LockOwner& state = SlotLocked(owner).state;
-  state.known = true;
-  state.stateid = lock_stateid;
-  state.open_stateid = open_stateid;
-}
-
-OpenState::LockOwner OpenState::ForgetLockOwner(uint64_t owner) {
-  std::lock_guard<std::mutex> lock(mu_);
-  LockOwner& state = SlotLocked(owner).state;
-  ++state.generation;
-  state.name = LockOwnerName(owner_, owner, state.generation);
-  state.known = false;
-  state.stateid = Stateid{};
-  state.open_stateid = Stateid{};
-  return state;
-}
-
-void OpenState::RunLockOp(uint64_t owner, std::function<void()> op) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    LockOwnerSlot& slot = SlotLocked(owner);
-    if (slot.busy) {
-      slot.queued.push_back(std::move(op));
-      return;
-    }
-    slot.busy = true;
-  }
-  op();
-}
-
-void OpenState::FinishLockOp(uint64_t owner) {
-  std::function<void()> next;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    LockOwnerSlot& slot = SlotLocked(owner);
-    if (slot.queued.empty()) {
-      slot.busy = false;
-      return;
-    }
-    next = std::move(slot.queued.front());
-    slot.queued.pop_front();  // stays busy: `next` is the one under way now
-  }
-  next();
-}
-
-// --- LOCK, LOCKU, LOCKT ------------------------------------------------------
-
-namespace {
 
 // The server no longer has this lock stateid (nor the locks under it).
 bool IsLockStateLost(const Status& s) {
@@ -204,14 +131,23 @@ OpenState* CheckLockArgs(const OpenFile* file, uint64_t length, const Callback<T
   return open;
 }
 
+// What a lost owner's LOCK and LOCKT, and I/O through its open, fail with.
+Status LostLockStatus() {
+  return Status::Nfs(NFS4ERR_IO, "a byte-range lock on this file was lost; close and reopen it");
+}
+
 // The owner's state, without lock state made from an open stateid the
-// engine has since replaced: that open, and its locks, died with the
-// server's state (8.4.2).
+// engine has since replaced: that open died with the server's state
+// (8.4.2), and recovery did not take this owner's locks back with it.
 OpenState::LockOwner CurrentLockOwner(OpenState* open, uint64_t owner) {
   OpenState::LockOwner state = open->lock_owner(owner);
   if (state.known && state.open_stateid.other != open->stateid().other) {
-    spdlog::warn("byte-range locks of owner {:x} were lost with the server's state", owner);
+    const bool held = !state.held.empty();
     state = open->ForgetLockOwner(owner);
+    if (held) {
+      LoseLocks(*open, owner, "its open was replaced");
+      state.lost = true;
+    }
   }
   return state;
 }
@@ -238,6 +174,10 @@ struct LockCall {
 // SEQUENCE, PUTFH, LOCK
 void SendLock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
   const OpenState::LockOwner state = CurrentLockOwner(call->open, call->owner);
+  if (state.lost) {
+    call->Answer(LostLockStatus());
+    return;
+  }
   const bool new_owner = !state.known;
   Stateid lock_stateid = state.stateid;
   if (retried) lock_stateid.seqid = 0;  // the server's current one (8.2.2)
@@ -272,9 +212,10 @@ void SendLock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
         if (s.IsNfs(NFS4ERR_DENIED)) return Status::Nfs(NFS4ERR_DENIED, DeniedText("LOCK", denied));
         return s;
       },
-      [call, new_owner, open_stateid, retried](Result<Stateid> r) {
+      [call, new_owner, open_stateid, retried, held = !state.held.empty()](Result<Stateid> r) {
         if (r.ok()) {
           call->open->SetLockStateid(call->owner, *r, *open_stateid);
+          call->open->Granted(call->owner, call->locktype, call->offset, call->length);
           call->Answer(Unit{});
           return;
         }
@@ -284,9 +225,13 @@ void SendLock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
             return;
           }
           if (IsLockStateLost(r.status())) {
-            spdlog::warn("byte-range locks of owner {:x} were lost ({}); locking anew", call->owner,
-                         r.status().ToString());
             call->open->ForgetLockOwner(call->owner);
+            if (held) {  // the server dropped locks the owner holds
+              LoseLocks(*call->open, call->owner, r.status().ToString());
+              call->Answer(LostLockStatus());
+              return;
+            }
+            // It held nothing: only the name is gone. Start over.
             SendLock(call, /*retried=*/true);
             return;
           }
@@ -299,7 +244,10 @@ void SendLock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
 // SEQUENCE, PUTFH, LOCKU
 void SendUnlock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
   const OpenState::LockOwner state = CurrentLockOwner(call->open, call->owner);
-  if (!state.known) {  // never locked through this open (or lost): nothing to unlock
+  if (!state.known || state.lost) {
+    // Never locked through this open, or its locks are lost: nothing is
+    // held. Unlocking stays possible (and is what close does); only new
+    // locks and I/O fail.
     call->Answer(Unit{});
     return;
   }
@@ -320,6 +268,7 @@ void SendUnlock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
         if (r.ok()) {
           // The stateid stays the owner's for its next LOCK (8.2.4).
           call->open->SetLockStateid(call->owner, *r, state.open_stateid);
+          call->open->Released(call->owner, call->offset, call->length);
           call->Answer(Unit{});
           return;
         }
@@ -328,9 +277,11 @@ void SendUnlock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
           return;
         }
         if (IsLockStateLost(r.status())) {
-          spdlog::warn("byte-range locks of owner {:x} were lost ({})", call->owner,
-                       r.status().ToString());
           call->open->ForgetLockOwner(call->owner);
+          // Whatever the owner held beyond this range went with it.
+          LockRanges rest = state.held;
+          rest.Unlock(call->offset, call->length);
+          if (!rest.empty()) LoseLocks(*call->open, call->owner, r.status().ToString());
           call->Answer(Unit{});  // the range is not locked any more
           return;
         }
@@ -341,6 +292,10 @@ void SendUnlock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
 // SEQUENCE, PUTFH, LOCKT
 void SendTestLock(std::shared_ptr<const LockCall<std::optional<LockConflict>>> call) {
   const OpenState::LockOwner state = CurrentLockOwner(call->open, call->owner);
+  if (state.lost) {
+    call->Answer(LostLockStatus());
+    return;
+  }
   auto clientid = std::make_shared<uint64_t>(0);  // ours, as last encoded
   Nfs41Engine* engine = call->engine;
   Run<std::optional<LockConflict>>(
@@ -369,6 +324,22 @@ void SendTestLock(std::shared_ptr<const LockCall<std::optional<LockConflict>>> c
 }
 
 }  // namespace
+
+void LoseLocks(OpenState& open, uint64_t owner, const std::string& why) {
+  // The owner is the kernel's lock owner (a pointer value): debug only.
+  spdlog::debug("byte-range locks of owner {:x} are lost: {}", owner, why);
+  if (open.MarkLockLost(owner)) {
+    spdlog::warn("byte-range locks on a file were lost ({}); its I/O and new locks fail with "
+                 "EIO until it is closed",
+                 why);
+  }
+}
+
+Status LockLostStatus(const OpenFile* file) {
+  const OpenState* open = OpenStateOf(file);
+  if (open != nullptr && open->locks_lost()) return LostLockStatus();
+  return Status::Ok();
+}
 
 // SEQUENCE, PUTFH, LOCKU (one per owner)
 void ReleaseLocks(Nfs41Engine* engine, const Credentials& cred, std::shared_ptr<OpenState> open,

@@ -7,9 +7,21 @@
 //
 // It also holds the byte-range lock state of each local lock owner that
 // locked through this open (RFC 8881 9.1.4, 18.10): the lock-owner string
-// sent to the server and the current lock stateid. Lock operations of one
-// owner run one at a time (RunLockOp), so the stateid each sends is the
-// latest. The lock methods are defined in nfs/v4/locks.cc.
+// sent to the server, the current lock stateid, and the ranges the server
+// granted, which recovery reclaims after a server restart (8.4.2.1,
+// nfs/v4/state_recovery.h). Lock operations of one owner run one at a time
+// (RunLockOp), so the stateid each sends is the latest. The lock methods
+// are defined in nfs/v4/open_state.cc.
+//
+// Lost locks: a lock the server lost and did not give back (no grace
+// period, reclaim refused, the open itself could not be reclaimed, or the
+// server revoked it) marks its owner lost. From then on the owner's LOCK
+// and LOCKT fail with NFS4ERR_IO, and so does READ and WRITE through this
+// open (locks_lost()): the program's view of the file may no longer be
+// protected, and silently carrying on would corrupt it (Linux,
+// recover_lost_locks=0). It lasts until the file is closed: the next open
+// is a new OpenState. I/O carries no lock owner here, so every reader and
+// writer of this open sees the EIO, not only the owner that lost the lock.
 //
 // Threads: any; the stateid and the lock state are guarded by mu_.
 // Registered with the engine from Open until Close.
@@ -21,9 +33,11 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "nfs/client.h"
+#include "nfs/v4/lock_ranges.h"
 #include "nfs/v4/ops.h"
 
 namespace floatmount::nfs {
@@ -66,16 +80,33 @@ class OpenState : public OpenFile {
     v4::Stateid stateid;       // the current lock stateid (when `known`)
     v4::Stateid open_stateid;  // the open stateid it was made from (open_to_lock_owner4)
     uint32_t generation = 0;   // bumped by ForgetLockOwner; part of `name`
+    LockRanges held;           // what the server granted (reclaimed after a restart)
+    bool lost = false;         // it held locks the server lost: its calls fail EIO
   };
   // The owner's state; a new owner (not `known`) on first use.
   LockOwner lock_owner(uint64_t owner);
   // Every owner the server holds a lock stateid for.
   std::vector<LockOwner> known_lock_owners() const;
+  // Every owner with any state (a stateid, held ranges, lost), by local owner.
+  std::vector<std::pair<uint64_t, LockOwner>> lock_owners() const;
   // Records the lock stateid a LOCK or LOCKU returned.
   void SetLockStateid(uint64_t owner, const v4::Stateid& lock, const v4::Stateid& open);
-  // Drops a lock stateid the server no longer knows; the owner's next LOCK
-  // starts over with open_to_lock_owner4 under a new name. Returns the new state.
+  // Records a granted LOCK / a successful LOCKU of the owner (wire terms).
+  void Granted(uint64_t owner, uint32_t locktype, uint64_t offset, uint64_t length);
+  void Released(uint64_t owner, uint64_t offset, uint64_t length);
+  // Drops a lock stateid the server no longer knows, and the ranges held
+  // under it; the owner's next LOCK starts over with open_to_lock_owner4
+  // under a new name. Returns the new state.
   LockOwner ForgetLockOwner(uint64_t owner);
+  // The owner's locks are gone for good (see "Lost locks" above). Returns
+  // true the first time any owner of this open is marked, so the caller
+  // warns once per file.
+  bool MarkLockLost(uint64_t owner);
+  // Some owner lost its locks: I/O through this open fails with EIO.
+  bool locks_lost() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return locks_lost_;
+  }
   // Runs `op` now if no operation of `owner` is under way, else after the
   // ones queued before it. `op` must end, on whatever thread, by calling
   // FinishLockOp(owner) and only then report to its caller (who may close
@@ -99,6 +130,7 @@ class OpenState : public OpenFile {
   mutable std::mutex mu_;
   v4::Stateid stateid_;                                      // GUARDED_BY(mu_)
   std::unordered_map<uint64_t, LockOwnerSlot> lock_owners_;  // GUARDED_BY(mu_)
+  bool locks_lost_ = false;                                  // GUARDED_BY(mu_)
 };
 
 }  // namespace floatmount::nfs

@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "nfs/client.h"
@@ -23,13 +24,14 @@ template <typename T>
 void Run(Nfs41Engine* engine, const char* name, const Credentials& cred, bool cachethis,
          std::function<uint32_t(XdrEncoder&)> encode,
          std::function<Status(XdrDecoder&, bool, T*)> decode, Callback<T> done,
-         OpenState* open = nullptr, PayloadSink sink = {}) {
+         OpenState* open = nullptr, PayloadSink sink = {}, bool io = false) {
   auto c = std::make_shared<Compound>();
   auto out = std::make_shared<T>();
   c->name = name;
   c->cred = cred;
   c->cachethis = cachethis;
   c->open = open;
+  c->io = io;
   c->sink = std::move(sink);
   c->encode = std::move(encode);
   c->decode = [out, decode = std::move(decode)](XdrDecoder& d, bool payload_received) {
@@ -68,5 +70,14 @@ inline OpenState* OpenStateOf(const OpenFile* file) {
 // In nfs/v4/locks.cc.
 void ReleaseLocks(Nfs41Engine* engine, const Credentials& cred, std::shared_ptr<OpenState> open,
                   std::function<void()> then);
+
+// Marks `owner`'s locks on `open` lost (OpenState::MarkLockLost), warning
+// once per file. In nfs/v4/locks.cc.
+void LoseLocks(OpenState& open, uint64_t owner, const std::string& why);
+
+// NFS4ERR_IO when a byte-range lock on `file` was lost: READ and WRITE
+// through it must fail until it is closed (OpenState, "Lost locks"; the
+// engine checks Compound::io with it); else OK. In nfs/v4/locks.cc.
+Status LockLostStatus(const OpenFile* file);
 
 }  // namespace floatmount::nfs

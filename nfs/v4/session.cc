@@ -351,9 +351,7 @@ Status Nfs41Engine::ReclaimComplete() {
   return s;
 }
 
-// Opens every registered file again after the server lost our state:
-// CLAIM_PREVIOUS while the server is in grace after a restart (8.4.2.1),
-// else CLAIM_FH.
+// Every registered open that is still in use.
 std::vector<std::shared_ptr<OpenState>> Nfs41Engine::LiveOpens() const {
   std::vector<std::shared_ptr<OpenState>> opens;
   std::lock_guard<std::mutex> lock(mu_);
@@ -361,47 +359,6 @@ std::vector<std::shared_ptr<OpenState>> Nfs41Engine::LiveOpens() const {
     if (auto open = weak.lock()) opens.push_back(std::move(open));
   }
   return opens;
-}
-
-void Nfs41Engine::ReopenAll(bool reclaim) {
-  for (const std::shared_ptr<OpenState>& open : LiveOpens()) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      const bool previous = reclaim && attempt == 0;
-      auto c = std::make_shared<Compound>();
-      c->name = "OPEN (reopen)";
-      c->recovery = true;
-      c->cachethis = true;
-      c->cred = open->cred();
-      auto stateid = std::make_shared<Stateid>();
-      const uint64_t client = clientid();
-      c->encode = [open, previous, client, &ids = id_mapper_](XdrEncoder& e) {  // SEQUENCE, PUTFH, OPEN
-        EncodePutFh(e, open->fh());
-        OpenArgs args;
-        args.share_access = open->share_access() | OPEN4_SHARE_ACCESS_WANT_NO_DELEG;
-        args.share_deny = OPEN4_SHARE_DENY_NONE;
-        args.owner = StateOwner{client, open->owner()};
-        args.claim = previous ? CLAIM_PREVIOUS : CLAIM_FH;
-        EncodeOpen(e, args, ids);
-        return 2u;
-      };
-      c->decode = [stateid](XdrDecoder& d, bool) {
-        Status s = DecodePutFh(d);
-        if (!s.ok()) return s;
-        OpenRes res;
-        s = DecodeOpen(d, &res);
-        if (s.ok()) *stateid = res.stateid;
-        return s;
-      };
-      Status s = SubmitAndWait(c);
-      if (s.ok()) {
-        open->set_stateid(*stateid);
-        break;
-      }
-      if (previous && (s.IsNfs(NFS4ERR_NO_GRACE) || s.IsNfs(NFS4ERR_RECLAIM_BAD))) continue;
-      spdlog::error("could not reopen a file after server state loss: {}", s.ToString());
-      break;
-    }
-  }
 }
 
 void Nfs41Engine::RequestRecovery(Recovery level, uint64_t session_gen) {
@@ -470,9 +427,10 @@ void Nfs41Engine::RunRecovery() {
     std::lock_guard<std::mutex> lock(mu_);
     ready_ = false;  // only recovery compounds until the state is back
   }
-  // Recovery compounds need a usable session; let them through.
-  if (new_client || level == Recovery::kState) ReopenAll(new_client);
-  if (new_client) ReclaimComplete();
+  // Recovery compounds need a usable session; let them through. With a
+  // new client ID: reclaim opens and locks, RECLAIM_COMPLETE, then open
+  // anew what could not be reclaimed (nfs/v4/state_recovery.h).
+  if (new_client || level == Recovery::kState) RecoverOpens(new_client);
   std::deque<std::shared_ptr<Flight>> parked;
   {
     std::lock_guard<std::mutex> lock(mu_);

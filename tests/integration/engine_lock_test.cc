@@ -1,6 +1,7 @@
 // Byte-range locks through the engine (LOCK, LOCKU, LOCKT) against a real
 // ganesha: owners on one open, two clients, lock to end, split ranges,
-// CLOSE, and a server restart under held locks.
+// CLOSE, and a server restart under held locks: without a grace period the
+// locks are lost; with one (GraceLockTest) they are reclaimed.
 #include <chrono>
 #include <future>
 #include <optional>
@@ -264,15 +265,20 @@ TEST_F(LockTest, OneOwnersCallsRunInOrder) {
   ASSERT_TRUE(sync.Close(file.file).ok());
 }
 
-// Locks do not survive a server restart (they are not reclaimed). The
-// owner's next calls must still work: an unlock finds nothing to unlock and
-// a lock starts a new lock-owner.
-TEST_F(LockTest, LockOwnersStartOverAfterAServerRestart) {
+// Without a grace period (the test's ganesha is Graceless) a restarted
+// server cannot give locks back: they are lost (RFC 8881 8.4.2.1; Linux
+// with recover_lost_locks=0). I/O through the open that held them and its
+// owners' new locks fail with EIO until the file is closed; unlocking still
+// works; other files are unaffected, another client may take the range,
+// and the file opened anew locks again.
+TEST_F(LockTest, LocksAreLostAfterARestartWithoutGrace) {
   auto client = MountOrFail(Options(2));
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
   nfs::OpenResult file = CreateFile(sync, "restart.bin");
   ASSERT_TRUE(file.file);
+  nfs::OpenResult unlocked = CreateFile(sync, "unlocked.bin");
+  ASSERT_TRUE(unlocked.file);
   ASSERT_TRUE(Lock(*client, file, kOwnerA, LockType::kWrite, 0, 100).ok());
   ASSERT_TRUE(Lock(*client, file, kOwnerB, LockType::kWrite, 200, 100).ok());
 
@@ -280,25 +286,88 @@ TEST_F(LockTest, LockOwnersStartOverAfterAServerRestart) {
   std::this_thread::sleep_for(500ms);
   ASSERT_TRUE(server_->Restart()) << server_->error();
 
-  // A's lock stateid is dead, whether or not the engine has noticed the
-  // restart yet (if not, this LOCK is the call that finds out).
-  nfs::Status s = Lock(*client, file, kOwnerA, LockType::kWrite, 0, 100);
-  EXPECT_TRUE(s.ok()) << s.ToString();
+  // The first call finds out about the restart (and waits for recovery).
+  const std::vector<uint8_t> bytes(10, 'x');
+  auto wrote = sync.Write(file.fh, file.file.get(), 0, bytes, nfs::Stability::kFileSync);
+  EXPECT_TRUE(wrote.status().IsNfs(nfs::v4::NFS4ERR_IO)) << wrote.status().ToString();
   EXPECT_GE(client->info().clientid_recoveries, 1u);
-  // B's state predates the reopen: forgotten before use.
+  std::vector<uint8_t> buf(10);
+  auto read = sync.Read(file.fh, file.file.get(), 0, buf);
+  EXPECT_TRUE(read.status().IsNfs(nfs::v4::NFS4ERR_IO)) << read.status().ToString();
+  nfs::Status s = Lock(*client, file, kOwnerA, LockType::kWrite, 0, 100);
+  EXPECT_TRUE(s.IsNfs(nfs::v4::NFS4ERR_IO)) << s.ToString();
   EXPECT_TRUE(Unlock(*client, file, kOwnerB, 200, 100).ok());
-  EXPECT_TRUE(Lock(*client, file, kOwnerB, LockType::kWrite, 100, 50).ok());
-  s = Lock(*client, file, kOwnerB, LockType::kWrite, 50, 10);
-  EXPECT_TRUE(Denied(s)) << s.ToString();
+  s = Lock(*client, file, kOwnerB, LockType::kWrite, 100, 50);
+  EXPECT_TRUE(s.IsNfs(nfs::v4::NFS4ERR_IO)) << s.ToString();
 
+  // Another file of the same client carries on.
+  auto other_write = sync.Write(unlocked.fh, unlocked.file.get(), 0, bytes,
+                                nfs::Stability::kFileSync);
+  EXPECT_TRUE(other_write.ok()) << other_write.status().ToString();
+  EXPECT_TRUE(Lock(*client, unlocked, kOwnerA, LockType::kWrite, 0, 10).ok());
+
+  // The server holds none of the lost locks: another client gets them.
   auto other = MountOrFail(Options(2));
   ASSERT_TRUE(other);
   nfs::SyncClient o(other.get());
   nfs::OpenResult fo = OpenExisting(o, "restart.bin");
   ASSERT_TRUE(fo.file);
-  s = Lock(*other, fo, kOwnerC, LockType::kRead, 0, 10);
+  EXPECT_TRUE(Lock(*other, fo, kOwnerC, LockType::kRead, 0, 10).ok());
+  ASSERT_TRUE(o.Close(fo.file).ok());
+
+  // Closing ends it: the file opened again works and locks again.
+  ASSERT_TRUE(sync.Close(file.file).ok());
+  nfs::OpenResult again = OpenExisting(sync, "restart.bin");
+  ASSERT_TRUE(again.file);
+  auto rewrote = sync.Write(again.fh, again.file.get(), 0, bytes, nfs::Stability::kFileSync);
+  EXPECT_TRUE(rewrote.ok()) << rewrote.status().ToString();
+  EXPECT_TRUE(Lock(*client, again, kOwnerA, LockType::kWrite, 0, 100).ok());
+  ASSERT_TRUE(sync.Close(again.file).ok());
+  ASSERT_TRUE(sync.Close(unlocked.file).ok());
+}
+
+// With a grace period (and ganesha's recovery database of clients) the
+// server lets the client take its locks back after a restart: LOCK with
+// reclaim = true for every range it held, before RECLAIM_COMPLETE
+// (nfs/v4/state_recovery.h). The holder keeps its I/O and its locks, and
+// another client is refused them.
+class GraceLockTest : public LockTest {
+ protected:
+  GraceLockTest() { server_options_.graceless = false; }
+};
+
+TEST_F(GraceLockTest, LocksAreReclaimedInTheGracePeriod) {
+  auto client = MountOrFail(Options(2));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "reclaim.bin");
+  ASSERT_TRUE(file.file);
+  ASSERT_TRUE(Lock(*client, file, kOwnerA, LockType::kWrite, 0, 100).ok());
+  ASSERT_TRUE(Unlock(*client, file, kOwnerA, 40, 10).ok());  // holds [0, 40) and [50, 100)
+  ASSERT_TRUE(Lock(*client, file, kOwnerB, LockType::kRead, 300, nfs::kLockToEnd).ok());
+
+  server_->Kill();
+  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(server_->Restart()) << server_->error();
+
+  const std::vector<uint8_t> bytes(10, 'x');
+  auto wrote = sync.Write(file.fh, file.file.get(), 0, bytes, nfs::Stability::kFileSync);
+  EXPECT_TRUE(wrote.ok()) << wrote.status().ToString();
+  EXPECT_GE(client->info().clientid_recoveries, 1u);
+  // The reclaimed lock state is the owners' own: they go on with it.
+  EXPECT_TRUE(Lock(*client, file, kOwnerA, LockType::kWrite, 0, 10).ok());
+  EXPECT_TRUE(Unlock(*client, file, kOwnerB, 1000, 10).ok());
+
+  auto other = MountOrFail(Options(2));
+  ASSERT_TRUE(other);
+  nfs::SyncClient o(other.get());
+  nfs::OpenResult fo = OpenExisting(o, "reclaim.bin");
+  ASSERT_TRUE(fo.file);
+  nfs::Status s = Lock(*other, fo, kOwnerC, LockType::kRead, 60, 10);
   EXPECT_TRUE(Denied(s)) << s.ToString();
-  EXPECT_TRUE(Lock(*other, fo, kOwnerC, LockType::kRead, 300, 10).ok());
+  s = Lock(*other, fo, kOwnerC, LockType::kWrite, 2000, 10);  // B's read lock to the end
+  EXPECT_TRUE(Denied(s)) << s.ToString();
+  EXPECT_TRUE(Lock(*other, fo, kOwnerC, LockType::kWrite, 40, 10).ok());  // A unlocked it
   ASSERT_TRUE(o.Close(fo.file).ok());
   ASSERT_TRUE(sync.Close(file.file).ok());
 }
