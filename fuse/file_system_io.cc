@@ -37,6 +37,13 @@ std::shared_ptr<FileSystem::SharedOpen> FileSystem::AcquireShared(InodeId ino,
                                                                   bool* created) {
   std::lock_guard<std::mutex> lock(mu_);
   std::shared_ptr<SharedOpen>& slot = shared_[KeyOf(ino, cred)];
+  if (slot != nullptr) {
+    // An open whose locks were lost fails I/O with EIO until it is closed;
+    // its descriptors keep it, a new opener gets a new one (the kernel
+    // sends RELEASE after close returns, so a quick reopen would find it).
+    auto file = slot->File();
+    if (file && !file->usable()) slot = nullptr;
+  }
   *created = slot == nullptr;
   if (*created) {
     slot = std::make_shared<SharedOpen>();

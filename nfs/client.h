@@ -38,6 +38,10 @@ class OpenFile {
  public:
   virtual ~OpenFile() = default;
   virtual const FileHandle& fh() const = 0;
+  // False once this open can serve no new opener: its locks were lost, so
+  // its I/O fails with EIO until it is closed; a new open of the file must
+  // make a new NFS open.
+  virtual bool usable() const { return true; }
 };
 
 struct OpenResult {

@@ -107,6 +107,7 @@ class OpenState : public OpenFile {
     std::lock_guard<std::mutex> lock(mu_);
     return locks_lost_;
   }
+  bool usable() const override { return !locks_lost(); }
   // Runs `op` now if no operation of `owner` is under way, else after the
   // ones queued before it. `op` must end, on whatever thread, by calling
   // FinishLockOp(owner) and only then report to its caller (who may close
