@@ -102,6 +102,17 @@ std::string FormatHuman(const MountStatus& s) {
   o << "  recovery     " << e.reconnects << " reconnects, " << e.session_recoveries
     << " new sessions, " << e.clientid_recoveries << " new client IDs, " << e.retries
     << " retries\n";
+  if (!e.calls.empty()) {
+    uint64_t total = 0;
+    for (const auto& [name, n] : e.calls) total += n;
+    o << "  calls        " << total << " in all:";
+    const char* sep = " ";
+    for (const auto& [name, n] : e.calls) {
+      o << sep << name << " " << n;
+      sep = ", ";
+    }
+    o << "\n";
+  }
   return o.str();
 }
 
@@ -170,6 +181,7 @@ std::string FormatJson(const MountStatus& s) {
         {"session_recoveries", e.session_recoveries},
         {"clientid_recoveries", e.clientid_recoveries},
         {"retries", e.retries}}},
+      {"calls", e.calls},
   };
   return j.dump();
 }
@@ -246,6 +258,7 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
     r.at("session_recoveries").get_to(e.session_recoveries);
     r.at("clientid_recoveries").get_to(e.clientid_recoveries);
     r.at("retries").get_to(e.retries);
+    if (j.contains("calls")) j.at("calls").get_to(e.calls);
     return s;
   } catch (const std::exception& ex) {
     return nfs::Status::Protocol(std::string("unreadable status from the agent: ") + ex.what());
@@ -360,6 +373,10 @@ void AddMount(const MountStatus& s, Exposition* x) {
       double(e.session_recoveries));
   add("floatmount_clientid_recoveries_total", "counter", "New client IDs (server restarts).",
       double(e.clientid_recoveries));
+  for (const auto& [op, n] : e.calls) {
+    x->Add("floatmount_calls_total", "counter", "NFSv4.1 compounds sent, by main operation.",
+           labels + ",op=\"" + LabelValue(op) + "\"", double(n));
+  }
 }
 
 }  // namespace

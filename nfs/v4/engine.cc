@@ -43,6 +43,11 @@ constexpr int kMaxStateRetries = 8;
 }  // namespace
 
 void Nfs41Engine::Submit(std::shared_ptr<Compound> compound) {
+  {
+    // Names are string literals: counted without a copy.
+    std::lock_guard<std::mutex> lock(calls_mu_);
+    ++calls_[compound->name];
+  }
   auto f = std::make_shared<Flight>();
   f->compound = std::move(compound);
   if (options_.soft) {

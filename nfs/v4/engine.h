@@ -33,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -185,6 +186,8 @@ class Nfs41Engine {
   uint64_t reconnects_ = 0, session_recoveries_ = 0, clientid_recoveries_ = 0;  // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};  // set once by Shutdown
   std::atomic<uint64_t> retries_{0};
+  mutable std::mutex calls_mu_;
+  std::map<std::string_view, uint64_t> calls_;  // GUARDED_BY(calls_mu_): by compound name
   std::atomic<uint64_t> next_owner_{1};
 
   mutable std::mutex conns_mu_;

@@ -681,6 +681,10 @@ ServerInfo Nfs41Engine::Info() const {
     info.clientid_recoveries = clientid_recoveries_;
   }
   info.retries = retries_.load();
+  {
+    std::lock_guard<std::mutex> lock(calls_mu_);
+    for (const auto& [name, n] : calls_) info.calls[std::string(name)] = n;
+  }
   std::lock_guard<std::mutex> lock(conns_mu_);
   for (const Address& a : addresses_) {
     if (a.other_server) info.excluded.push_back(a.endpoint);

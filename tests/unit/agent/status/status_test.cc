@@ -48,6 +48,7 @@ MountStatus Sample(const std::string& mountpoint) {
   s.engine.excluded.push_back({"10.0.0.9", 2049});
   s.engine.reconnects = 4;
   s.engine.retries = 17;
+  s.engine.calls = {{"OPEN", 12}, {"WRITE", 30}};
   s.throughput = {812.5 * (1 << 20), 2.0 * (1 << 20)};
   s.cache.budget = 1ull << 30;
   s.cache.in_use = 64ull << 20;
@@ -69,6 +70,7 @@ TEST(StatusTest, JsonReadsBackAsWritten) {
   EXPECT_EQ(FormatJson(*back), json);
   EXPECT_EQ(back->engine.connections.size(), 2u);
   EXPECT_EQ(back->engine.excluded.at(0).ToString(), s.engine.excluded[0].ToString());
+  EXPECT_EQ(back->engine.calls, s.engine.calls);
   EXPECT_FALSE(ParseStatusJson("{\"mountpoint\": 1}").ok());
   EXPECT_FALSE(ParseStatusJson("not json").ok());
 }
@@ -78,6 +80,7 @@ TEST(StatusTest, HumanSummaryNamesEveryConnection) {
   EXPECT_NE(text.find("/mnt/data: nfs.example.com:/export (up 1h02m)"), std::string::npos) << text;
   EXPECT_NE(text.find("1 of 2 up"), std::string::npos) << text;
   EXPECT_NE(text.find("127.0.0.2:2049"), std::string::npos) << text;
+  EXPECT_NE(text.find("calls        42 in all: OPEN 12, WRITE 30"), std::string::npos) << text;
   EXPECT_NE(text.find("127.0.0.3:2049"), std::string::npos) << text;
   EXPECT_NE(text.find("4 in flight"), std::string::npos) << text;
   EXPECT_NE(text.find("10.0.0.9:2049 not used"), std::string::npos) << text;
@@ -115,6 +118,7 @@ TEST(StatusTest, PrometheusGroupsEachFamilyOnceAcrossMounts) {
     EXPECT_EQ(type[name], 1) << name;
   }
   EXPECT_GT(samples, 2 * 20);
+  EXPECT_NE(text.find(",op=\"WRITE\"} 30\n"), std::string::npos) << text;
   EXPECT_NE(text.find("mountpoint=\"/mnt/we\\\"ird\""), std::string::npos);
   EXPECT_NE(text.find("floatmount_connection_in_flight{mountpoint=\"/mnt/a\",server=\"nfs.example.com\","
                       "address=\"127.0.0.3:2049\",connection=\"1\"} 4"),
