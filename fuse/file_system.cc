@@ -159,11 +159,26 @@ void FileSystem::Symlink(const nfs::Credentials& cred, const std::string& target
 }
 
 // NFSv4 REMOVE takes files and empty directories alike; unlink(2) and
-// rmdir(2) must each refuse the other kind, so look first.
+// rmdir(2) must each refuse the other kind. The kernel asks for a name it
+// has just looked up (through this mount, so the inode table knows its
+// type): then REMOVE goes at once, one round trip, as the kernel NFS
+// client's; a name not known here is looked up first.
 void FileSystem::RemoveChecked(const nfs::Credentials& cred, InodeId parent,
                                const std::string& name, bool want_dir, Reply<None> reply) {
   auto dir = HandleOf(parent);
   if (!dir) return reply(ESTALE, {});
+  const auto known = inodes_.InodeAt(parent, name);
+  const auto attr = known ? inodes_.Attributes(*known) : std::nullopt;
+  if (attr && attr->Has(nfs::Attributes::kType)) {
+    const bool is_dir = attr->type == nfs::FileType::kDirectory;
+    if (is_dir && !want_dir) return reply(EISDIR, {});
+    if (!is_dir && want_dir) return reply(ENOTDIR, {});
+    client_->Remove(cred, *dir, name, [this, parent, name, reply](nfs::Result<nfs::Unit> removed) {
+      if (removed.ok()) inodes_.Removed(parent, name);
+      reply(ErrnoFromStatus(removed.status()), {});
+    });
+    return;
+  }
   client_->Lookup(cred, *dir, name,
                   [this, cred, parent, dir = *dir, name, want_dir, reply](nfs::Result<nfs::Entry> r) {
                     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});

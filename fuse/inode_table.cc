@@ -90,6 +90,13 @@ void InodeTable::Removed(InodeId parent, const std::string& name) {
   by_name_.erase(it);
 }
 
+std::optional<InodeId> InodeTable::InodeAt(InodeId parent, const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_name_.find(NameKey(parent, name));
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::optional<InodeTable::Name> InodeTable::NameOf(InodeId ino) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);

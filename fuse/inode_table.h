@@ -56,6 +56,8 @@ class InodeTable {
   void Removed(InodeId parent, const std::string& name);
   // The name `ino` was last learned by, if it still has it.
   std::optional<Name> NameOf(InodeId ino) const;
+  // The inode last learned as `name` in `parent`, if any.
+  std::optional<InodeId> InodeAt(InodeId parent, const std::string& name) const;
   // Updates the remembered attributes; returns the previous change value.
   std::optional<uint64_t> UpdateAttributes(InodeId ino, const nfs::Attributes& attr);
   std::optional<nfs::Attributes> Attributes(InodeId ino) const;

@@ -145,7 +145,7 @@ TEST_F(RoundTripsTest, CompoundsPerOperation) {
   EXPECT_LE(stat_missing.per_op, 1.0);
   EXPECT_LE(stat_again.per_op, 1.0);
   EXPECT_LE(mkdirs.per_op, 2.0);
-  EXPECT_LE(unlinks.per_op, 2.0);
+  EXPECT_LE(unlinks.per_op, 1.0);
   EXPECT_LE(ls_all.per_op, 3.0);
 }
 

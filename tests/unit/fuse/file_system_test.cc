@@ -130,6 +130,22 @@ TEST_F(FileSystemTest, UnlinkAndRmdirRefuseTheOtherKind) {
   EXPECT_FALSE(fake_.Find("file"));
 }
 
+TEST_F(FileSystemTest, AKnownNameIsRemovedInOneCallAndStillCheckedForItsKind) {
+  fake_.AddDir("dir");
+  fake_.AddFile("file");
+  ASSERT_EQ(Lookup(kRootInode, "dir").err, 0);  // the kernel looks up before it removes
+  ASSERT_EQ(Lookup(kRootInode, "file").err, 0);
+  const uint64_t lookups = faulty_.calls("LOOKUP");
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.Unlink(root_, kRootInode, "dir", r); }).err, EISDIR);
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.RmDir(root_, kRootInode, "file", r); }).err, ENOTDIR);
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.Unlink(root_, kRootInode, "file", r); }).err, 0);
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.RmDir(root_, kRootInode, "dir", r); }).err, 0);
+  EXPECT_EQ(faulty_.calls("LOOKUP"), lookups);  // REMOVE only
+  EXPECT_EQ(faulty_.calls("REMOVE"), 2u);
+  EXPECT_FALSE(fake_.Find("file"));
+  EXPECT_FALSE(fake_.Find("dir"));
+}
+
 TEST_F(FileSystemTest, RenameFlags) {
   fake_.AddFile("a", "1");
   fake_.AddFile("b", "2");
