@@ -77,11 +77,7 @@ class KnfsdTest : public ::testing::Test {
     FLOATMOUNT_REQUIRE(access("/dev/fuse", R_OK | W_OK) == 0, "needs /dev/fuse (root)");
     FLOATMOUNT_REQUIRE(!FloatmountBinary().empty(), "floatmount binary not found");
     umask(022);
-    FloatMount::Config config;
-    config.server = server_->address() + ":" + server_->pseudo_path();
-    config.port = server_->port();
-    config.extra = "vers=4.1";
-    ASSERT_TRUE(mount_.Mount(config));
+    ASSERT_TRUE(mount_.Mount(MountConfig()));
     // Each test works in its own directory of the shared export.
     name_ = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     ASSERT_SYSCALL(mkdir(Path("").c_str(), 0755));
@@ -91,6 +87,15 @@ class KnfsdTest : public ::testing::Test {
     if (mount_.mounted()) {
       EXPECT_TRUE(mount_.Unmount());
     }
+  }
+
+  // A mount of the guest's export over NFSv4.1 (each test's, or a second one).
+  static FloatMount::Config MountConfig() {
+    FloatMount::Config config;
+    config.server = server_->address() + ":" + server_->pseudo_path();
+    config.port = server_->port();
+    config.extra = "vers=4.1";
+    return config;
   }
 
   // `rel` in the test's directory, on the mount and in the guest.
@@ -249,11 +254,7 @@ TEST_F(KnfsdTest, SqliteCounterOnTwoMountsIsExact) {
     for (int i = 0; i < kRounds; ++i) sql << "BEGIN IMMEDIATE; UPDATE t SET v = v + 1; COMMIT;\n";
   }
   FloatMount second;
-  FloatMount::Config config;
-  config.server = server_->address() + ":" + server_->pseudo_path();
-  config.port = server_->port();
-  config.extra = "vers=4.1";
-  ASSERT_TRUE(second.Mount(config));
+  ASSERT_TRUE(second.Mount(MountConfig()));
   std::vector<pid_t> pids;
   for (const std::string& db : {Path("counter.db"), second.Path(name_ + "/counter.db")}) {
     for (int i = 0; i < kWorkers; ++i) {
@@ -294,11 +295,7 @@ TEST_F(KnfsdTest, TortureRandomOpsMatchTheModel) {
   const uint64_t seeds = env("FLOATMOUNT_KNFSD_TORTURE_SEEDS", 4);
   const uint64_t ops = env("FLOATMOUNT_TORTURE_OPS", 2000);
   FloatMount second;
-  FloatMount::Config config;
-  config.server = server_->address() + ":" + server_->pseudo_path();
-  config.port = server_->port();
-  config.extra = "vers=4.1";
-  ASSERT_TRUE(second.Mount(config));
+  ASSERT_TRUE(second.Mount(MountConfig()));
   for (uint64_t seed = 101; seed < 101 + seeds; ++seed) {
     const std::string dir = "s" + std::to_string(seed);
     ASSERT_SYSCALL(mkdir(Path(dir).c_str(), 0755));
