@@ -291,7 +291,8 @@ class FileSystem {
                  std::function<void()> then);
   // Lock-time coherence (file_system_locks.cc): fresh attributes; if the
   // file changed, drop its clean cached data here and in the kernel.
-  void RevalidateForLock(const std::shared_ptr<SharedOpen>& shared, std::function<void()> then);
+  void RevalidateForLock(const std::shared_ptr<SharedOpen>& shared, const nfs::Attributes& fresh,
+                         std::function<void()> then);
   // Drops the kernel's cached attributes of `ino` (and with `data` its
   // pages) on the coherence queue's thread, then runs `then` there.
   void InvalidateKernelThen(InodeId ino, bool data, std::function<void()> then);

@@ -114,9 +114,13 @@ class Client {
 
   // Byte-range locks on an open file, held by `owner` (a local lock owner,
   // e.g. the one FUSE passes per process/file description). Non-blocking:
-  // a conflict fails with NFS4ERR_DENIED; the caller polls to wait.
+  // a conflict fails with NFS4ERR_DENIED; the caller polls to wait. A
+  // grant answers with the file's attributes as the server had them right
+  // after it (NFSv4.1: GETATTR in LOCK's compound), so a caller can tell
+  // whether the file changed without another round trip; no attribute is
+  // set (Attributes::Has false) if the server did not return them.
   virtual void Lock(const Credentials& cred, const OpenFile* file, uint64_t owner, LockType type,
-                    uint64_t offset, uint64_t length, Callback<Unit> done) = 0;
+                    uint64_t offset, uint64_t length, Callback<Attributes> done) = 0;
   virtual void Unlock(const Credentials& cred, const OpenFile* file, uint64_t owner,
                       uint64_t offset, uint64_t length, Callback<Unit> done) = 0;
   // The conflicting lock, or nullopt when `type` could be taken now.

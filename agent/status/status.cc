@@ -98,7 +98,7 @@ std::string FormatHuman(const MountStatus& s) {
     << Bytes(double(c.resent)) << " resent; " << c.write_errors << " errors; " << c.flushes
     << " flushes (longest " << flush << " s); " << c.writer_waits << " writer waits\n";
   o << "  locks        " << c.lock_invalidations
-    << " granted locks found the file changed elsewhere (cached data dropped)\n";
+    << " granted locks (each dropped the file's cached data)\n";
   o << "  recovery     " << e.reconnects << " reconnects, " << e.session_recoveries
     << " new sessions, " << e.clientid_recoveries << " new client IDs, " << e.retries
     << " retries\n";
@@ -364,7 +364,7 @@ void AddMount(const MountStatus& s, Exposition* x) {
   add("floatmount_writer_waits_total", "counter", "Writes that waited for cache memory.",
       double(c.writer_waits));
   add("floatmount_lock_invalidations_total", "counter",
-      "Granted locks that found the file changed elsewhere and dropped its cached data.",
+      "Granted locks; each dropped the file's cached data (lock-time revalidation).",
       double(c.lock_invalidations));
   add("floatmount_rpc_retries_total", "counter", "Calls sent again (lost connection, DELAY, GRACE).",
       double(e.retries));

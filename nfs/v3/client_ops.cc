@@ -714,7 +714,7 @@ Status NoLocks() {
 }  // namespace
 
 void Nfs3Client::Lock(const Credentials&, const OpenFile*, uint64_t, LockType, uint64_t, uint64_t,
-                      Callback<Unit> done) {
+                      Callback<Attributes> done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!lock_warned_) {

@@ -137,7 +137,7 @@ class Nfs41Client : public MountedClient {
   void StatFs(const Credentials& cred, const FileHandle& fh, Callback<FsStats> done) override;
   // Locks: nfs/v4/locks.cc.
   void Lock(const Credentials& cred, const OpenFile* file, uint64_t owner, LockType type,
-            uint64_t offset, uint64_t length, Callback<Unit> done) override;
+            uint64_t offset, uint64_t length, Callback<Attributes> done) override;
   void Unlock(const Credentials& cred, const OpenFile* file, uint64_t owner, uint64_t offset,
               uint64_t length, Callback<Unit> done) override;
   void TestLock(const Credentials& cred, const OpenFile* file, uint64_t owner, LockType type,

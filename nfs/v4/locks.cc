@@ -171,8 +171,16 @@ struct LockCall {
   }
 };
 
-// SEQUENCE, PUTFH, LOCK
-void SendLock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
+// What a granted LOCK's compound returns.
+struct LockGrant {
+  Stateid stateid;
+  Attributes attr;  // none set if the server did not return them
+};
+
+// SEQUENCE, PUTFH, LOCK, GETATTR. The GETATTR tells the caller whether the
+// file changed (lock-time revalidation) without a round trip of its own;
+// its failure does not undo the grant.
+void SendLock(std::shared_ptr<const LockCall<Attributes>> call, bool retried) {
   const OpenState::LockOwner state = CurrentLockOwner(call->open, call->owner);
   if (state.lost) {
     call->Answer(LostLockStatus());
@@ -184,10 +192,11 @@ void SendLock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
   // The open stateid a new lock-owner was made from, as last encoded.
   auto open_stateid = std::make_shared<Stateid>(state.open_stateid);
   Nfs41Engine* engine = call->engine;
-  Run<Stateid>(
+  const IdMapper* ids = &engine->id_mapper();
+  Run<LockGrant>(
       engine, "LOCK", call->cred, true,
       [call, engine, new_owner, name = state.name, lock_stateid,
-       open_stateid](XdrEncoder& e) {  // SEQUENCE, PUTFH, LOCK
+       open_stateid](XdrEncoder& e) {
         EncodePutFh(e, call->open->fh());
         LockArgs args;
         args.locktype = call->locktype;
@@ -203,20 +212,23 @@ void SendLock(std::shared_ptr<const LockCall<Unit>> call, bool retried) {
           args.lock_stateid = lock_stateid;
         }
         EncodeLock(e, args);
-        return 2u;
+        EncodeGetAttr(e, StandardAttrs());
+        return 3u;
       },
-      [](XdrDecoder& d, bool, Stateid* out) {
+      [ids](XdrDecoder& d, bool, LockGrant* out) {
         if (Status s = DecodePutFh(d); !s.ok()) return s;
         LockDenied denied;
-        Status s = DecodeLock(d, out, &denied);
+        Status s = DecodeLock(d, &out->stateid, &denied);
         if (s.IsNfs(NFS4ERR_DENIED)) return Status::Nfs(NFS4ERR_DENIED, DeniedText("LOCK", denied));
-        return s;
+        if (!s.ok()) return s;
+        if (!DecodeGetAttr(d, *ids, &out->attr).ok()) out->attr = Attributes{};
+        return Status::Ok();
       },
-      [call, new_owner, open_stateid, retried, held = !state.held.empty()](Result<Stateid> r) {
+      [call, new_owner, open_stateid, retried, held = !state.held.empty()](Result<LockGrant> r) {
         if (r.ok()) {
-          call->open->SetLockStateid(call->owner, *r, *open_stateid);
+          call->open->SetLockStateid(call->owner, r->stateid, *open_stateid);
           call->open->Granted(call->owner, call->locktype, call->offset, call->length);
-          call->Answer(Unit{});
+          call->Answer(std::move(r->attr));
           return;
         }
         if (!new_owner && !retried) {
@@ -381,13 +393,13 @@ void ReleaseLocks(Nfs41Engine* engine, const Credentials& cred, std::shared_ptr<
 }
 
 void Nfs41Client::Lock(const Credentials& cred, const OpenFile* file, uint64_t owner, LockType type,
-                       uint64_t offset, uint64_t length, Callback<Unit> done) {
+                       uint64_t offset, uint64_t length, Callback<Attributes> done) {
   OpenState* open = CheckLockArgs(file, length, done);
   if (open == nullptr) return;
   // READ_LT/WRITE_LT, not the blocking variants: waiting is the caller's
   // polling (we do not handle CB_NOTIFY_LOCK, 20.11).
-  auto call = std::make_shared<const LockCall<Unit>>(
-      LockCall<Unit>{engine_.get(), cred, open, owner, WireLockType(type), offset,
+  auto call = std::make_shared<const LockCall<Attributes>>(
+      LockCall<Attributes>{engine_.get(), cred, open, owner, WireLockType(type), offset,
                      WireLength(offset, length), std::move(done)});
   open->RunLockOp(owner, [call] { SendLock(call, /*retried=*/false); });
 }

@@ -203,7 +203,7 @@ class FakeClient : public nfs::Client {
               nfs::Callback<nfs::FsStats> done) override;
   void Lock(const nfs::Credentials& cred, const nfs::OpenFile* file, uint64_t owner,
             nfs::LockType type, uint64_t offset, uint64_t length,
-            nfs::Callback<nfs::Unit> done) override;
+            nfs::Callback<nfs::Attributes> done) override;
   void Unlock(const nfs::Credentials& cred, const nfs::OpenFile* file, uint64_t owner,
               uint64_t offset, uint64_t length, nfs::Callback<nfs::Unit> done) override;
   void TestLock(const nfs::Credentials& cred, const nfs::OpenFile* file, uint64_t owner,
@@ -237,6 +237,11 @@ class FakeClient : public nfs::Client {
   // each counts as a change (change attribute, mtime/ctime) like the real op.
   void ExternalWrite(const nfs::FileHandle& fh, uint64_t offset, std::string_view data);
   void ExternalWrite(const std::string& path, uint64_t offset, std::string_view data);
+  // A write that leaves ctime, mtime and the change attribute as they were,
+  // as on a server that makes the change attribute from a coarse ctime (knfsd
+  // on tmpfs) when two writes fall within one clock tick.
+  void ExternalWriteWithinOneTick(const nfs::FileHandle& fh, uint64_t offset,
+                                  std::string_view data);
   void ExternalSetAttr(const nfs::FileHandle& fh, const nfs::SetAttributes& attrs);
   void ExternalRemove(const std::string& path);
   void ExternalRename(const std::string& from, const std::string& to);

@@ -359,8 +359,8 @@ void FakeClient::AddLockRange(Inode& n, LockRange range) {
 
 void FakeClient::Lock(const Credentials& cred, const nfs::OpenFile* file, uint64_t owner,
                       LockType type, uint64_t offset, uint64_t length,
-                      nfs::Callback<nfs::Unit> done) {
-  Complete(std::move(done), [&]() -> Result<nfs::Unit> {
+                      nfs::Callback<nfs::Attributes> done) {
+  Complete(std::move(done), [&]() -> Result<nfs::Attributes> {
     std::lock_guard lock(mu_);
     Count("LOCK", cred);
     if (file == nullptr) return Status::InvalidArgument("LOCK without an open file");
@@ -377,7 +377,7 @@ void FakeClient::Lock(const Credentials& cred, const nfs::OpenFile* file, uint64
     RemoveLockRange(n, owner, false, first, last);
     const uint64_t open_id = static_cast<const FakeOpenFile*>(file)->id();
     AddLockRange(n, LockRange{owner, false, open_id, type, first, last});
-    return nfs::Unit{};
+    return AttrsOf(n);  // as the GETATTR in NFSv4.1's LOCK compound
   }());
 }
 
@@ -560,6 +560,14 @@ void FakeClient::ExternalWrite(const FileHandle& fh, uint64_t offset, std::strin
   CheckHook(n.type == FileType::kRegular, "ExternalWrite to a non-file");
   WriteData(n, offset, reinterpret_cast<const uint8_t*>(data.data()), data.size(), true);
   Touch(n, true);
+}
+
+void FakeClient::ExternalWriteWithinOneTick(const FileHandle& fh, uint64_t offset,
+                                            std::string_view data) {
+  std::lock_guard lock(mu_);
+  Inode& n = MustGet(fh);
+  CheckHook(n.type == FileType::kRegular, "ExternalWriteWithinOneTick to a non-file");
+  WriteData(n, offset, reinterpret_cast<const uint8_t*>(data.data()), data.size(), true);
 }
 
 void FakeClient::ExternalWrite(const std::string& path, uint64_t offset, std::string_view data) {

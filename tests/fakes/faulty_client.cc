@@ -299,8 +299,8 @@ void FaultyClient::StatFs(const Credentials& cred, const FileHandle& fh,
 
 void FaultyClient::Lock(const Credentials& cred, const nfs::OpenFile* file, uint64_t owner,
                         nfs::LockType type, uint64_t offset, uint64_t length,
-                        Callback<nfs::Unit> done) {
-  Run<nfs::Unit>("LOCK", std::move(done), [&](auto cb) {
+                        Callback<nfs::Attributes> done) {
+  Run<nfs::Attributes>("LOCK", std::move(done), [&](auto cb) {
     inner_->Lock(cred, file, owner, type, offset, length, std::move(cb));
   });
 }

@@ -108,7 +108,7 @@ class FaultyClient : public nfs::Client {
               nfs::Callback<nfs::FsStats> done) override;
   void Lock(const nfs::Credentials& cred, const nfs::OpenFile* file, uint64_t owner,
             nfs::LockType type, uint64_t offset, uint64_t length,
-            nfs::Callback<nfs::Unit> done) override;
+            nfs::Callback<nfs::Attributes> done) override;
   void Unlock(const nfs::Credentials& cred, const nfs::OpenFile* file, uint64_t owner,
               uint64_t offset, uint64_t length, nfs::Callback<nfs::Unit> done) override;
   void TestLock(const nfs::Credentials& cred, const nfs::OpenFile* file, uint64_t owner,

@@ -23,11 +23,16 @@ constexpr uint64_t kOwnerC = 0xC3;
 class LockTest : public EngineTest {
  protected:
   // Blocking wrappers (SyncClient has no lock calls).
+  // `attr`, if given, receives the attributes that came with the grant.
   static nfs::Status Lock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,
-                          LockType type, uint64_t offset, uint64_t length) {
+                          LockType type, uint64_t offset, uint64_t length,
+                          nfs::Attributes* attr = nullptr) {
     std::promise<nfs::Status> p;
     client.Lock({}, file.file.get(), owner, type, offset, length,
-                [&](nfs::Result<nfs::Unit> r) { p.set_value(r.status()); });
+                [&](nfs::Result<nfs::Attributes> r) {
+                  if (r.ok() && attr != nullptr) *attr = *r;
+                  p.set_value(r.status());
+                });
     return p.get_future().get();
   }
   static nfs::Status Unlock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,
@@ -103,6 +108,52 @@ TEST_F(LockTest, TwoOwnersOnOneOpenConflictAndTestLockReportsTheHolder) {
 
   // Unlocking what an owner never locked succeeds.
   EXPECT_TRUE(Unlock(*client, file, kOwnerC, 0, nfs::kLockToEnd).ok());
+  ASSERT_TRUE(sync.Close(file.file).ok());
+}
+
+// Lock-time revalidation (issue 20) costs no round trip of its own: the
+// attributes come back in the LOCK's compound, and they are fresh (another
+// client's write between two grants shows as a new change and size).
+TEST_F(LockTest, AGrantCarriesFreshAttributesInTheSameCompound) {
+  auto client = MountOrFail(Options(2));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "grant_attrs.bin");
+  ASSERT_TRUE(file.file);
+  auto calls = [&](const char* name) {
+    const auto info = client->info();
+    auto it = info.calls.find(name);
+    return it == info.calls.end() ? uint64_t{0} : it->second;
+  };
+  const uint64_t getattrs = calls("GETATTR"), locks = calls("LOCK");
+
+  nfs::Attributes first;
+  ASSERT_TRUE(Lock(*client, file, kOwnerA, LockType::kWrite, 0, nfs::kLockToEnd, &first).ok());
+  ASSERT_TRUE(first.Has(nfs::Attributes::kChange));
+  ASSERT_TRUE(first.Has(nfs::Attributes::kSize));
+  EXPECT_EQ(first.size, 0u);
+  ASSERT_TRUE(Unlock(*client, file, kOwnerA, 0, nfs::kLockToEnd).ok());
+
+  {  // another client writes
+    auto other = MountOrFail(Options(1));
+    ASSERT_TRUE(other);
+    nfs::SyncClient other_sync(other.get());
+    nfs::OpenResult theirs = OpenExisting(other_sync, "grant_attrs.bin");
+    ASSERT_TRUE(theirs.file);
+    const std::string text = "written elsewhere";
+    const std::vector<uint8_t> bytes(text.begin(), text.end());
+    auto w = other_sync.Write(theirs.fh, theirs.file.get(), 0, bytes, nfs::Stability::kFileSync);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE(other_sync.Close(theirs.file).ok());
+  }
+  nfs::Attributes second;
+  ASSERT_TRUE(Lock(*client, file, kOwnerA, LockType::kWrite, 0, nfs::kLockToEnd, &second).ok());
+  ASSERT_TRUE(second.Has(nfs::Attributes::kChange));
+  EXPECT_NE(second.change, first.change);
+  EXPECT_EQ(second.size, std::string("written elsewhere").size());
+
+  EXPECT_EQ(calls("LOCK") - locks, 2u);
+  EXPECT_EQ(calls("GETATTR"), getattrs) << "a grant must not need a GETATTR of its own";
   ASSERT_TRUE(sync.Close(file.file).ok());
 }
 
@@ -243,11 +294,13 @@ TEST_F(LockTest, OneOwnersCallsRunInOrder) {
   constexpr int kCalls = 64;
   std::vector<std::promise<nfs::Status>> results(kCalls);
   for (int i = 0; i < kCalls; ++i) {
-    auto done = [&, i](nfs::Result<nfs::Unit> r) { results[i].set_value(r.status()); };
+    auto done = [&, i](const auto& r) { results[i].set_value(r.status()); };
     if (i % 2 == 0) {
-      client->Lock({}, file.file.get(), kOwnerA, LockType::kWrite, i * 10, 10, done);
+      client->Lock({}, file.file.get(), kOwnerA, LockType::kWrite, i * 10, 10,
+                   [done](nfs::Result<nfs::Attributes> r) { done(r); });
     } else {
-      client->Unlock({}, file.file.get(), kOwnerA, (i - 1) * 10 + 5, 5, done);
+      client->Unlock({}, file.file.get(), kOwnerA, (i - 1) * 10 + 5, 5,
+                     [done](nfs::Result<nfs::Unit> r) { done(r); });
     }
   }
   for (int i = 0; i < kCalls; ++i) {

@@ -422,7 +422,7 @@ class LockTest : public FakeClientTest {
     rw2_ = root_.OpenHandle(fh_, true, true)->file;
   }
   Status Lock(const nfs::OpenFile* f, uint64_t owner, LockType t, uint64_t off, uint64_t len) {
-    return Call<nfs::Unit>([&](auto cb) { fake_.Lock(kRoot, f, owner, t, off, len, cb); }).status();
+    return Call<nfs::Attributes>([&](auto cb) { fake_.Lock(kRoot, f, owner, t, off, len, cb); }).status();
   }
   Status Unlock(uint64_t owner, uint64_t off, uint64_t len) {
     return Call<nfs::Unit>([&](auto cb) { fake_.Unlock(kRoot, rw_.get(), owner, off, len, cb); })
