@@ -27,6 +27,7 @@
 
 #include "tests/harness/integration_env.h"
 #include "tests/harness/knfsd_server.h"
+#include "tests/integration/lock_workloads.h"
 #include "tests/integration/mount_fixture.h"
 
 #ifndef FLOATMOUNT_TORTURE_BINARY
@@ -255,30 +256,44 @@ TEST_F(KnfsdTest, SqliteCounterOnTwoMountsIsExact) {
   }
   FloatMount second;
   ASSERT_TRUE(second.Mount(MountConfig()));
-  std::vector<pid_t> pids;
-  for (const std::string& db : {Path("counter.db"), second.Path(name_ + "/counter.db")}) {
-    for (int i = 0; i < kWorkers; ++i) {
-      const pid_t pid = fork();
-      if (pid == 0) {
-        const std::string read = ".read " + script;
-        execlp("sqlite3", "sqlite3", "-bail", db.c_str(), read.c_str(), static_cast<char*>(nullptr));
-        _exit(127);
-      }
-      ASSERT_GT(pid, 0) << ErrnoText();
-      pids.push_back(pid);
-    }
-  }
-  for (pid_t pid : pids) {
-    int status = 0;
-    EXPECT_EQ(waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "worker status " << status;
-  }
+  EXPECT_TRUE(RunWorkers({Path(""), second.Path(name_)}, kWorkers, [&script](const std::string& root) {
+    const std::string db = root + "/counter.db";
+    const std::string read = ".read " + script;
+    execlp("sqlite3", "sqlite3", "-bail", db.c_str(), read.c_str(), static_cast<char*>(nullptr));
+    return 127;
+  }));
   EXPECT_TRUE(second.Unmount());
   const CommandResult total =
       RunCommand({"sqlite3", "-readonly", Path("counter.db"), "SELECT v FROM t;"});
   EXPECT_EQ(total.output, std::to_string(2 * kWorkers * kRounds) + "\n")
       << "updates lost between the mounts";
   RunCommand({"rm", "-rf", local});
+}
+
+// A read-modify-write under an fcntl byte-range lock on a file each process
+// keeps open, and the flock lock-file protocol (lock_workloads.h), two
+// processes on each of two mounts of knfsd: exact totals.
+TEST_F(KnfsdTest, ByteRangeLockedCounterOnTwoMountsIsExact) {
+  constexpr int kWorkers = 2, kRounds = 50;
+  ASSERT_TRUE(WriteFile(Path("counter"), Counter(0)));
+  FloatMount second;
+  ASSERT_TRUE(second.Mount(MountConfig()));
+  EXPECT_TRUE(RunWorkers({Path(""), second.Path(name_)}, kWorkers,
+                         [](const std::string& root) { return ByteRangeLockedCounter(root, kRounds); }));
+  EXPECT_TRUE(second.Unmount());
+  EXPECT_EQ(Guest("cat " + GuestPath("counter")), Counter(2 * kWorkers * kRounds));
+}
+
+TEST_F(KnfsdTest, FlockLockFileCounterOnTwoMountsIsExact) {
+  constexpr int kWorkers = 2, kRounds = 50;
+  ASSERT_TRUE(WriteFile(Path("queue.lock"), ""));
+  ASSERT_TRUE(WriteFile(Path("queue.next"), Counter(0)));
+  FloatMount second;
+  ASSERT_TRUE(second.Mount(MountConfig()));
+  EXPECT_TRUE(RunWorkers({Path(""), second.Path(name_)}, kWorkers,
+                         [](const std::string& root) { return FlockLockFileCounter(root, kRounds); }));
+  EXPECT_TRUE(second.Unmount());
+  EXPECT_EQ(Guest("cat " + GuestPath("queue.next")), Counter(2 * kWorkers * kRounds));
 }
 
 // The torture exerciser (tests/torture, see torture_test.cc) against knfsd:

@@ -7,18 +7,14 @@
 //
 // Each test runs kWorkers processes per mount, each making kRounds updates,
 // and checks the exact total on the server.
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "tests/integration/lock_workloads.h"
 #include "tests/integration/mount_fixture.h"
 
 namespace floatmount::testing {
@@ -32,39 +28,13 @@ class LockCoherenceTest : public MountTest {
  protected:
   LockCoherenceTest() { test_timeout_ = std::chrono::seconds(300); }
 
-  // Runs fn(root) in kWorkers processes on each of the two mounts at once;
-  // true if every one exited 0.
+  // Runs fn(root) in kWorkers processes on each of the two mounts at once.
   ::testing::AssertionResult RunOnBothMounts(const std::function<int(const std::string&)>& fn) {
     FloatMount* other = MountSecond();
     if (other == nullptr) return ::testing::AssertionFailure() << "no second mount";
-    const std::vector<std::string> roots = {Path(""), other->Path("")};
-    std::vector<pid_t> pids;
-    for (const std::string& root : roots) {
-      for (int i = 0; i < kWorkers; ++i) {
-        const pid_t pid = fork();
-        if (pid == 0) _exit(fn(root));
-        if (pid < 0) return ::testing::AssertionFailure() << "fork: " << ErrnoText();
-        pids.push_back(pid);
-      }
-    }
-    std::string failures;
-    for (pid_t pid : pids) {
-      int status = 0;
-      if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        failures += " pid " + std::to_string(pid) + " status " + std::to_string(status);
-      }
-    }
-    if (!failures.empty()) return ::testing::AssertionFailure() << "workers failed:" << failures;
-    return ::testing::AssertionSuccess();
+    return RunWorkers({Path(""), other->Path("")}, kWorkers, fn);
   }
 };
-
-// A counter in 8 decimal digits at the start of a file.
-std::string Counter(long v) {
-  char text[16];
-  std::snprintf(text, sizeof(text), "%08ld", v);
-  return text;
-}
 
 // SQLite with a rollback journal, each process keeping the database open
 // across its transactions (so close-to-open never revalidates it).
@@ -99,30 +69,7 @@ TEST_F(LockCoherenceTest, SqliteCounterOnTwoMountsIsExact) {
 // A read-modify-write under a byte-range lock on a file kept open.
 TEST_F(LockCoherenceTest, ByteRangeLockedCounterOnAnOpenFileIsExact) {
   ASSERT_TRUE(WriteFile(Path("counter"), Counter(0)));
-  ASSERT_TRUE(RunOnBothMounts([](const std::string& root) {
-    const int fd = open((root + "/counter").c_str(), O_RDWR);
-    if (fd < 0) return 10;
-    char warm[8];
-    if (pread(fd, warm, 8, 0) != 8) return 10;  // the page is cached from here on
-    for (int i = 0; i < kRounds; ++i) {
-      struct flock lk {};
-      lk.l_type = F_WRLCK;
-      lk.l_whence = SEEK_SET;
-      lk.l_start = 0;
-      lk.l_len = 8;
-      if (fcntl(fd, F_SETLKW, &lk) != 0) return 11;
-      char text[9] = {};
-      if (pread(fd, text, 8, 0) != 8) return 12;
-      const std::string next = Counter(std::strtol(text, nullptr, 10) + 1);
-      if (pwrite(fd, next.data(), 8, 0) != 8) return 13;
-      lk.l_type = F_UNLCK;
-      if (fcntl(fd, F_SETLK, &lk) != 0) return 14;
-      // Let the others in (a waiter polls every 50 ms): the lock must pass
-      // between the mounts, not stay on one until its workers are done.
-      usleep(60000);
-    }
-    return close(fd) == 0 ? 0 : 15;
-  }));
+  ASSERT_TRUE(RunOnBothMounts([](const std::string& root) { return ByteRangeLockedCounter(root, kRounds); }));
   EXPECT_EQ(ReadFile(ServerPath("counter")).value_or(""), Counter(kTotal));
 }
 
@@ -131,23 +78,7 @@ TEST_F(LockCoherenceTest, ByteRangeLockedCounterOnAnOpenFileIsExact) {
 TEST_F(LockCoherenceTest, FlockLockFileProtocolIsExact) {
   ASSERT_TRUE(WriteFile(Path("queue.lock"), ""));
   ASSERT_TRUE(WriteFile(Path("queue.next"), Counter(0)));
-  ASSERT_TRUE(RunOnBothMounts([](const std::string& root) {
-    const int lock_fd = open((root + "/queue.lock").c_str(), O_RDONLY);
-    if (lock_fd < 0) return 10;
-    for (int i = 0; i < kRounds; ++i) {
-      if (flock(lock_fd, LOCK_EX) != 0) return 11;
-      const int fd = open((root + "/queue.next").c_str(), O_RDWR);
-      if (fd < 0) return 12;
-      char text[9] = {};
-      if (pread(fd, text, 8, 0) != 8) return 13;
-      const std::string next = Counter(std::strtol(text, nullptr, 10) + 1);
-      if (pwrite(fd, next.data(), 8, 0) != 8) return 14;
-      if (close(fd) != 0) return 15;
-      if (flock(lock_fd, LOCK_UN) != 0) return 16;
-      usleep(60000);  // let the others in
-    }
-    return close(lock_fd) == 0 ? 0 : 17;
-  }));
+  ASSERT_TRUE(RunOnBothMounts([](const std::string& root) { return FlockLockFileCounter(root, kRounds); }));
   EXPECT_EQ(ReadFile(ServerPath("queue.next")).value_or(""), Counter(kTotal));
 }
 

@@ -1,0 +1,89 @@
+#include "tests/integration/lock_workloads.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace floatmount::testing {
+
+std::string Counter(long v) {
+  char text[16];
+  std::snprintf(text, sizeof(text), "%08ld", v);
+  return text;
+}
+
+::testing::AssertionResult RunWorkers(const std::vector<std::string>& roots, int workers,
+                                      const std::function<int(const std::string&)>& fn) {
+  std::vector<pid_t> pids;
+  std::string failures;
+  for (const std::string& root : roots) {
+    for (int i = 0; i < workers; ++i) {
+      const pid_t pid = fork();
+      if (pid == 0) _exit(fn(root));
+      if (pid < 0) {
+        failures += std::string(" fork: ") + std::strerror(errno);
+        break;
+      }
+      pids.push_back(pid);
+    }
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      failures += " pid " + std::to_string(pid) + " status " + std::to_string(status);
+    }
+  }
+  if (!failures.empty()) return ::testing::AssertionFailure() << "workers failed:" << failures;
+  return ::testing::AssertionSuccess();
+}
+
+int ByteRangeLockedCounter(const std::string& root, int rounds) {
+  const int fd = open((root + "/counter").c_str(), O_RDWR);
+  if (fd < 0) return 10;
+  char warm[8];
+  if (pread(fd, warm, 8, 0) != 8) return 10;  // the page is cached from here on
+  for (int i = 0; i < rounds; ++i) {
+    struct flock lk {};
+    lk.l_type = F_WRLCK;
+    lk.l_whence = SEEK_SET;
+    lk.l_start = 0;
+    lk.l_len = 8;
+    if (fcntl(fd, F_SETLKW, &lk) != 0) return 11;
+    char text[9] = {};
+    if (pread(fd, text, 8, 0) != 8) return 12;
+    const std::string next = Counter(std::strtol(text, nullptr, 10) + 1);
+    if (pwrite(fd, next.data(), 8, 0) != 8) return 13;
+    lk.l_type = F_UNLCK;
+    if (fcntl(fd, F_SETLK, &lk) != 0) return 14;
+    // Let the others in (a waiter polls every 50 ms): the lock must pass
+    // between the mounts, not stay on one until its workers are done.
+    usleep(60000);
+  }
+  return close(fd) == 0 ? 0 : 15;
+}
+
+int FlockLockFileCounter(const std::string& root, int rounds) {
+  const int lock_fd = open((root + "/queue.lock").c_str(), O_RDONLY);
+  if (lock_fd < 0) return 10;
+  for (int i = 0; i < rounds; ++i) {
+    if (flock(lock_fd, LOCK_EX) != 0) return 11;
+    const int fd = open((root + "/queue.next").c_str(), O_RDWR);
+    if (fd < 0) return 12;
+    char text[9] = {};
+    if (pread(fd, text, 8, 0) != 8) return 13;
+    const std::string next = Counter(std::strtol(text, nullptr, 10) + 1);
+    if (pwrite(fd, next.data(), 8, 0) != 8) return 14;
+    if (close(fd) != 0) return 15;
+    if (flock(lock_fd, LOCK_UN) != 0) return 16;
+    usleep(60000);  // let the others in
+  }
+  return close(lock_fd) == 0 ? 0 : 17;
+}
+
+}  // namespace floatmount::testing

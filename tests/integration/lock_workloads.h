@@ -1,0 +1,33 @@
+// Workloads that share a file between mounts under locks (issue 20), run by
+// lock_coherence_test.cc against ganesha and knfsd_test.cc against the
+// kernel server: each mount stands for a node, each worker is a real
+// process, and the counters they update end exact only if a granted lock
+// revalidates the file and an unlock first commits the dirty data.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace floatmount::testing {
+
+// A counter in 8 decimal digits at the start of a file.
+std::string Counter(long v);
+
+// Runs fn(root) in `workers` forked processes for each of `roots` at once;
+// success if every one exited 0 (else which did not, with its status).
+::testing::AssertionResult RunWorkers(const std::vector<std::string>& roots, int workers,
+                                      const std::function<int(const std::string&)>& fn);
+
+// `rounds` read-modify-writes of root/counter (made with Counter(0)) under
+// an fcntl write lock on its first 8 bytes, the file kept open (and its
+// page cached) throughout. Returns 0, or a code saying which step failed.
+int ByteRangeLockedCounter(const std::string& root, int rounds);
+
+// The lock-file protocol of scripts and job queues, `rounds` times: flock
+// root/queue.lock, open root/queue.next, increment it, close, unlock.
+int FlockLockFileCounter(const std::string& root, int rounds);
+
+}  // namespace floatmount::testing
