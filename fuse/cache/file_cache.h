@@ -136,6 +136,7 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
     std::shared_ptr<DirtyChunk> chunk;
     uint32_t lo = 0, hi = 0;
     uint64_t seq = 0;
+    bool file_sync = false;  // the only WRITE a flush needs: no COMMIT after it
   };
   struct Waiter {
     uint64_t target = 0;  // every WRITE up to this sequence number must be done

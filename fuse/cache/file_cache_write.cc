@@ -120,7 +120,7 @@ void FileCache::SendOne(const Send& send) {
   context_.client->Write(
       c.who.cred, fh_, c.who.file.get(), c.base + send.lo,
       std::span<const uint8_t>(c.data.get() + send.lo, send.hi - send.lo),
-      nfs::Stability::kUnstable,
+      send.file_sync ? nfs::Stability::kFileSync : nfs::Stability::kUnstable,
       [self, send](nfs::Result<nfs::WriteResult> r) { self->SendDone(send, std::move(r)); });
 }
 
@@ -161,7 +161,8 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
         // these bytes) waits for all of it (issue 13: knfsd's 128 KiB wsize
         // let fsync and reads overtake the rest of a chunk).
         context_.counters->dirty += asked - count;
-        actions.sends.push_back(Send{send.chunk, send.lo + count, send.hi, send.seq});
+        actions.sends.push_back(
+            Send{send.chunk, send.lo + count, send.hi, send.seq, send.file_sync});
       }
     }
     MaybeFreeLocked(send.chunk);
@@ -296,6 +297,14 @@ void FileCache::Flush(std::function<void()> done) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     SendAllLocked(&actions);
+    // A flush that needs one WRITE and nothing else made stable (a small
+    // file written and closed) sends it FILE_SYNC: the server commits it
+    // with the WRITE, and the COMMIT round trip is saved (the kernel
+    // client's FLUSH_STABLE). Anything unstable or in flight already needs
+    // a COMMIT, which then covers this WRITE too.
+    if (actions.sends.size() == 1 && sending_.size() == 1 && unstable_bytes_ == 0) {
+      actions.sends.front().file_sync = true;
+    }
     waiters_.push_back(Waiter{next_seq_ - 1, true, 0, std::move(done)});
     ProgressLocked(&actions, false);
   }

@@ -208,9 +208,11 @@ TEST_F(FileSystemTest, AFailedBackgroundWriteIsReturnedByTheNextWriteOnce) {
   EXPECT_EQ(Release(c.value.open.handle), 0);
 }
 
+// (More than one WRITE, so that the flush needs a COMMIT: a single one goes
+// FILE_SYNC.)
 TEST_F(FileSystemTest, AFailedCommitSurfacesOnFlush) {
   auto c = Create(kRootInode, "f");
-  EXPECT_EQ(Write(c.value.open.handle, "abc", 0).err, 0);
+  EXPECT_EQ(Write(c.value.open.handle, std::string(1 << 20, 'a') + "abc", 0).err, 0);
   faulty_.FailNth("COMMIT", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_IO, "COMMIT"));
   EXPECT_EQ(Flush(c.value.open.handle), EIO);
   EXPECT_EQ(Release(c.value.open.handle), 0);
@@ -232,7 +234,7 @@ TEST_F(FileSystemTest, AServerRestartBeforeCommitMakesTheDataGoAgain) {
 
 TEST_F(FileSystemTest, ReleaseCommitsAndReportsCommitErrors) {
   auto c = Create(kRootInode, "f");
-  EXPECT_EQ(Write(c.value.open.handle, "abc", 0).err, 0);
+  EXPECT_EQ(Write(c.value.open.handle, std::string(1 << 20, 'a') + "abc", 0).err, 0);
   faulty_.FailNth("COMMIT", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_DQUOT, "COMMIT"));
   EXPECT_EQ(Release(c.value.open.handle), EDQUOT);
   EXPECT_EQ(fake_.open_count(), 0u);  // closed on the server all the same
@@ -580,11 +582,14 @@ TEST_F(FileSystemTest, CloseCommitsBeforeItDropsTheLocks) {
   EXPECT_EQ(Call<None>([&](auto r) { fs_.Flush(h, 7, r); }).err, 0);
   const std::vector<std::string> all = faulty_.call_log();
   const std::vector<std::string> order(all.begin() + long(before), all.end());
-  const auto commit = std::find(order.begin(), order.end(), "COMMIT");
+  // One small WRITE: it goes FILE_SYNC (stable when answered), no COMMIT.
+  const auto write = std::find(order.begin(), order.end(), "WRITE");
   const auto locku = std::find(order.begin(), order.end(), "LOCKU");
-  ASSERT_NE(commit, order.end());
+  ASSERT_NE(write, order.end());
   ASSERT_NE(locku, order.end());
-  EXPECT_LT(commit - order.begin(), locku - order.begin());
+  EXPECT_LT(write - order.begin(), locku - order.begin());
+  EXPECT_EQ(std::find(order.begin(), order.end(), "COMMIT"), order.end());
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("jobs")), "job-1");
   EXPECT_EQ(Release(h), 0);
 }
 
