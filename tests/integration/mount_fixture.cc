@@ -609,9 +609,10 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
       problems += "unmount failed after " + std::to_string(took.count()) + " ms: " + r.Describe() +
                   "\n";
     } else if (took > std::chrono::seconds(10)) {
-      // Not a failure, but worth seeing when a run is slow.
-      std::fprintf(stderr, "note: floatmount unmount %s took %lld ms\n", mount_point_.c_str(),
-                   static_cast<long long>(took.count()));
+      // Not a failure, but worth seeing when a run is slow, with what the
+      // agent was doing meanwhile.
+      std::fprintf(stderr, "note: floatmount unmount %s took %lld ms\n%s", mount_point_.c_str(),
+                   static_cast<long long>(took.count()), LogsIn(state_dir_).c_str());
     }
     if (!MountedFsType(mount_point_).empty()) {
       problems += "still mounted after the unmount command; forcing it\n";
