@@ -4,7 +4,8 @@
 # nfs-ganesha on loopback and the kernel NFS server in a QEMU guest — first
 # in the release build, then the .deb (built, checked by lintian and for
 # portability, installed into a scratch root, its units verified, then
-# installed with apt on a minimal Debian 12 and mounting from there), then
+# installed with apt on a minimal Debian 12 and mounting from there, and
+# booted there under systemd with systemd-nspawn), then
 # the unit and integration tests again under AddressSanitizer/UBSan. Needs
 # root (ganesha, apt).
 # Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
@@ -34,6 +35,8 @@ deb=$(bash packaging/build_deb.sh build-deb | tail -n 1)
 bash packaging/check_deb.sh "$deb"
 echo "== the .deb on a clean Debian 12 (debootstrap root, cached): apt install, mount"
 bash tests/package/clean_room_install.sh "$deb" build/tests/harness/ganesha_serve
+echo "== the .deb under systemd as PID 1 (systemd-nspawn --boot): fstab, enable --now, status, restart, stop"
+bash tests/package/systemd_boot.sh "$deb" build/tests/harness/ganesha_serve
 bash packaging/databricks/test_init_script.sh "$deb" build/tests/harness/ganesha_serve
 
 echo "== ASan/UBSan build"
