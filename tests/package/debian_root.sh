@@ -8,7 +8,8 @@
 # from the Debian mirror this machine's apt uses, with apt's package lists
 # already fetched inside, as its last line. With --systemd the root also
 # has systemd as init (systemd, systemd-sysv, dbus), to boot with
-# systemd-nspawn. Needs root (debootstrap is installed if missing).
+# systemd-nspawn; it is made from the plain root's tarball. Needs root
+# (debootstrap is installed if missing).
 #
 # Cache: ${FLOATMOUNT_ROOT_CACHE:-/var/cache/floatmount-tests}/debian12-FLAVOR-KEY.tar.zst
 # (FLAVOR: root or systemd),
@@ -58,7 +59,12 @@ if [[ $(grep -c '=' <<<"$versions") -ne ${#watched[@]} || $versions == *"(none)"
   echo "$versions" >&2
   exit 1
 fi
-key=$( { echo "$mirror $suite $flavor"; echo "$versions"; cat "$0"; } | sha256sum | cut -c1-16)
+# The systemd root is the plain one plus systemd: made from its tarball.
+base=""
+if [[ $flavor == systemd ]]; then
+  base=$(bash "$0" | tail -n 1)
+fi
+key=$( { echo "$mirror $suite $flavor ${base##*/}"; echo "$versions"; cat "$0"; } | sha256sum | cut -c1-16)
 cache=${FLOATMOUNT_ROOT_CACHE:-/var/cache/floatmount-tests}
 tarball=$cache/debian12-$flavor-$key.tar.zst
 if [[ -s $tarball ]]; then
@@ -75,22 +81,27 @@ cleanup() {
 }
 trap cleanup EXIT
 start=$SECONDS
-echo "debian_root.sh: debootstrap --variant=minbase $suite from $mirror" >&2
-if ! debootstrap --variant=minbase "$suite" "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1; then
-  tail -n 30 "$work/debootstrap.log" >&2
-  echo "debian_root.sh: debootstrap failed" >&2
-  exit 1
+if [[ -n $base ]]; then
+  mkdir "$work/root"
+  tar -C "$work/root" --zstd -xf "$base"
+else
+  echo "debian_root.sh: debootstrap --variant=minbase $suite from $mirror" >&2
+  if ! debootstrap --variant=minbase "$suite" "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1; then
+    tail -n 30 "$work/debootstrap.log" >&2
+    echo "debian_root.sh: debootstrap failed" >&2
+    exit 1
+  fi
 fi
 # The package lists, so that `apt install ./floatmount_*.deb` can fetch its
 # dependencies (fuse3) without an `apt-get update` in every test run.
 cp /etc/resolv.conf "$work/root/etc/resolv.conf"
 mount --bind /proc "$work/root/proc"
-chroot "$work/root" apt-get update -qq
+[[ -n $base ]] || chroot "$work/root" apt-get update -qq
 if ((${#extra[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive chroot "$work/root" apt-get install -y -q --no-install-recommends \
     "${extra[@]}" >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; exit 1; }
-  chroot "$work/root" apt-get clean
 fi
+chroot "$work/root" apt-get clean
 umount "$work/root/proc"
 rm -f "$work/root/etc/resolv.conf"
 tar -C "$work/root" --numeric-owner -cf - . | zstd -q -T0 -o "$tarball.tmp"
