@@ -52,8 +52,10 @@ mirror=${FLOATMOUNT_DEBIAN_MIRROR:-$(cat /etc/apt/sources.list /etc/apt/sources.
   grep -m 1 -E '/debian/?$' || true)}
 [[ -n $mirror ]] || { echo "debian_root.sh: no Debian mirror in /etc/apt/sources.list*" >&2; exit 1; }
 
-versions=$(apt-cache policy "${watched[@]}" |
-  awk '/^[^ ]+:$/ {p = substr($1, 1, length($1) - 1)} /Candidate:/ {print p "=" $2}')
+# (apt-cache is slow on a busy machine: the systemd flavor hands its
+# answer to the run that finds the plain root.)
+versions=${_FLOATMOUNT_ROOT_VERSIONS:-$(apt-cache policy "${watched[@]}" |
+  awk '/^[^ ]+:$/ {p = substr($1, 1, length($1) - 1)} /Candidate:/ {print p "=" $2}')}
 if [[ $(grep -c '=' <<<"$versions") -ne ${#watched[@]} || $versions == *"(none)"* ]]; then
   echo "debian_root.sh: no candidate version for some of ${watched[*]} (apt-get update?):" >&2
   echo "$versions" >&2
@@ -62,7 +64,7 @@ fi
 # The systemd root is the plain one plus systemd: made from its tarball.
 base=""
 if [[ $flavor == systemd ]]; then
-  base=$(bash "$0" | tail -n 1)
+  base=$(_FLOATMOUNT_ROOT_VERSIONS=$versions bash "$0" | tail -n 1)
 fi
 key=$( { echo "$mirror $suite $flavor ${base##*/}"; echo "$versions"; cat "$0"; } | sha256sum | cut -c1-16)
 cache=${FLOATMOUNT_ROOT_CACHE:-/var/cache/floatmount-tests}
@@ -76,7 +78,7 @@ fi
 mkdir -p "$cache"
 work=$(mktemp -d /tmp/floatmount-root-build.XXXXXX)
 cleanup() {
-  for m in "$work/root/proc" "$work/root/dev"; do mountpoint -q "$m" && umount -l "$m"; done
+  for m in $(awk -v r="$work/root/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m"; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -102,9 +104,13 @@ if ((${#extra[@]} > 0)); then
     "${extra[@]}" >"$work/apt.log" 2>&1 || { tail -n 30 "$work/apt.log" >&2; exit 1; }
 fi
 chroot "$work/root" apt-get clean
-umount "$work/root/proc"
+# Everything mounted in the root (this script's /proc, and a /proc that
+# debootstrap could not unmount on a busy machine), innermost first.
+for m in $(awk -v r="$work/root/" 'index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+  umount "$m" || umount -l "$m"
+done
 rm -f "$work/root/etc/resolv.conf"
-tar -C "$work/root" --numeric-owner -cf - . | zstd -q -T0 -o "$tarball.tmp"
+tar -C "$work/root" --one-file-system --numeric-owner -cf - . | zstd -q -T0 -o "$tarball.tmp"
 mv "$tarball.tmp" "$tarball"
 find "$cache" -maxdepth 1 -name "debian12-$flavor-*.tar.zst" ! -name "${tarball##*/}" -delete
 echo "debian_root.sh: made $tarball in $((SECONDS - start)) s ($(du -h "$tarball" | cut -f1))" >&2
