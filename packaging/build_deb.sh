@@ -1,5 +1,11 @@
 #!/usr/bin/env bash
-# Builds the floatmount .deb: packaging/build_deb.sh [OUTDIR]
+# Builds the floatmount .deb: packaging/build_deb.sh [--arch ARCH] [OUTDIR]
+#
+# --arch ARCH (e.g. arm64) cross-builds the package for that Debian
+# architecture on this machine with Debian's cross toolchain
+# (crossbuild-essential-ARCH) and the ARCH (multiarch) -dev packages of
+# debian/control's Build-Depends: it adds ARCH to dpkg's architectures and
+# installs them if missing (root).
 #
 # Installs dpkg-dev, debhelper and debian/control's Build-Depends with
 # apt-get if any is missing (needs root then), copies the source tree (the
@@ -11,24 +17,38 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
+host_arch=$(dpkg --print-architecture)
+arch=$host_arch
+if [[ ${1:-} == --arch ]]; then
+  arch=${2:?"usage: $0 [--arch ARCH] [OUTDIR]"}
+  shift 2
+fi
 out=${1:-$src/build-deb}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
 tools=(dpkg-dev debhelper)
+cross=()
+if [[ $arch != "$host_arch" ]]; then
+  tools+=("crossbuild-essential-$arch")
+  cross=(-a "$arch")
+fi
 missing=()
 for p in "${tools[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if ((${#missing[@]} > 0)) || ! (cd "$src" && dpkg-checkbuilddeps) 2>/dev/null; then
+if ((${#missing[@]} > 0)) || ! (cd "$src" && dpkg-checkbuilddeps "${cross[@]}") 2>/dev/null; then
   if [[ $(id -u) -ne 0 ]]; then
     echo "build_deb.sh: run as root to install the build dependencies" >&2
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  if [[ $arch != "$host_arch" ]] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+    dpkg --add-architecture "$arch"
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${tools[@]}" >/dev/null
-  apt-get build-dep -y -qq "$src" >/dev/null
+  apt-get build-dep -y -qq "${cross[@]}" "$src" >/dev/null
 fi
 
 version=$(cd "$src" && dpkg-parsechangelog -SVersion)
@@ -41,8 +61,7 @@ mkdir "$tree"
 (cd "$src" && git ls-files -z --cached --others --exclude-standard |
   tar --null -T - --ignore-failed-read -cf -) | tar -C "$tree" -xf -
 
-arch=$(dpkg-architecture -qDEB_HOST_ARCH)
-if ! (cd "$tree" && dpkg-buildpackage -b -us -uc -j"${JOBS:-$(nproc)}") >"$out/build.log" 2>&1; then
+if ! (cd "$tree" && dpkg-buildpackage "${cross[@]}" -b -us -uc -j"${JOBS:-$(nproc)}") >"$out/build.log" 2>&1; then
   tail -n 60 "$out/build.log" >&2
   echo "build_deb.sh: dpkg-buildpackage failed; full log: $out/build.log" >&2
   exit 1

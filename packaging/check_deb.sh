@@ -3,6 +3,9 @@
 #  1. lintian: fails on errors, prints warnings and info tags.
 #  2. Unpacks it into a scratch root (dpkg -x) and checks the files, the
 #     dependencies, the installed binary's --version and the example config.
+#     Portable: Depends names only packages that Debian 12, Ubuntu 22.04
+#     and 24.04 all have, the binary links only those libraries, and needs
+#     no symbol version newer than Ubuntu 22.04's (glibc 2.35, GCC 12).
 #  3. mount(8) finds mount.floatmount: in a private mount namespace whose
 #     /usr/sbin holds only the package's files, `mount -t floatmount` must
 #     run it (through /sbin, which is /usr/sbin on merged-/usr Debian 12).
@@ -45,9 +48,50 @@ done
 [[ -d $root/etc/floatmount ]] || fail "/etc/floatmount is missing"
 [[ $(readlink "$root/usr/sbin/mount.floatmount") == floatmount ]] || fail "mount.floatmount is not a link to floatmount"
 depends=$(dpkg-deb -f "$deb" Depends)
-for d in fuse3 libfuse3-3 libc-ares2 libsystemd0; do
+for d in fuse3 libsystemd0; do
   [[ $depends == *"$d"* ]] || fail "Depends lacks $d: $depends"
 done
+
+echo "== portable: installs on Debian 12, Ubuntu 22.04 and Ubuntu 24.04"
+# Only packages with the same name on all three may be depended on; the
+# rest is linked in (packaging/README.md). Then the symbol versions the
+# binary needs must exist in Ubuntu 22.04, the oldest: glibc 2.35,
+# libstdc++ and libgcc_s of GCC 12, libsystemd 249, libfuse3 3.10.
+echo "Depends: $depends"
+for d in $(sed -E 's/\([^)]*\)//g; s/[,|]/ /g' <<<"$depends"); do
+  case ${d%%:*} in
+    libc6 | libstdc++6 | libgcc-s1 | libfuse3-3 | libsystemd0 | fuse3) ;;
+    *) fail "Depends names $d, which is not the same package on Debian 12, Ubuntu 22.04 and 24.04: $depends" ;;
+  esac
+done
+bin=$root/usr/sbin/floatmount
+needed=$(readelf -d -W "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+for lib in $needed; do
+  case $lib in
+    libc.so.6 | libm.so.6 | libstdc++.so.6 | libgcc_s.so.1 | libfuse3.so.3 | libsystemd.so.0 | ld-linux*) ;;
+    *) fail "the binary links $lib dynamically (allowed: libc, libm, libstdc++, libgcc_s, libfuse3, libsystemd)" ;;
+  esac
+done
+echo "NEEDED: $(paste -sd' ' <<<"$needed")"
+# "FILE PREFIX CEILING": the highest version of each family Ubuntu 22.04 has.
+ceilings="libc.so.6 GLIBC_ 2.35
+libm.so.6 GLIBC_ 2.35
+libstdc++.so.6 GLIBCXX_ 3.4.30
+libstdc++.so.6 CXXABI_ 1.3.13
+libgcc_s.so.1 GCC_ 12.0.0
+libsystemd.so.0 LIBSYSTEMD_ 249
+libfuse3.so.3 FUSE_ 3.10"
+# "FILE VERSION" for each symbol version the binary needs (.gnu.version_r).
+needs=$(readelf -V -W "$bin" | awk '/File:/ {for (i = 1; i <= NF; i++) if ($i == "File:") f = $(i + 1)}
+  /Name:/ {for (i = 1; i <= NF; i++) if ($i == "Name:") print f, $(i + 1)}')
+while read -r file prefix ceiling; do
+  highest=$(awk -v f="$file" -v p="$prefix" '$1 == f && index($2, p) == 1 {print substr($2, length(p) + 1)}' <<<"$needs" |
+    { grep -E '^[0-9.]+$' || true; } | sort -V | tail -n 1)
+  [[ -z $highest ]] && continue
+  echo "$file: highest $prefix$highest (at most $prefix$ceiling)"
+  [[ $(printf '%s\n%s\n' "$highest" "$ceiling" | sort -V | tail -n 1) == "$ceiling" ]] ||
+    fail "the binary needs $prefix$highest from $file, newer than Ubuntu 22.04's $prefix$ceiling"
+done <<<"$ceilings"
 ! ldd "$root/usr/sbin/floatmount" | grep "not found" || fail "shared libraries missing"
 version=$(dpkg-deb -f "$deb" Version)
 got=$("$root/usr/sbin/floatmount" --version)

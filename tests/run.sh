@@ -2,9 +2,12 @@
 # Installs what is needed, builds, and runs the whole test suite: unit
 # tests, the harness's own tests, and the integration tests against a real
 # nfs-ganesha on loopback and the kernel NFS server in a QEMU guest — first
-# in the release build, then the .deb (built, checked by lintian, installed
-# into a scratch root, its units verified), then the unit and integration
-# tests again under AddressSanitizer/UBSan. Needs root (ganesha, apt).
+# in the release build, then the .deb (built, checked by lintian and for
+# portability, installed into a scratch root, its units verified, then
+# installed with apt on a minimal Debian 12 and mounting from there, and
+# booted there under systemd with systemd-nspawn), then
+# the unit and integration tests again under AddressSanitizer/UBSan. Needs
+# root (ganesha, apt).
 # Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +33,10 @@ ctest --test-dir build --output-on-failure --timeout 900
 echo "== the .deb: build, lintian, install into a scratch root, systemd-analyze verify"
 deb=$(bash packaging/build_deb.sh build-deb | tail -n 1)
 bash packaging/check_deb.sh "$deb"
+echo "== the .deb on a clean Debian 12 (debootstrap root, cached): apt install, mount"
+bash tests/package/clean_room_install.sh "$deb" build/tests/harness/ganesha_serve
+echo "== the .deb under systemd as PID 1 (systemd-nspawn --boot): fstab, enable --now, status, restart, stop"
+bash tests/package/systemd_boot.sh "$deb" build/tests/harness/ganesha_serve
 bash packaging/databricks/test_init_script.sh "$deb" build/tests/harness/ganesha_serve
 
 echo "== ASan/UBSan build"
