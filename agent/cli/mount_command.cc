@@ -36,8 +36,48 @@
 namespace floatmount::agent {
 namespace {
 
+// Whether the agent that wrote `mountpoint`'s pid file still runs.
+bool AgentAlive(const std::string& mountpoint) {
+  pid_t pid = 0;
+  std::ifstream(RunFileFor(mountpoint, ".pid")) >> pid;
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string argv0;
+  std::getline(cmdline, argv0, '\0');
+  return argv0.find("floatmount") != std::string::npos;  // not a reused pid
+}
+
+// A floatmount mount whose agent is gone (killed by systemd's watchdog,
+// crashed, SIGKILLed) stays in the mount table and answers ENOTCONN (or,
+// while the kernel's cached attributes last, looks alive), so the mount
+// point could never be mounted again: a unit with Restart= would fail
+// until its start limit. Such a mount is detached (lazily, as `fusermount3
+// -uz` does) with one line saying so. Only a fuse.floatmount mount is
+// touched, and only when no live agent serves it (its pid file names a
+// process that is gone): nothing is asked of the mount itself, which a live
+// agent with a server down would leave hanging.
+void DetachStaleMount(const std::string& given) {
+  std::string path = given;
+  if (path.empty()) return;
+  if (path[0] != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == nullptr) return;
+    path = std::string(cwd) + "/" + path;
+  }
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  std::string fstype;
+  if (!IsMountPoint(path, &fstype) || fstype != "fuse.floatmount" || AgentAlive(path)) return;
+  if (umount2(path.c_str(), MNT_DETACH) != 0) {
+    const std::string cmd = "fusermount3 -u -z '" + path + "' 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) return;  // CheckMountPoint says what is wrong
+  }
+  std::cerr << "floatmount: " << path
+            << ": detached the mount of a floatmount agent that is gone\n";
+}
+
 // Resolves and checks the mount point; returns its absolute path.
 std::optional<std::string> CheckMountPoint(const std::string& given, std::string* error) {
+  DetachStaleMount(given);
   char real[PATH_MAX];
   if (realpath(given.c_str(), real) == nullptr) {
     *error = "mount point " + given + ": " + std::strerror(errno) +

@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -449,6 +450,32 @@ TEST_F(LifecycleTest, ForkedAgentHandsMainPidToItsChild) {
   EXPECT_TRUE(WaitFor([&mnt] { return ProcessesNaming(mnt).empty(); }, 60s))
       << "the daemon did not exit";
   EXPECT_EQ("", MountedFsType(mnt_));
+}
+
+// An agent killed outright (systemd's watchdog sends SIGABRT; a crash;
+// kill -9) leaves its FUSE mount behind, answering ENOTCONN. The agent
+// systemd restarts next must mount there again, not refuse the mount point
+// until the unit's start limit (found by tests/package/systemd_boot.sh).
+TEST_F(LifecycleTest, AnAgentMountsAgainOverTheDeadMountOfAKilledOne) {
+  StartAgent(/*foreground=*/true);
+  ASSERT_NO_FATAL_FAILURE(ExpectReady());
+  ASSERT_EQ(0, kill(agent_, SIGKILL));
+  ASSERT_TRUE(WaitExit(agent_, 10s).has_value());
+  agent_ = -1;
+  ASSERT_EQ("fuse.floatmount", MountedFsType(mnt_)) << "the killed agent's mount should be left";
+  struct statfs sfs {};
+  ASSERT_NE(0, statfs(mnt_.c_str(), &sfs));
+  ASSERT_EQ(ENOTCONN, errno);
+
+  StartAgent(/*foreground=*/true);
+  ASSERT_NO_FATAL_FAILURE(ExpectReady());
+  ASSERT_TRUE(WriteFile(ServerPath("after-restart"), "back"));
+  EXPECT_EQ(ReadFile(mnt_ + "/after-restart").value_or(""), "back");
+  EXPECT_NE(Slurp(state_ + "/agent.log").find("detached the mount of a floatmount agent that is gone"),
+            std::string::npos);
+  ASSERT_EQ(0, kill(agent_, SIGTERM));
+  EXPECT_TRUE(WaitExit(agent_, 60s).has_value());
+  agent_ = -1;
 }
 
 }  // namespace
