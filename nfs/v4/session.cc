@@ -269,8 +269,7 @@ Status Nfs41Engine::Start() {
       // Fall back to the primary address for this connection.
       {
         std::lock_guard<std::mutex> lock(conns_mu_);
-        const int a = conns_[i].address;
-        if (a < 0 || !addresses_[size_t(a)].excluded()) {  // an excluded one is logged once
+        if (cs.kind() != Status::Kind::kInvalidArgument) {  // another server: logged once
           spdlog::warn("connection {} to {}: {}", i, conns_[i].endpoint.ToString(), cs.ToString());
         }
         NoteConnectFailureLocked(i);

@@ -179,9 +179,16 @@ Status Nfs41Engine::SetUpConnection(size_t index) {
     // client ID is made anew there and the state recovered as after a
     // restart (nfs/v4/session.cc RunRecovery). The connection is kept
     // unbound: recovery binds it.
-    spdlog::warn("{} answers with another client ID and no connection to our session is left; "
-                 "recovering state against it",
-                 endpoint.ToString());
+    bool first;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      first = recovery_ != Recovery::kClientId;
+    }
+    if (first) {
+      spdlog::warn("{} answers with another client ID and no connection to our session is left; "
+                   "recovering state against it",
+                   endpoint.ToString());
+    }
     RequestRecovery(Recovery::kClientId, gen);
   } else {
     s = BindConnection(conn->get());
