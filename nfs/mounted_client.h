@@ -25,6 +25,20 @@ struct ConnectionInfo {
   uint64_t bytes_received = 0;
 };
 
+// One address of the server, as the NFSv4.1 engine sees it (RFC 8881
+// 2.10.5): the role its last EXCHANGE_ID gave it ("session": joins the
+// session; "client-id": the same client on another node, not this session;
+// "other-server": another server's state, not used; "unknown": not asked
+// yet) and the server owner that answered there.
+struct AddressInfo {
+  Endpoint endpoint;
+  std::string role;
+  std::string server_owner;  // "MAJOR minor N", printable; empty until asked
+  std::string server_scope;
+  bool listed = true;     // in the latest DNS answer
+  bool answering = true;  // connects succeed
+};
+
 // What probe prints and status reports. The session and owner fields are
 // NFSv4.1's; an NFSv3 mount leaves them empty.
 struct ServerInfo {
@@ -46,10 +60,16 @@ struct ServerInfo {
   uint32_t rsize = 0;
   uint32_t wsize = 0;
   std::vector<Endpoint> excluded;  // addresses that were not the same server
+  std::vector<AddressInfo> addresses;
   std::vector<ConnectionInfo> connections;
   uint64_t reconnects = 0;
   uint64_t session_recoveries = 0;
   uint64_t clientid_recoveries = 0;
+  // Sessions created since the mount was made, the first included.
+  uint64_t sessions_created = 0;
+  // Non-empty once the bound on new sessions per minute held some back (a
+  // session storm: a bug); what happened.
+  std::string session_storm;
   uint64_t retries = 0;
   // Compounds submitted, by name ("OPEN", "WRITE", ...; what follows
   // SEQUENCE and PUTFH), since the mount was made. A call resent after a

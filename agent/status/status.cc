@@ -82,7 +82,22 @@ std::string FormatHuman(const MountStatus& s) {
                   Bytes(double(conn.bytes_sent)).c_str(), Bytes(double(conn.bytes_received)).c_str());
     o << line;
   }
-  for (const auto& ex : e.excluded) o << "    " << ex.ToString() << " not used: another server\n";
+  if (!e.addresses.empty()) {
+    // Which server owner each address leads to (RFC 8881 2.10.5).
+    o << "  addresses\n";
+    for (const auto& a : e.addresses) {
+      o << "    " << a.endpoint.ToString() << "  " << a.role;
+      if (!a.server_owner.empty()) o << ", server owner " << a.server_owner;
+      if (a.role == "other-server") o << ": another server, not used";
+      if (a.role == "client-id") o << ": another node, not in this session";
+      if (!a.listed) o << " (no longer in DNS)";
+      if (!a.answering) o << " (not answering)";
+      o << "\n";
+    }
+  } else {
+    for (const auto& ex : e.excluded) o << "    " << ex.ToString() << " not used: another server\n";
+  }
+  if (!e.session_storm.empty()) o << "  ERROR        session storm: " << e.session_storm << "\n";
   o << "  throughput   read " << Bytes(s.throughput.read_bytes_per_s) << "/s, write "
     << Bytes(s.throughput.write_bytes_per_s) << "/s (last 5 s)\n";
   o << "  cache        " << Bytes(double(c.in_use)) << " of " << Bytes(double(c.budget))
@@ -100,7 +115,7 @@ std::string FormatHuman(const MountStatus& s) {
   o << "  locks        " << c.lock_invalidations
     << " granted locks (each dropped the file's cached data)\n";
   o << "  recovery     " << e.reconnects << " reconnects, " << e.session_recoveries
-    << " new sessions, " << e.clientid_recoveries << " new client IDs, " << e.retries
+    << " new sessions (" << e.sessions_created << " created in all), " << e.clientid_recoveries << " new client IDs, " << e.retries
     << " retries\n";
   if (!e.calls.empty()) {
     uint64_t total = 0;
@@ -131,6 +146,16 @@ std::string FormatJson(const MountStatus& s) {
   }
   json excluded = json::array();
   for (const auto& ex : e.excluded) excluded.push_back(ex.ToString());
+  json addresses = json::array();
+  for (const auto& a : e.addresses) {
+    addresses.push_back({{"address", a.endpoint.address},
+                         {"port", a.endpoint.port},
+                         {"role", a.role},
+                         {"server_owner", a.server_owner},
+                         {"server_scope", a.server_scope},
+                         {"listed", a.listed},
+                         {"answering", a.answering}});
+  }
   json j = {
       {"mountpoint", s.mountpoint},
       {"server", s.server},
@@ -152,6 +177,7 @@ std::string FormatJson(const MountStatus& s) {
         {"wsize", e.wsize}}},
       {"connections", conns},
       {"excluded_addresses", excluded},
+      {"addresses", addresses},
       {"throughput",
        {{"read_bytes_per_second", s.throughput.read_bytes_per_s},
         {"write_bytes_per_second", s.throughput.write_bytes_per_s}}},
@@ -180,6 +206,8 @@ std::string FormatJson(const MountStatus& s) {
        {{"reconnects", e.reconnects},
         {"session_recoveries", e.session_recoveries},
         {"clientid_recoveries", e.clientid_recoveries},
+        {"sessions_created", e.sessions_created},
+        {"session_storm", e.session_storm},
         {"retries", e.retries}}},
       {"calls", e.calls},
   };
@@ -228,6 +256,19 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
       if (colon != std::string::npos) ep.port = uint16_t(std::stoi(text.substr(colon + 1)));
       e.excluded.push_back(ep);
     }
+    if (j.contains("addresses")) {
+      for (const json& x : j.at("addresses")) {
+        nfs::AddressInfo a;
+        x.at("address").get_to(a.endpoint.address);
+        x.at("port").get_to(a.endpoint.port);
+        x.at("role").get_to(a.role);
+        x.at("server_owner").get_to(a.server_owner);
+        x.at("server_scope").get_to(a.server_scope);
+        x.at("listed").get_to(a.listed);
+        x.at("answering").get_to(a.answering);
+        e.addresses.push_back(a);
+      }
+    }
     const json& t = j.at("throughput");
     t.at("read_bytes_per_second").get_to(s.throughput.read_bytes_per_s);
     t.at("write_bytes_per_second").get_to(s.throughput.write_bytes_per_s);
@@ -258,6 +299,8 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
     r.at("session_recoveries").get_to(e.session_recoveries);
     r.at("clientid_recoveries").get_to(e.clientid_recoveries);
     r.at("retries").get_to(e.retries);
+    e.sessions_created = r.value("sessions_created", uint64_t{0});
+    e.session_storm = r.value("session_storm", std::string());
     if (j.contains("calls")) j.at("calls").get_to(e.calls);
     return s;
   } catch (const std::exception& ex) {
@@ -371,6 +414,11 @@ void AddMount(const MountStatus& s, Exposition* x) {
   add("floatmount_reconnects_total", "counter", "Connections made again.", double(e.reconnects));
   add("floatmount_session_recoveries_total", "counter", "New NFSv4.1 sessions after the first.",
       double(e.session_recoveries));
+  add("floatmount_sessions_created_total", "counter",
+      "NFSv4.1 sessions created, the first included.", double(e.sessions_created));
+  add("floatmount_session_storm", "gauge",
+      "1 once the bound on new sessions per minute held one back (a bug).",
+      e.session_storm.empty() ? 0.0 : 1.0);
   add("floatmount_clientid_recoveries_total", "counter", "New client IDs (server restarts).",
       double(e.clientid_recoveries));
   for (const auto& [op, n] : e.calls) {

@@ -5,9 +5,9 @@
 //     verifier (18.35), CREATE_SESSION sized for rsize/wsize (18.36),
 //     RECLAIM_COMPLETE (18.51), opens `nconnect` connections bound to the
 //     session with BIND_CONN_TO_SESSION (18.34), and finds the export root.
-//     A connection to another address first proves with EXCHANGE_ID that it
-//     reaches the same server (server_owner major id and scope, 2.10.5);
-//     otherwise that address is not used.
+//     Every new connection first proves with EXCHANGE_ID that it reaches
+//     the same server (server owner, scope and client ID, 2.10.5);
+//     otherwise that address is not used (nfs/v4/trunking.h).
 //   - Every request is a COMPOUND that starts with SEQUENCE (18.46) on a
 //     slot of the session's SlotTable, sent on the connection with the
 //     fewest calls outstanding.
@@ -78,6 +78,9 @@ struct Nfs41Options {
   int retrans = 2;
   std::chrono::milliseconds connect_timeout{10000};
   IdMapperOptions idmap;
+  // At most this many new sessions in any minute (the first included); past
+  // it, new sessions wait and status shows a session storm.
+  uint32_t max_sessions_per_minute = 10;
   std::string machine_name;  // AUTH_SYS machinename; default: hostname
 };
 

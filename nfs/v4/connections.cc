@@ -75,6 +75,7 @@ void Nfs41Engine::NoteConnectFailureLocked(size_t i) {
   c.next_attempt = now + Growing(c.failures, std::chrono::milliseconds(100),
                                  std::chrono::milliseconds(5000));
   if (c.address < 0) return;
+  if (addresses_[size_t(c.address)].excluded()) return;  // it answered: another server
   for (const Conn& other : conns_) {
     if (other.address == c.address && other.rpc && other.rpc->alive()) return;  // it answers
   }
@@ -138,9 +139,22 @@ void Nfs41Engine::MaintainConnections() {
   }
   for (size_t a = 0; a < addresses_.size(); ++a) {
     const Address& x = addresses_[a];
-    if (x.listed && !x.other_server && x.failures > 0 && !x.probing && now >= x.retry_at) {
+    if (x.listed && !x.excluded() && x.failures > 0 && !x.probing && now >= x.retry_at) {
       ProbeLocked(a);
     }
+  }
+  // The session's addresses all fail and only other servers' remain: ask
+  // those again. One that answers is then a server change (trunking.cc).
+  if (!PrimaryAnswersLocked() &&
+      std::none_of(addresses_.begin(), addresses_.end(), [](const Address& x) { return x.usable(); })) {
+    bool any = false;
+    for (Address& x : addresses_) {
+      if (x.listed && x.excluded()) {
+        x.role = AddressRole::kUnknown;
+        any = true;
+      }
+    }
+    if (any) spdlog::warn("the server's addresses do not answer; trying the other servers' addresses");
   }
   PlaceLocked();
   for (size_t i = 0; i < conns_.size(); ++i) {

@@ -19,7 +19,8 @@
 // Files: nfs/v4/engine.cc (dispatch, replies), nfs/v4/session.cc (client ID,
 // session, recovery, maintenance thread), nfs/v4/state_recovery.cc (opens
 // and locks after state loss), nfs/v4/connections.cc (the connections over
-// the server's addresses: health, placement, reconnects).
+// the server's addresses: health, placement, reconnects),
+// nfs/v4/trunking.cc (which addresses join the session; the session bound).
 //
 // Threads: see nfs/v4/client.h. Lock order: mu_ before conns_mu_; no lock is
 // held while calling into a SlotTable, an RpcConnection or a callback.
@@ -46,6 +47,7 @@
 #include "nfs/v4/ops.h"
 #include "nfs/rpc/connection.h"
 #include "nfs/v4/slot_table.h"
+#include "nfs/v4/trunking.h"
 
 namespace floatmount::nfs {
 
@@ -97,16 +99,21 @@ class Nfs41Engine {
     std::thread connector;
   };
   // One address of the server. Usable while it answers, is the same server
-  // (EXCHANGE_ID), and is still listed.
+  // (EXCHANGE_ID, nfs/v4/trunking.h), and is still listed.
   struct Address {
     Endpoint endpoint;
-    bool other_server = false;  // EXCHANGE_ID showed another server_owner/scope
+    AddressRole role = AddressRole::kUnknown;    // what its last EXCHANGE_ID said
+    AddressRole logged = AddressRole::kUnknown;  // the exclusion last logged
+    std::string owner, scope;                    // from its last EXCHANGE_ID, printable
     bool listed = true;         // in the latest UpdateEndpoints
     int failures = 0;           // connects that failed since it last answered
     std::chrono::steady_clock::time_point retry_at{};
     bool probing = false;
     std::thread prober;
-    bool usable() const { return listed && !other_server && failures == 0; }
+    bool excluded() const {
+      return role == AddressRole::kClientId || role == AddressRole::kOtherServer;
+    }
+    bool usable() const { return listed && !excluded() && failures == 0; }
   };
   enum class Recovery { kNone = 0, kState = 1, kSession = 2, kClientId = 3 };
 
@@ -132,8 +139,14 @@ class Nfs41Engine {
   Status ExchangeId(RpcConnection* conn, v4::ExchangeIdRes* res);
   Status CreateSession(RpcConnection* conn);
   Status BindConnection(RpcConnection* conn);
-  // Connects conns_[index], proving the address is the same server.
+  // --- trunking (nfs/v4/trunking.cc) ---
+  // Connects conns_[index]; EXCHANGE_ID decides whether it joins the
+  // session (RFC 8881 2.10.5).
   Status SetUpConnection(size_t index);
+  bool SessionAllowedLocked();        // needs mu_: the session bound
+  bool PrimaryAnswersLocked() const;  // needs conns_mu_
+  void NoteAddressRoleLocked(size_t a, AddressRole role, const v4::ExchangeIdRes& answer);
+  void ForgetAddressRolesLocked();  // needs conns_mu_
 
   // --- connections over addresses (nfs/v4/connections.cc) ---
   // Points connection `i` at address `a` (-1: nowhere). Needs conns_mu_.
@@ -173,7 +186,8 @@ class Nfs41Engine {
   uint64_t session_gen_ = 0;                    // GUARDED_BY(mu_): bumps per new session
   std::shared_ptr<SlotTable> slots_;            // GUARDED_BY(mu_)
   v4::ChannelAttrs fore_attrs_{};               // GUARDED_BY(mu_)
-  v4::ExchangeIdRes server_;                    // GUARDED_BY(mu_): first EXCHANGE_ID
+  v4::ExchangeIdRes server_;                    // GUARDED_BY(mu_): the primary's EXCHANGE_ID
+  SessionBudget budget_;                        // GUARDED_BY(mu_): sessions per minute
   std::deque<std::shared_ptr<Flight>> parked_;  // GUARDED_BY(mu_): wait for recovery
   std::deque<std::shared_ptr<Flight>> resend_;  // GUARDED_BY(mu_): wait for a connection
   std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Flight>>
@@ -193,7 +207,6 @@ class Nfs41Engine {
   mutable std::mutex conns_mu_;
   std::vector<Conn> conns_;                                // GUARDED_BY(conns_mu_)
   std::vector<Address> addresses_;                         // GUARDED_BY(conns_mu_)
-  std::set<std::string> verified_;                         // GUARDED_BY(conns_mu_): same server
   std::vector<std::shared_ptr<RpcConnection>> graveyard_;  // GUARDED_BY(conns_mu_)
 
   bool recovery_running_ = false;  // GUARDED_BY(mu_)

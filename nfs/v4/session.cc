@@ -64,7 +64,8 @@ constexpr std::chrono::seconds kShutdownWait{10};
 Nfs41Engine::Nfs41Engine(Nfs41Options options)
     : options_(std::move(options)),
       id_mapper_(options_.idmap),
-      machine_name_(options_.machine_name.empty() ? HostName() : options_.machine_name) {}
+      machine_name_(options_.machine_name.empty() ? HostName() : options_.machine_name),
+      budget_(options_.max_sessions_per_minute) {}
 
 Nfs41Engine::~Nfs41Engine() { Shutdown(); }
 
@@ -179,6 +180,7 @@ Status Nfs41Engine::CreateSession(RpcConnection* conn) {
   if (!s.ok()) return s;
   const uint32_t slots = std::max<uint32_t>(1, res.fore.maxrequests);
   std::lock_guard<std::mutex> lock(mu_);
+  budget_.Record(std::chrono::steady_clock::now());
   ++create_session_seq_;
   session_id_ = res.sessionid;
   fore_attrs_ = res.fore;
@@ -199,55 +201,6 @@ Status Nfs41Engine::BindConnection(RpcConnection* conn) {
       conn, "BIND_CONN_TO_SESSION",
       [&](XdrEncoder& e) { EncodeBindConnToSession(e, session, CDFC4_FORE, false); }, 1,
       [&](XdrDecoder& d) { return DecodeBindConnToSession(d, &res); });
-}
-
-Status Nfs41Engine::SetUpConnection(size_t index) {
-  Endpoint endpoint;
-  bool verified;
-  {
-    std::lock_guard<std::mutex> lock(conns_mu_);
-    endpoint = conns_[index].endpoint;
-    verified = verified_.count(endpoint.ToString()) > 0;
-  }
-  auto conn = Connect(endpoint);
-  if (!conn.ok()) return conn.status();
-  if (!verified) {
-    ExchangeIdRes res;
-    Status s = ExchangeId(conn->get(), &res);
-    if (!s.ok()) return s;
-    ExchangeIdRes primary;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      primary = server_;
-    }
-    if (res.server_owner_major != primary.server_owner_major ||
-        res.server_scope != primary.server_scope) {
-      std::lock_guard<std::mutex> lock(conns_mu_);
-      addresses_[size_t(AddressIndexLocked(endpoint))].other_server = true;
-      spdlog::warn("{} answers as another server (server owner or scope differ); not using it",
-                   endpoint.ToString());
-      return Status::InvalidArgument(endpoint.ToString() + " is a different server");
-    }
-  }
-  Status s = BindConnection(conn->get());
-  if (s.IsNfs(NFS4ERR_BADSESSION) || s.IsNfs(NFS4ERR_DEADSESSION) ||
-      IsClientIdLostStatus(s)) {
-    // The server lost our session (it restarted). Keep the connection: it
-    // is how recovery reaches the server to make a new one.
-    uint64_t gen;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      gen = session_gen_;
-    }
-    RequestRecovery(IsClientIdLostStatus(s) ? Recovery::kClientId : Recovery::kSession, gen);
-  } else if (!s.ok()) {
-    return s;
-  }
-  std::lock_guard<std::mutex> lock(conns_mu_);
-  verified_.insert(endpoint.ToString());
-  conns_[index].rpc = std::move(conn).value();
-  conns_[index].failures = 0;
-  return Status::Ok();
 }
 
 Status Nfs41Engine::Start() {
@@ -291,7 +244,7 @@ Status Nfs41Engine::Start() {
     conns_.resize(size_t(std::clamp(options_.nconnect, 1, 64)));
     AssignLocked(0, primary_index);
     conns_[0].rpc = primary;  // bound to the session by CREATE_SESSION
-    verified_.insert(primary_endpoint.ToString());
+    NoteAddressRoleLocked(size_t(primary_index), AddressRole::kSession, res);
     // The others spread over the addresses (set up below, not by the
     // maintenance thread).
     PlaceLocked();
@@ -314,9 +267,11 @@ Status Nfs41Engine::Start() {
     Status cs = conns_[i].address >= 0 ? SetUpConnection(i) : Status::Ok();
     if (!cs.ok()) {
       // Fall back to the primary address for this connection.
-      spdlog::warn("connection {} to {}: {}", i, conns_[i].endpoint.ToString(), cs.ToString());
       {
         std::lock_guard<std::mutex> lock(conns_mu_);
+        if (cs.kind() != Status::Kind::kInvalidArgument) {  // another server: logged once
+          spdlog::warn("connection {} to {}: {}", i, conns_[i].endpoint.ToString(), cs.ToString());
+        }
         NoteConnectFailureLocked(i);
         AssignLocked(i, primary_index);
       }
@@ -387,6 +342,10 @@ void Nfs41Engine::RunRecovery() {
   bool new_client = false;
   Status s = Status::Ok();
   if (level >= Recovery::kSession) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!SessionAllowedLocked()) return;  // a storm: wait for the window
+    }
     if (level == Recovery::kSession) {
       s = CreateSession(conn.get());
       if (s.ok()) {
@@ -399,6 +358,7 @@ void Nfs41Engine::RunRecovery() {
       s = ExchangeId(conn.get(), &res);
       if (s.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
+        server_ = res;  // the server we recover against (maybe another one)
         clientid_ = res.clientid;
         create_session_seq_ = res.sequenceid;
         ++clientid_recoveries_;
@@ -418,8 +378,30 @@ void Nfs41Engine::RunRecovery() {
         if (c.rpc && c.rpc->alive()) all.push_back(c.rpc);
       }
     }
+    std::set<RpcConnection*> bound = {conn.get()};
     for (auto& c : all) {
-      if (c != conn && !BindConnection(c.get()).ok()) c->Close();
+      if (c == conn) continue;
+      if (BindConnection(c.get()).ok()) {
+        bound.insert(c.get());
+      } else {
+        c->Close();
+      }
+    }
+    {
+      // Every address is asked again; those whose connections joined are
+      // the session's.
+      ExchangeIdRes server;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        server = server_;
+      }
+      std::lock_guard<std::mutex> lock(conns_mu_);
+      ForgetAddressRolesLocked();
+      for (const Conn& c : conns_) {
+        if (c.rpc && c.address >= 0 && bound.count(c.rpc.get()) > 0) {
+          NoteAddressRoleLocked(size_t(c.address), AddressRole::kSession, server);
+        }
+      }
     }
     spdlog::info("recovery: new {} established", new_client ? "client ID and session" : "session");
   }
@@ -679,6 +661,12 @@ ServerInfo Nfs41Engine::Info() const {
     info.reconnects = reconnects_;
     info.session_recoveries = session_recoveries_;
     info.clientid_recoveries = clientid_recoveries_;
+    info.sessions_created = budget_.created();
+    if (budget_.stormed()) {
+      info.session_storm = std::to_string(budget_.refused()) +
+                           " new sessions held back: more than " +
+                           std::to_string(budget_.per_minute()) + " in a minute";
+    }
   }
   info.retries = retries_.load();
   {
@@ -687,7 +675,15 @@ ServerInfo Nfs41Engine::Info() const {
   }
   std::lock_guard<std::mutex> lock(conns_mu_);
   for (const Address& a : addresses_) {
-    if (a.other_server) info.excluded.push_back(a.endpoint);
+    if (a.excluded()) info.excluded.push_back(a.endpoint);
+    AddressInfo ai;
+    ai.endpoint = a.endpoint;
+    ai.role = AddressRoleName(a.role);
+    ai.server_owner = a.owner;
+    ai.server_scope = a.scope;
+    ai.listed = a.listed;
+    ai.answering = a.failures == 0;
+    info.addresses.push_back(std::move(ai));
   }
   for (const Conn& c : conns_) {
     ConnectionInfo ci;

@@ -129,8 +129,11 @@ bool GaneshaServer::MakeDirectory() {
   dir_ = tmpl;
   // Readable by local non-root test helpers; the export root writable by
   // every uid so squashed and per-user requests can create files.
-  if (chmod(dir_.c_str(), 0755) != 0 || mkdir(export_dir().c_str(), 0777) != 0 ||
-      chmod(export_dir().c_str(), 0777) != 0 || mkdir((dir_ + "/recovery").c_str(), 0755) != 0) {
+  const bool own_export = options_.export_dir.empty();
+  if (chmod(dir_.c_str(), 0755) != 0 ||
+      (own_export && (mkdir(export_dir().c_str(), 0777) != 0 ||
+                      chmod(export_dir().c_str(), 0777) != 0)) ||
+      mkdir((dir_ + "/recovery").c_str(), 0755) != 0) {
     return Fail("cannot prepare " + dir_ + ": " + std::strerror(errno));
   }
   return true;

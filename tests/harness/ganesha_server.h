@@ -7,7 +7,8 @@
 //   ganesha.pid    ganesha's pid file (-p)
 //   recovery/      NFSv4 client recovery records (RecoveryRoot), private to
 //                  this instance, so nothing touches /var/lib/nfs/ganesha
-//   export/        the exported directory (mode 0777), NFS path /export
+//   export/        the exported directory (mode 0777), NFS path /export,
+//                  unless options.export_dir names another one
 // Several instances can run at once: each gets its own free port.
 //
 // The server runs as a child process in the foreground (-F), so the pid is
@@ -69,6 +70,10 @@ struct GaneshaOptions {
   // EXPORT Attr_Expiration_Time; unset = ganesha's default (60). Set 0 when a
   // test changes files under export_dir() behind the server's back.
   std::optional<int> attr_expiration_s;
+  // The directory to export; empty: export/ in the instance's directory.
+  // Two instances given one directory serve the same files with their own
+  // state, as two nodes of a cluster do. It must exist; it is not removed.
+  std::string export_dir;
   // Bounds for Start()/Restart() readiness and for Stop()'s SIGTERM phase.
   std::chrono::milliseconds start_timeout{20000};
   std::chrono::milliseconds stop_timeout{5000};
@@ -114,7 +119,9 @@ class GaneshaServer {
   // The MOUNT protocol's port with enable_nfsv3, else 0.
   uint16_t mount_port() const { return mount_port_; }
   const std::string& dir() const { return dir_; }
-  std::string export_dir() const { return dir_ + "/export"; }
+  std::string export_dir() const {
+    return options_.export_dir.empty() ? dir_ + "/export" : options_.export_dir;
+  }
   std::string pseudo_path() const { return "/export"; }
   std::string log_path() const { return dir_ + "/ganesha.log"; }
   std::string config_path() const { return dir_ + "/ganesha.conf"; }

@@ -88,6 +88,40 @@ TEST(StatusTest, HumanSummaryNamesEveryConnection) {
   EXPECT_NE(text.find("4 reconnects"), std::string::npos) << text;
 }
 
+// Two server nodes behind one name: status says which address leads to
+// which server owner, and a session storm is an error.
+MountStatus TwoNodes() {
+  MountStatus s = Sample("/mnt/data");
+  s.engine.excluded = {{"127.0.0.3", 2049}};
+  s.engine.addresses.push_back({{"127.0.0.2", 2049}, "session", "node-a minor 0", "scope", true, true});
+  s.engine.addresses.push_back(
+      {{"127.0.0.3", 2049}, "other-server", "node-a minor 0", "scope", true, true});
+  s.engine.sessions_created = 12;
+  s.engine.session_storm = "3 new sessions held back: more than 10 in a minute";
+  return s;
+}
+
+TEST(StatusTest, AddressesAndSessionStormReadBackAndShow) {
+  const MountStatus s = TwoNodes();
+  auto back = ParseStatusJson(FormatJson(s));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(FormatJson(*back), FormatJson(s));
+  ASSERT_EQ(back->engine.addresses.size(), 2u);
+  EXPECT_EQ(back->engine.addresses[1].role, "other-server");
+  EXPECT_EQ(back->engine.addresses[1].server_owner, "node-a minor 0");
+  EXPECT_EQ(back->engine.sessions_created, 12u);
+  const std::string text = FormatHuman(s);
+  EXPECT_NE(text.find("127.0.0.2:2049  session, server owner node-a minor 0"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("127.0.0.3:2049  other-server, server owner node-a minor 0: another server"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("ERROR        session storm: 3 new sessions held back"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(12 created in all)"), std::string::npos) << text;
+  EXPECT_NE(FormatPrometheus({s}).find("floatmount_session_storm{"), std::string::npos);
+}
+
 TEST(StatusTest, PrometheusGroupsEachFamilyOnceAcrossMounts) {
   MountStatus b = Sample("/mnt/we\"ird");
   const std::string text = FormatPrometheus({Sample("/mnt/a"), b});

@@ -1,0 +1,211 @@
+// Two server nodes behind one name (RFC 8881 2.10.5): two ganesha
+// processes, each with its own state and export directory, reached through
+// proxies on 127.0.0.2 and 127.0.0.3 at one port, as a round-robin name
+// with two floating IPs on two nodes would be. Both report the same server
+// owner and scope (the host name); only their client IDs differ. The mount
+// keeps the second node out of its session: its writes all reach the
+// first node, it creates one session, the status says which address leads
+// to which server, and nothing loops (no session storm, no reconnect
+// storm) while both nodes answer or when the second one comes back.
+#include <future>
+#include <thread>
+
+#include "tests/harness/fault_proxy.h"
+#include "tests/integration/engine_fixture.h"
+
+namespace floatmount::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class TrunkingTwoNodesTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    EngineTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    // ganesha's client IDs start from its boot time in seconds: a second
+    // later, the other node gives other client IDs, as a real one would.
+    std::this_thread::sleep_for(1100ms);
+    GaneshaOptions other_options = server_options_;
+    if (share_export_) other_options.export_dir = server_->export_dir();
+    other_ = std::make_unique<GaneshaServer>(other_options);
+    ASSERT_TRUE(other_->Start()) << other_->error();
+    ASSERT_TRUE(StartProxy(0, *server_));
+  }
+  bool StartProxy(int i, const GaneshaServer& target) {
+    auto proxy = std::make_unique<FaultProxy>(Address(i), port_, target.address(), target.port());
+    if (!proxy->Start()) {
+      ADD_FAILURE() << Address(i) << ": " << proxy->error();
+      return false;
+    }
+    port_ = proxy->port();
+    proxies_[i] = std::move(proxy);
+    return true;
+  }
+  static std::string Address(int i) { return "127.0.0." + std::to_string(2 + i); }
+  nfs::Nfs41Options BothAddresses(int nconnect) const {
+    nfs::Nfs41Options o = Options(nconnect);
+    o.endpoints = {{Address(0), port_}, {Address(1), port_}};
+    return o;
+  }
+  static const nfs::AddressInfo* Find(const nfs::ServerInfo& info, int i) {
+    for (const auto& a : info.addresses) {
+      if (a.endpoint.address == Address(i)) return &a;
+    }
+    return nullptr;
+  }
+  static std::string Describe(const nfs::ServerInfo& info) {
+    std::string out = std::to_string(info.sessions_created) + " sessions, " +
+                      std::to_string(info.reconnects) + " reconnects, " +
+                      std::to_string(info.session_recoveries) + " session recoveries;";
+    for (const auto& a : info.addresses) {
+      out += " " + a.endpoint.ToString() + "=" + a.role + "(" + a.server_owner + ")";
+    }
+    if (!info.session_storm.empty()) out += "; storm: " + info.session_storm;
+    return out;
+  }
+  // Status over `period`: the counters that a storm would drive up do not
+  // move.
+  void ExpectQuietFor(const nfs::Nfs41Client& client, std::chrono::seconds period) {
+    const nfs::ServerInfo before = client.info();
+    std::this_thread::sleep_for(period);
+    const nfs::ServerInfo after = client.info();
+    EXPECT_EQ(after.sessions_created, before.sessions_created) << Describe(after);
+    EXPECT_LE(after.reconnects, before.reconnects + 2) << Describe(after);
+    EXPECT_EQ(after.session_recoveries, 0u) << Describe(after);
+    EXPECT_EQ(after.clientid_recoveries, 0u) << Describe(after);
+    EXPECT_TRUE(after.session_storm.empty()) << Describe(after);
+  }
+
+  bool share_export_ = false;  // both nodes serve one directory (a cluster)
+  std::unique_ptr<GaneshaServer> other_;
+  uint16_t port_ = 0;
+  std::unique_ptr<FaultProxy> proxies_[2];
+};
+
+TEST_F(TrunkingTwoNodesTest, BothNodesAnswerWritesCompleteOnOneSessionAndStatusNamesEachServer) {
+  ASSERT_TRUE(StartProxy(1, *other_));
+  auto client = MountOrFail(BothAddresses(8));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> data = RandomBytes(96 << 20, 31);
+  nfs::OpenResult file = CreateFile(sync, "two-nodes.bin");
+  ASSERT_TRUE(file.file);
+  auto writer = std::async(std::launch::async,
+                           [&] { return WriteAll(*client, file.fh, file.file.get(), data, 16); });
+  if (writer.wait_for(60s) != std::future_status::ready) {
+    ADD_FAILURE() << "the write did not finish in 60 s: " << Describe(client->info());
+    client->Shutdown();  // fails what still waits
+    writer.wait();
+    return;
+  }
+  const nfs::Status written = writer.get();
+  ASSERT_TRUE(written.ok()) << written.ToString() << "\n" << Describe(client->info());
+  ASSERT_TRUE(sync.Close(file.file).ok());
+  // Every byte went to the node of the session, none to the other.
+  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/two-nodes.bin") == data);
+  EXPECT_TRUE(ReadLocalFile(other_->export_dir() + "/two-nodes.bin").empty());
+
+  const nfs::ServerInfo info = client->info();
+  EXPECT_LE(info.sessions_created, 2u) << Describe(info);
+  EXPECT_TRUE(info.session_storm.empty()) << Describe(info);
+  const nfs::AddressInfo* first = Find(info, 0);
+  const nfs::AddressInfo* second = Find(info, 1);
+  ASSERT_TRUE(first && second) << Describe(info);
+  EXPECT_EQ(first->role, "session") << Describe(info);
+  EXPECT_EQ(second->role, "other-server") << Describe(info);
+  EXPECT_FALSE(second->server_owner.empty()) << Describe(info);
+  ASSERT_EQ(info.excluded.size(), 1u) << Describe(info);
+  EXPECT_EQ(info.excluded[0].address, Address(1));
+  for (const auto& c : info.connections) {
+    if (c.up) EXPECT_EQ(c.endpoint.address, Address(0)) << Describe(info);
+  }
+  // No storm afterwards either.
+  ExpectQuietFor(*client, 10s);
+}
+
+TEST_F(TrunkingTwoNodesTest, TheOtherNodeComingBackMakesNoStorm) {
+  auto client = MountOrFail(BothAddresses(8));  // 127.0.0.3 does not answer yet
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  ASSERT_TRUE(StartProxy(1, *other_));
+  // It is asked once it answers again (the probe), then kept out.
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < end) {
+    const nfs::AddressInfo* second = Find(client->info(), 1);
+    if (second && second->role == "other-server") break;
+    std::this_thread::sleep_for(100ms);
+  }
+  const nfs::AddressInfo* second = Find(client->info(), 1);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->role, "other-server") << Describe(client->info());
+  const std::vector<uint8_t> data = RandomBytes(16 << 20, 32);
+  nfs::OpenResult file = CreateFile(sync, "back.bin");
+  ASSERT_TRUE(file.file);
+  auto writer = std::async(std::launch::async,
+                           [&] { return WriteAll(*client, file.fh, file.file.get(), data, 8); });
+  ExpectQuietFor(*client, 10s);
+  const nfs::Status written = writer.get();
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  ASSERT_TRUE(sync.Close(file.file).ok());
+  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/back.bin") == data);
+  EXPECT_EQ(client->info().sessions_created, 1u) << Describe(client->info());
+}
+
+// Both nodes serve one directory, as a cluster's do. The session's node
+// dies during a write: only the other node's address is left, which is a
+// server change (RFC 8881 2.10.5): the mount makes a new client ID there,
+// opens its file anew, and the write completes byte-identical.
+class TrunkingServerChangeTest : public TrunkingTwoNodesTest {
+ protected:
+  TrunkingServerChangeTest() { share_export_ = true; }
+};
+
+TEST_F(TrunkingServerChangeTest, WhenTheSessionsNodeDiesTheOtherNodeTakesOverTheMount) {
+  ASSERT_TRUE(StartProxy(1, *other_));
+  auto client = MountOrFail(BothAddresses(8));
+  ASSERT_TRUE(client);
+  {
+    const nfs::AddressInfo* second = Find(client->info(), 1);
+    ASSERT_TRUE(second);
+    ASSERT_EQ(second->role, "other-server") << Describe(client->info());
+  }
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> data = RandomBytes(128 << 20, 33);
+  nfs::OpenResult file = CreateFile(sync, "moved.bin");
+  ASSERT_TRUE(file.file);
+  auto writer = std::async(std::launch::async,
+                           [&] { return WriteAll(*client, file.fh, file.file.get(), data, 16); });
+  while (proxies_[0]->BytesToTarget() < (32u << 20) &&
+         writer.wait_for(0ms) != std::future_status::ready) {
+    std::this_thread::sleep_for(5ms);
+  }
+  proxies_[0]->Stop();
+  server_->Kill();  // the node dies with the session
+  if (writer.wait_for(90s) != std::future_status::ready) {
+    ADD_FAILURE() << "the write did not finish in 90 s: " << Describe(client->info());
+    client->Shutdown();
+    writer.wait();
+    return;
+  }
+  const nfs::Status written = writer.get();
+  ASSERT_TRUE(written.ok()) << written.ToString() << "\n" << Describe(client->info());
+  ASSERT_TRUE(sync.Close(file.file).ok());
+  EXPECT_TRUE(ReadLocalFile(other_->export_dir() + "/moved.bin") == data);
+  const nfs::ServerInfo info = client->info();
+  EXPECT_GE(info.clientid_recoveries, 1u) << Describe(info);
+  EXPECT_LE(info.sessions_created, 3u) << Describe(info);
+  EXPECT_TRUE(info.session_storm.empty()) << Describe(info);
+  const nfs::AddressInfo* second = Find(info, 1);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->role, "session") << Describe(info);
+  for (const auto& c : info.connections) {
+    if (c.up) EXPECT_EQ(c.endpoint.address, Address(1)) << Describe(info);
+  }
+  // Settled: no more sessions.
+  std::this_thread::sleep_for(5s);
+  EXPECT_EQ(client->info().sessions_created, info.sessions_created) << Describe(client->info());
+}
+
+}  // namespace
+}  // namespace floatmount::testing
