@@ -51,7 +51,7 @@ cmake --build build-asan -j"$jobs" --target unit_tests integration_tests
 # fuse/ code; Nfs3Test keeps the v3 client under ASan), the knfsd guest
 # (the same client code against another server), and the command-line
 # tests (mount/status/tools/lifecycle: process plumbing, no new paths).
-asan_skip='^nfs3\.|^knfsd$|^(ToolsTest|AgentTest|MountCommandTest|LifecycleTest|MountErrorsTest|StatusCommandTest)\.'
+asan_skip='^nfs3\.|^knfsd$|^(ToolsTest|AgentTest|AgentTwoNodesTest|MountCommandTest|LifecycleTest|MountErrorsTest|StatusCommandTest)\.'
 FLOATMOUNT_FIO_MIB=512 FLOATMOUNT_TORTURE_SEEDS=4 FLOATMOUNT_TORTURE_OPS=1000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' -E "$asan_skip"

@@ -132,9 +132,11 @@ class Nfs41Engine {
                         const Status& why);
 
   // --- client ID, session, connections, recovery (nfs/v4/session.cc) ---
+  // `wait`: how long to wait for the answer (zero: timeo, at least 1 s).
   Status CallDirect(RpcConnection* conn, const char* name,
                     const std::function<void(XdrEncoder&)>& encode_ops, uint32_t num_ops,
-                    const std::function<Status(XdrDecoder&)>& decode_ops);
+                    const std::function<Status(XdrDecoder&)>& decode_ops,
+                    std::chrono::milliseconds wait = std::chrono::milliseconds::zero());
   Result<std::shared_ptr<RpcConnection>> Connect(const Endpoint& endpoint);
   Status ExchangeId(RpcConnection* conn, v4::ExchangeIdRes* res);
   Status CreateSession(RpcConnection* conn);

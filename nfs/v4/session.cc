@@ -58,6 +58,12 @@ bool IsClientIdLostStatus(const Status& s) {
 }
 
 constexpr std::chrono::seconds kShutdownWait{10};
+// DESTROY_SESSION and DESTROY_CLIENTID at unmount are courtesy: every byte
+// is committed and every file closed by then, and a server that does not
+// answer frees our state when the lease runs out. Waiting timeo (60 s by
+// default) for each kept `floatmount unmount` past its own bound when a
+// connection died at the wrong moment (issue 19).
+constexpr std::chrono::seconds kCourtesyWait{5};
 
 }  // namespace
 
@@ -96,7 +102,8 @@ void Nfs41Engine::UnregisterOpen(OpenState* open) {
 Status Nfs41Engine::CallDirect(RpcConnection* conn, const char* name,
                                const std::function<void(XdrEncoder&)>& encode_ops,
                                uint32_t num_ops,
-                               const std::function<Status(XdrDecoder&)>& decode_ops) {
+                               const std::function<Status(XdrDecoder&)>& decode_ops,
+                               std::chrono::milliseconds wait) {
   auto call = std::make_shared<DirectCall>();
   rpc::EncodeCallHeader(call->message, NFS4_PROGRAM, NFS_V4, NFSPROC4_COMPOUND, Credentials{},
                         machine_name_);
@@ -119,7 +126,9 @@ Status Nfs41Engine::CallDirect(RpcConnection* conn, const char* name,
     raw->done.set_value(s);
   };
   if (!conn->Send(call)) return Status::Transport("connection lost");
-  const auto wait = std::max(options_.timeo, std::chrono::milliseconds(1000));
+  if (wait == std::chrono::milliseconds::zero()) {
+    wait = std::max(options_.timeo, std::chrono::milliseconds(1000));
+  }
   if (future.wait_for(wait) != std::future_status::ready) {
     conn->Close();  // a server that does not answer setup calls is not usable
     return Status::TimedOut(std::string(name) + ": no answer from " +
@@ -584,12 +593,12 @@ void Nfs41Engine::Shutdown() {
     }
     Status s = CallDirect(
         conn.get(), "DESTROY_SESSION", [&](XdrEncoder& e) { EncodeDestroySession(e, session); },
-        1, [](XdrDecoder& d) { return DecodeDestroySession(d); });
-    if (!s.ok()) spdlog::debug("DESTROY_SESSION: {}", s.ToString());
+        1, [](XdrDecoder& d) { return DecodeDestroySession(d); }, kCourtesyWait);
+    if (!s.ok()) spdlog::info("at unmount, DESTROY_SESSION: {} (the lease frees it)", s.ToString());
     s = CallDirect(
         conn.get(), "DESTROY_CLIENTID", [&](XdrEncoder& e) { EncodeDestroyClientId(e, client); },
-        1, [](XdrDecoder& d) { return DecodeDestroyClientId(d); });
-    if (!s.ok()) spdlog::debug("DESTROY_CLIENTID: {}", s.ToString());
+        1, [](XdrDecoder& d) { return DecodeDestroyClientId(d); }, kCourtesyWait);
+    if (!s.ok()) spdlog::info("at unmount, DESTROY_CLIENTID: {} (the lease frees it)", s.ToString());
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -118,7 +118,9 @@ TEST_F(TrunkingTwoNodesTest, BothNodesAnswerWritesCompleteOnOneSessionAndStatusN
   ASSERT_EQ(info.excluded.size(), 1u) << Describe(info);
   EXPECT_EQ(info.excluded[0].address, Address(1));
   for (const auto& c : info.connections) {
-    if (c.up) EXPECT_EQ(c.endpoint.address, Address(0)) << Describe(info);
+    if (c.up) {
+      EXPECT_EQ(c.endpoint.address, Address(0)) << Describe(info);
+    }
   }
   // No storm afterwards either.
   ExpectQuietFor(*client, 10s);
@@ -200,7 +202,9 @@ TEST_F(TrunkingServerChangeTest, WhenTheSessionsNodeDiesTheOtherNodeTakesOverThe
   ASSERT_TRUE(second);
   EXPECT_EQ(second->role, "session") << Describe(info);
   for (const auto& c : info.connections) {
-    if (c.up) EXPECT_EQ(c.endpoint.address, Address(1)) << Describe(info);
+    if (c.up) {
+      EXPECT_EQ(c.endpoint.address, Address(1)) << Describe(info);
+    }
   }
   // Settled: no more sessions.
   std::this_thread::sleep_for(5s);
