@@ -54,6 +54,8 @@ class TrunkingTwoNodesTest : public EngineTest {
     }
     return nullptr;
   }
+  // The answer points into `info`: never into a temporary (ASan found one).
+  static const nfs::AddressInfo* Find(const nfs::ServerInfo&& info, int i) = delete;
   static std::string Describe(const nfs::ServerInfo& info) {
     std::string out = std::to_string(info.sessions_created) + " sessions, " +
                       std::to_string(info.reconnects) + " reconnects, " +
@@ -134,13 +136,15 @@ TEST_F(TrunkingTwoNodesTest, TheOtherNodeComingBackMakesNoStorm) {
   // It is asked once it answers again (the probe), then kept out.
   const auto end = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < end) {
-    const nfs::AddressInfo* second = Find(client->info(), 1);
+    const nfs::ServerInfo info = client->info();
+    const nfs::AddressInfo* second = Find(info, 1);
     if (second && second->role == "other-server") break;
     std::this_thread::sleep_for(100ms);
   }
-  const nfs::AddressInfo* second = Find(client->info(), 1);
+  const nfs::ServerInfo info = client->info();
+  const nfs::AddressInfo* second = Find(info, 1);
   ASSERT_TRUE(second);
-  EXPECT_EQ(second->role, "other-server") << Describe(client->info());
+  EXPECT_EQ(second->role, "other-server") << Describe(info);
   const std::vector<uint8_t> data = RandomBytes(16 << 20, 32);
   nfs::OpenResult file = CreateFile(sync, "back.bin");
   ASSERT_TRUE(file.file);
@@ -168,9 +172,10 @@ TEST_F(TrunkingServerChangeTest, WhenTheSessionsNodeDiesTheOtherNodeTakesOverThe
   auto client = MountOrFail(BothAddresses(8));
   ASSERT_TRUE(client);
   {
-    const nfs::AddressInfo* second = Find(client->info(), 1);
+    const nfs::ServerInfo info = client->info();
+    const nfs::AddressInfo* second = Find(info, 1);
     ASSERT_TRUE(second);
-    ASSERT_EQ(second->role, "other-server") << Describe(client->info());
+    ASSERT_EQ(second->role, "other-server") << Describe(info);
   }
   nfs::SyncClient sync(client.get());
   const std::vector<uint8_t> data = RandomBytes(128 << 20, 33);
