@@ -5,6 +5,7 @@ set -euo pipefail
 
 build_packages=(
   cmake ninja-build g++ pkg-config
+  ccache                         # CI's three builds of fresh clones reuse earlier compiles
   libboost-program-options-dev   # command line and config files
   libspdlog-dev                  # logging
   libgtest-dev libgmock-dev      # unit and integration tests

@@ -17,6 +17,10 @@ export FLOATMOUNT_REQUIRE_INTEGRATION=1
 # Bounds that tests wait for stretch on a busy machine (integration_env.h).
 export FLOATMOUNT_TEST_TIME_SCALE=${FLOATMOUNT_TEST_TIME_SCALE:-2}
 jobs=$(nproc)
+# Compiles are cached across CI runs (CMakeLists.txt uses ccache when it is
+# installed): paths relative to the checkout, so every fresh clone hits.
+export CCACHE_DIR=${CCACHE_DIR:-/var/cache/floatmount-tests/ccache}
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-6G}
 
 # The knfsd tests' QEMU guest image (Debian packages, cached by version in
 # /var/cache/floatmount-tests): built here rather than inside a test's
