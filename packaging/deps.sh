@@ -28,6 +28,7 @@ runtime_test_packages=(
   debootstrap zstd               # tests/package/debian_root.sh: the clean Debian 12 root, cached
   systemd-container              # systemd-nspawn: tests/package/systemd_boot.sh boots that root
   git sqlite3 tar diffutils      # real tools run on the mount in the integration tests
+  gdb                            # the agent's stacks when a test's unmount hangs (mount_fixture.cc)
 )
 
 missing=()

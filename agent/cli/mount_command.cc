@@ -139,7 +139,8 @@ int RunMount(const std::vector<std::string>& args) {
     dup2(null, STDOUT_FILENO);
     dup2(null, STDERR_FILENO);
     if (null > STDERR_FILENO) close(null);
-    SetUpLogging(LogTarget::kSyslog);
+    const char* log_file = std::getenv("FLOATMOUNT_LOG_FILE");
+    SetUpLogging(LogTarget::kSyslog, log_file != nullptr ? log_file : "");
     ReadyPipe ready(fds[1]);
     _exit(Serve(*config, *mountpoint, notify, ready));
   }

@@ -1,5 +1,6 @@
 #include "agent/daemon/logging.h"
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
@@ -69,7 +70,8 @@ std::unique_ptr<spdlog::formatter> MakeJournalFormatter() {
   return std::make_unique<JournalFormatter>();
 }
 
-void SetUpLogging(LogTarget target) {
+void SetUpLogging(LogTarget target, const std::string& log_file) {
+  bool unwritable_file = false;
   switch (target) {
     case LogTarget::kTerminal:
       break;  // spdlog's default logger
@@ -80,6 +82,20 @@ void SetUpLogging(LogTarget target) {
       break;
     }
     case LogTarget::kSyslog: {
+      if (!log_file.empty()) {
+        try {
+          auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file);
+          sink->set_pattern("%Y-%m-%d %H:%M:%S.%e [%P] %l: %v");
+          auto logger = std::make_shared<spdlog::logger>("floatmount", sink);
+          // Every line reaches the file at once: the daemon ends with
+          // _exit(), and a line kept in a buffer is lost with a crash.
+          logger->flush_on(spdlog::level::trace);
+          spdlog::set_default_logger(logger);
+          break;
+        } catch (const spdlog::spdlog_ex&) {
+          unwritable_file = true;  // syslog then, which says so below
+        }
+      }
       auto sink =
           std::make_shared<spdlog::sinks::syslog_sink_mt>("floatmount", LOG_PID, LOG_DAEMON, false);
       spdlog::set_default_logger(std::make_shared<spdlog::logger>("floatmount", sink));
@@ -89,6 +105,10 @@ void SetUpLogging(LogTarget target) {
   spdlog::set_level(spdlog::level::warn);
   if (const char* level = std::getenv("FLOATMOUNT_LOG")) {
     spdlog::set_level(spdlog::level::from_str(level));
+  }
+  if (unwritable_file) {
+    spdlog::warn("FLOATMOUNT_LOG_FILE={}: cannot open it for appending; logging to syslog",
+                 log_file);
   }
 }
 

@@ -14,6 +14,10 @@
 //   - kSyslog: the forked daemon (no -f), whose stderr is /dev/null:
 //     syslog(3) with ident "floatmount", LOG_PID, facility daemon, as before.
 //     Under systemd, syslog lands in the journal too, with its priority.
+//     FLOATMOUNT_LOG_FILE=PATH sends the daemon's lines to that file
+//     instead (appended, with time, pid and level): for hosts and
+//     containers where nothing collects syslog, and for the tests, which
+//     keep each agent's log next to its state.
 //
 // Why a prefix on stderr and not spdlog's systemd_sink (sd_journal_send):
 // the stream keeps the journal's per-unit rate limits and ordering with
@@ -34,6 +38,7 @@
 #include <spdlog/formatter.h>
 
 #include <memory>
+#include <string>
 
 namespace floatmount::agent {
 
@@ -47,8 +52,9 @@ LogTarget DetectLogTarget();
 // the device and inode of `fd`.
 bool IsJournalStream(const char* journal_stream, int fd);
 
-// Installs the default logger for `target` and sets the level.
-void SetUpLogging(LogTarget target);
+// Installs the default logger for `target` and sets the level. For
+// kSyslog, `log_file` (FLOATMOUNT_LOG_FILE; empty: none) replaces syslog.
+void SetUpLogging(LogTarget target, const std::string& log_file = "");
 
 // The syslog priority of a level: critical 2, err 3, warn 4, info 6,
 // debug and trace 7.

@@ -10,13 +10,17 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <sstream>
+#include <thread>
 
 extern char** environ;
 
@@ -33,6 +37,9 @@ constexpr const char* kTestDirPrefix = "/tmp/floatmount-";
 const auto kUnmountTimeout = Scaled(std::chrono::seconds(75));
 const auto kDaemonExitTimeout = Scaled(std::chrono::seconds(10));
 const auto kReapTimeout = Scaled(std::chrono::seconds(10));
+// An unmount still running after this long gets the agent's thread stacks
+// printed (before `floatmount unmount` gives up at 60 s): what it waited for.
+constexpr auto kUnmountStackDumpAfter = std::chrono::seconds(40);
 
 std::string Join(const std::vector<std::string>& argv) {
   std::string out;
@@ -175,6 +182,40 @@ std::string LogsIn(const std::string& dir) {
   }
   return out;
 }
+
+// Prints the thread stacks of `pids` (gdb, if installed) to stderr once
+// `after` has passed, unless destroyed first.
+class StackDumpAfter {
+ public:
+  StackDumpAfter(std::vector<pid_t> pids, std::chrono::seconds after)
+      : thread_([this, pids = std::move(pids), after] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, after, [this] { return done_; })) return;
+          lock.unlock();
+          for (pid_t pid : pids) {
+            const CommandResult r = RunCommand(
+                {"gdb", "-p", std::to_string(pid), "-batch", "-ex", "thread apply all bt"}, "",
+                std::chrono::seconds(60));
+            std::fprintf(stderr, "--- the agent (pid %d) after %lld s of unmount ---\n%s\n",
+                         static_cast<int>(pid), static_cast<long long>(after.count()),
+                         r.output.c_str());
+          }
+        }) {}
+  ~StackDumpAfter() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;  // last: started once the members above exist
+};
 
 bool IsFuse(const std::string& fstype) { return fstype == "fuse" || fstype.rfind("fuse.", 0) == 0; }
 
@@ -555,8 +596,12 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
                           ",nconnect=" + std::to_string(config.nconnect) +
                           ",state_dir=" + state_dir_;
     if (!config.extra.empty()) options += "," + config.extra;
+    // The agent's log stays with its state (printed when a test fails or
+    // an unmount is slow): syslog reaches no one here.
+    std::vector<std::string> env = {"FLOATMOUNT_LOG_FILE=" + state_dir_ + "/agent.log"};
+    if (std::getenv("FLOATMOUNT_LOG") == nullptr) env.push_back("FLOATMOUNT_LOG=info");
     r = RunCommand({FloatmountCommand(), "-o", options, config.server, mount_point_}, "",
-                   config.mount_timeout);
+                   config.mount_timeout, env);
   }
   const std::string fstype = MountedFsType(mount_point_);
   mounted_ = !fstype.empty();
@@ -600,9 +645,12 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
   std::string problems;
   if (mounted_) {
     const auto start = std::chrono::steady_clock::now();
+    std::optional<StackDumpAfter> dump;
+    if (!config_.reference) dump.emplace(daemon_pids(), kUnmountStackDumpAfter);
     CommandResult r = config_.reference ? RunCommand({"umount", mount_point_}, "", kUnmountTimeout)
                                         : RunCommand({FloatmountCommand(), "unmount", mount_point_},
                                                      "", kUnmountTimeout);
+    dump.reset();
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
     if (r.exit_code != 0) {

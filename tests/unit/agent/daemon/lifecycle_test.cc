@@ -8,12 +8,16 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <spdlog/details/log_msg.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -55,6 +59,59 @@ TEST(LoggingTest, JournalLinesCarryThePriorityAndNoTimestamp) {
 TEST(LoggingTest, EveryLineOfAMessageGetsThePrefix) {
   EXPECT_EQ("<4>first\n<4>second\n", Format(spdlog::level::warn, "first\nsecond"));
   EXPECT_EQ("<7>one\n", Format(spdlog::level::debug, "one\n"));
+}
+
+// SetUpLogging replaces the process's default logger; these tests put the
+// previous one back.
+class LogFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/floatmount-unit-log-XXXXXX";
+    ASSERT_NE(nullptr, mkdtemp(dir));
+    dir_ = dir;
+  }
+  void TearDown() override {
+    spdlog::set_default_logger(previous_);
+    spdlog::set_level(previous_level_);
+    std::filesystem::remove_all(dir_);
+  }
+  // Without flushing: the daemon ends with _exit(), so every line must be
+  // in the file when the call returns.
+  std::string Read(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string dir_;
+  std::shared_ptr<spdlog::logger> previous_ = spdlog::default_logger();
+  spdlog::level::level_enum previous_level_ = spdlog::get_level();
+};
+
+TEST_F(LogFileTest, TheDaemonWritesToTheFileItIsGivenAndAppends) {
+  const std::string path = dir_ + "/agent.log";
+  { std::ofstream(path) << "an earlier agent's line\n"; }
+  SetUpLogging(LogTarget::kSyslog, path);
+  spdlog::warn("127.0.0.1 has not answered for 60000 ms; reconnecting");
+  spdlog::info("below the default level");
+  const std::string text = Read(path);
+  EXPECT_EQ(0u, text.find("an earlier agent's line\n")) << text;
+  EXPECT_NE(std::string::npos,
+            text.find("[" + std::to_string(getpid()) +
+                      "] warning: 127.0.0.1 has not answered for 60000 ms; reconnecting\n"))
+      << text;
+  EXPECT_EQ(std::string::npos, text.find("below the default level")) << text;
+}
+
+TEST_F(LogFileTest, AFileThatCannotBeOpenedFallsBackToSyslog) {
+  // A regular file where the directory should be (spdlog creates missing
+  // directories).
+  { std::ofstream(dir_ + "/file"); }
+  const std::string path = dir_ + "/file/agent.log";
+  SetUpLogging(LogTarget::kSyslog, path);
+  spdlog::warn("a line");
+  EXPECT_FALSE(std::filesystem::exists(path));
+  ASSERT_EQ(1u, spdlog::default_logger()->sinks().size());
+  EXPECT_NE(nullptr, std::dynamic_pointer_cast<spdlog::sinks::syslog_sink_mt>(
+                         spdlog::default_logger()->sinks().front()));
 }
 
 TEST(LoggingTest, JournalStreamMustNameTheFd) {
