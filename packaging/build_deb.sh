@@ -52,7 +52,14 @@ if ((${#missing[@]} > 0)) || ! (cd "$src" && dpkg-checkbuilddeps "${cross[@]}") 
 fi
 
 version=$(cd "$src" && dpkg-parsechangelog -SVersion)
-work=$(mktemp -d "${TMPDIR:-/tmp}/floatmount-deb.XXXXXX")
+# One fixed scratch directory per architecture, so that the compiler sees
+# the same paths every time (dpkg-buildflags maps them in -ffile-prefix-map)
+# and ccache can reuse earlier compiles; a lock keeps two builds apart.
+work=${TMPDIR:-/tmp}/floatmount-deb-$arch
+exec {lock}>"$work.lock"
+flock "$lock"
+rm -rf "$work"
+mkdir "$work"
 trap 'rm -rf "$work"' EXIT
 tree="$work/floatmount-$version"
 mkdir "$tree"

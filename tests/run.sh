@@ -5,7 +5,8 @@
 # in the release build, then the .deb (built, checked by lintian and for
 # portability, installed into a scratch root, its units verified, then
 # installed with apt on a minimal Debian 12 and mounting from there, and
-# booted there under systemd with systemd-nspawn), then
+# booted there under systemd with systemd-nspawn), the arm64 .deb and unit
+# tests (cross-built, run under qemu-user), then
 # the unit and integration tests again under AddressSanitizer/UBSan. Needs
 # root (ganesha, apt).
 # Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
@@ -42,6 +43,8 @@ bash tests/package/clean_room_install.sh "$deb" build/tests/harness/ganesha_serv
 echo "== the .deb under systemd as PID 1 (systemd-nspawn --boot): fstab, enable --now, status, restart, stop"
 bash tests/package/systemd_boot.sh "$deb" build/tests/harness/ganesha_serve
 bash packaging/databricks/test_init_script.sh "$deb" build/tests/harness/ganesha_serve
+echo "== arm64: the .deb cross-built and checked, the unit tests under qemu-user"
+bash tests/package/arm64.sh
 
 echo "== ASan/UBSan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOATMOUNT_SANITIZE=ON >/dev/null

@@ -21,19 +21,11 @@
 # deleted, whatever the outcome.
 set -euo pipefail
 
-# (A third argument, the root's tarball, is for the re-run below.)
-if (($# != 2 && $# != 3)); then
-  echo "usage: $0 DEB GANESHA_SERVE" >&2
-  exit 2
-fi
-deb=$(realpath "$1")
-ganesha_serve=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
-[[ -f $deb && -x $ganesha_serve ]] || { echo "clean_room_install.sh: missing $deb or $ganesha_serve" >&2; exit 2; }
-fail() {
-  echo "clean_room_install.sh: FAIL: $*" >&2
-  exit 1
-}
+# shellcheck source=tests/package/lib.sh
+source "$here/lib.sh"
+# (A third argument, the root's tarball, is for the re-run below.)
+package_test_args "$@"
 ((EUID == 0)) || fail "run as root: it uses chroot, mounts and FUSE"
 [[ -c /dev/fuse ]] || fail "no /dev/fuse"
 
@@ -80,12 +72,7 @@ cp "$deb" "$root/tmp/"
 before=$(in_root dpkg-query -W -f='${Package}\n' | sort)
 
 echo "== apt-get install ./${deb##*/} on a minimal Debian 12"
-export DEBIAN_FRONTEND=noninteractive
-install() { in_root apt-get install -y -q --no-install-recommends "/tmp/${deb##*/}" >"$work/apt.log" 2>&1; }
-if ! install; then
-  # The lists in the cached root may name versions the mirror has dropped.
-  in_root apt-get update -qq && install || { cat "$work/apt.log" >&2; fail "apt-get install failed"; }
-fi
+apt_install_deb "$root" "$deb" "$work/apt.log"
 added=$(comm -13 <(echo "$before") <(in_root dpkg-query -W -f='${Package}\n' | sort) | paste -sd' ')
 echo "installed: $added"
 [[ " $added " == *" floatmount "* ]] || fail "floatmount is not installed"
@@ -98,16 +85,7 @@ echo "$got"
 in_root floatmount client-id || fail "floatmount client-id failed"
 
 echo "== mount -t floatmount (mount(8) runs /sbin/mount.floatmount) from the loopback nfs-ganesha"
-"$ganesha_serve" >"$work/server.out" 2>&1 &
-server_pid=$!
-for _ in $(seq 150); do
-  grep -q '^pseudo=' "$work/server.out" && break
-  kill -0 "$server_pid" 2>/dev/null || fail "the loopback NFS server did not start"
-  sleep 0.2
-done
-port=$(sed -n 's/^port=//p' "$work/server.out")
-export_dir=$(sed -n 's/^export_dir=//p' "$work/server.out")
-[[ -n $port && -d $export_dir ]] || fail "the loopback NFS server did not answer"
+start_loopback_server "$ganesha_serve" "$work"
 mkdir -p "$root/mnt"
 in_root mount -t floatmount -o "port=$port" 127.0.0.1:/export /mnt || fail "mount -t floatmount failed"
 in_root grep ' /mnt ' /proc/mounts || fail "/mnt is not mounted"

@@ -29,24 +29,18 @@
 #     starts next detaches it and mounts again (it used to refuse the mount
 #     point, exit 9, until the restart limit). FLOATMOUNT_SYSTEMD_WATCHDOG=0
 #     leaves this step out;
-#  7. the container powers off cleanly.
+#  7. the Databricks init script (packaging/databricks/) takes the systemd
+#     path: floatmount@db active and answering; a second run is a no-op;
+#  8. the container powers off cleanly.
 # FLOATMOUNT_REQUIRE_INTEGRATION=1 (CI): a machine that cannot boot the
 # container fails the test; otherwise it skips (exit 77) with the reason.
 set -euo pipefail
 
-# (A third argument, the root's tarball, is for the re-run below.)
-if (($# != 2 && $# != 3)); then
-  echo "usage: $0 DEB GANESHA_SERVE" >&2
-  exit 2
-fi
-deb=$(realpath "$1")
-ganesha_serve=$(realpath "$2")
 here=$(cd "$(dirname "$0")" && pwd)
-[[ -f $deb && -x $ganesha_serve ]] || { echo "systemd_boot.sh: missing $deb or $ganesha_serve" >&2; exit 2; }
-fail() {
-  echo "systemd_boot.sh: FAIL: $*" >&2
-  exit 1
-}
+# shellcheck source=tests/package/lib.sh
+source "$here/lib.sh"
+# (A third argument, the root's tarball, is for the re-run below.)
+package_test_args "$@"
 skip() {
   [[ ${FLOATMOUNT_REQUIRE_INTEGRATION:-} == 1 ]] && fail "cannot boot the container: $*"
   echo "systemd_boot.sh: SKIP: $*" >&2
@@ -104,23 +98,10 @@ mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp "$deb" "$root/tmp/"
-install() {
-  DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q --no-install-recommends \
-    "/tmp/${deb##*/}" >"$work/apt.log" 2>&1
-}
-install || { chroot "$root" apt-get update -qq && install; } || { cat "$work/apt.log" >&2; fail "apt-get install failed"; }
+apt_install_deb "$root" "$deb" "$work/apt.log"
 umount "$root/dev" "$root/proc"
 
-"$ganesha_serve" >"$work/server.out" 2>&1 &
-server_pid=$!
-for _ in $(seq 150); do
-  grep -q '^pseudo=' "$work/server.out" && break
-  kill -0 "$server_pid" 2>/dev/null || fail "the loopback NFS server did not start"
-  sleep 0.2
-done
-port=$(sed -n 's/^port=//p' "$work/server.out")
-export_dir=$(sed -n 's/^export_dir=//p' "$work/server.out")
-[[ -n $port && -d $export_dir ]] || fail "the loopback NFS server did not answer"
+start_loopback_server "$ganesha_serve" "$work"
 mkdir -p "$export_dir/fstab" "$root/mnt/data" "$root/mnt/fstab"
 printf 'server = 127.0.0.1\nexport = /export\nmountpoint = /mnt/data\nport = %s\n' "$port" \
   >"$root/etc/floatmount/data.conf"
@@ -224,7 +205,24 @@ else
   echo "agent $old stopped; systemd restarted it as $new; the mount answers"
 fi
 
-step "7. poweroff"
+step "7. the Databricks init script, with systemd as PID 1"
+# The .deb is installed already (same version: the script skips apt); the
+# script must take the systemd path and leave a second run a no-op.
+cp "$deb" "$here/../../packaging/databricks/floatmount-init.sh" "$root/var/tmp/"
+mkdir -p "$export_dir/db"
+init_env=(env FLOATMOUNT_SERVER=127.0.0.1 FLOATMOUNT_EXPORT=/export/db FLOATMOUNT_MOUNT_POINT=/mnt/db
+  "FLOATMOUNT_OPTIONS=port=$port" "FLOATMOUNT_DEB=/var/tmp/${deb##*/}" FLOATMOUNT_NAME=db)
+in_ct "${init_env[@]}" bash /var/tmp/floatmount-init.sh || fail "the init script failed (exit $?)"
+[[ $(in_ct systemctl is-active floatmount@db) == active ]] || fail "the init script did not start floatmount@db"
+echo databricks >"$export_dir/db/seen"
+[[ $(in_ct cat /mnt/db/seen) == databricks ]] || fail "/mnt/db does not show the server's files"
+pid=$(in_ct systemctl show -P MainPID floatmount@db)
+in_ct "${init_env[@]}" bash /var/tmp/floatmount-init.sh || fail "the second run of the init script failed"
+[[ $(in_ct systemctl show -P MainPID floatmount@db) == "$pid" ]] || fail "the second run restarted the agent"
+echo "floatmount@db active (agent $pid), /mnt/db answers; a second run left it alone"
+in_ct systemctl stop floatmount@db || fail "stop floatmount@db failed"
+
+step "8. poweroff"
 in_ct systemctl poweroff || true
 for _ in $(seq 300); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
 kill -0 "$nspawn_pid" 2>/dev/null && fail "the container did not power off within 60 s"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The arm64 (Graviton) build, made and checked on this amd64 machine:
+#   tests/package/arm64.sh [OUTDIR]
+#  1. packaging/build_deb.sh --arch arm64: the .deb, cross-built with
+#     Debian's cross toolchain and the arm64 -dev packages (multiarch).
+#  2. packaging/check_deb.sh on it: lintian, Depends, the libraries and
+#     symbol versions it needs (Ubuntu 22.04's at most), the binary's
+#     --version and example config run under qemu-user.
+#  3. The packaged binary's `client-id` under qemu-user.
+#  4. The unit tests, cross-built (Release, not the .deb's portable link)
+#     and run under qemu-user: the code's arm64 behaviour (weaker memory
+#     ordering, other type sizes and alignment in the XDR and cache code).
+#     The integration tests are not run: qemu-user emulates neither
+#     /dev/fuse's protocol nor the servers, and they add no arm64-specific
+#     path beyond what the unit tests cover.
+# Needs root (build dependencies, dpkg --add-architecture). Compiles go
+# through ccache when installed (CMakeLists.txt): CI pays the cross build
+# once per change. OUTDIR (default build-arm64/ in the checkout) keeps the
+# .deb and the unit-test build.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=$(realpath -m "${1:-build-arm64}")
+mkdir -p "$out"
+fail() { echo "arm64.sh: FAIL: $*" >&2; exit 1; }
+qemu=qemu-aarch64-static
+if ! command -v "$qemu" >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static >/dev/null
+fi
+
+echo "== arm64 .deb (cross-built)"
+deb=$(bash packaging/build_deb.sh --arch arm64 "$out/deb" | tail -n 1)
+[[ $(dpkg-deb -f "$deb" Architecture) == arm64 ]] || fail "$deb is not an arm64 package"
+file_type=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/sbin/floatmount | head -c 20 | od -An -tx1 | tr -d ' \n')
+# ELF header: e_machine (bytes 18-19) 0xb7 = EM_AARCH64.
+[[ ${file_type:36:4} == b700 ]] || fail "the packaged binary is not an AArch64 ELF"
+
+echo "== check_deb.sh on the arm64 package (the binary under $qemu)"
+FLOATMOUNT_RUN_FOREIGN=$qemu bash packaging/check_deb.sh "$deb"
+
+echo "== client-id under $qemu"
+root=$(mktemp -d "${TMPDIR:-/tmp}/floatmount-arm64.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+dpkg -x "$deb" "$root"
+id=$("$qemu" "$root/usr/sbin/floatmount" client-id --state-dir "$root/state")
+echo "client-id: ${#id} characters"
+[[ -n $id ]] || fail "client-id printed nothing"
+again=$("$qemu" "$root/usr/sbin/floatmount" client-id --state-dir "$root/state")
+[[ $again == "$id" ]] || fail "client-id changed between two runs on the same state directory"
+
+echo "== unit tests, cross-built, under $qemu"
+cmake -S . -B "$out/unit" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR=aarch64 \
+  -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ \
+  -DPKG_CONFIG_EXECUTABLE=/usr/bin/aarch64-linux-gnu-pkg-config >/dev/null
+cmake --build "$out/unit" -j"$(nproc)" --target unit_tests
+QEMU_LD_PREFIX=/ "$qemu" "$out/unit/tests/unit_tests" --gtest_brief=1
