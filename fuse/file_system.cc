@@ -23,6 +23,9 @@ FileSystem::FileSystem(nfs::Client* client, FsOptions options)
       counters_(std::make_shared<CacheCounters>()),
       inodes_(client->root()) {
   budget_->SetPressureHook([this] { RelieveCaches(); });
+  budget_->SetScheduler([this](std::chrono::milliseconds delay, std::function<void()> fn) {
+    budget_queue_.Schedule(delay, std::move(fn));
+  });
   writeback_timer_.Schedule(kTickInterval, [this] { TickCaches(); });
 }
 
