@@ -9,7 +9,9 @@
 # BENCH_FILES small files in turn for BENCH_SECONDS:
 #   1. alone: the ceiling (what the added latency alone costs);
 #   2. while BENCH_WRITERS processes each write BENCH_WRITE_MIB with dd
-#      (bs=1M, conv=fsync) over and over.
+#      (bs=1M, conv=fsync) over and over;
+#   3. a control: the same prober on the server's own directory (no FUSE,
+#      no network) under the same writers: what CPU contention alone costs.
 # Prints p50/p99/max of both, in ms, and the target: p99 under load within
 # 3 round trips (3 x latency) of the ceiling's p99.
 #
@@ -138,6 +140,11 @@ T0=$(now_us)
 LOADED=$(probe) || die "prober failed (loaded)"
 T1=$(now_us)
 P1=$(wc -l <"$TMP/passes" 2>/dev/null || echo 0)
+# Control: the same prober on the server's own directory (no FUSE, no
+# network) under the same writers: what CPU contention alone costs here.
+LOCAL=$(timeout $((SECONDS_ + 120)) setpriv --reuid="$PROBE_UID" --regid="$PROBE_UID" --clear-groups \
+  /usr/bin/python3 "$SCRIPT_DIR/probe/probe.py" "$EXPORT_DIR/small" "$SECONDS_" "$PAUSE_MS") ||
+  die "prober failed (local)"
 
 ms=$(awk -v u="$LATENCY_US" 'BEGIN { printf "%.1f", u / 1000 }')
 printf '%-28s %-6s %7s %9s %9s %9s\n' "row" "op" "n" "p50 ms" "p99 ms" "max ms"
@@ -151,6 +158,7 @@ row() {  # label output
 }
 row "ceiling (prober alone)" "$CEIL"
 row "with $WRITERS writers" "$LOADED"
+row "local dir, $WRITERS writers" "$LOCAL"
 echo "added latency: $ms ms per round trip; target: loaded p99 <= ceiling p99 + 3 x $ms ms"
 echo "writers: $(((P1 - P0) * WRITE_MIB)) MiB written and fsynced during the loaded probe" \
   "($(((P1 - P0) * WRITE_MIB * 1000000 / (T1 - T0))) MiB/s, whole dd passes only)"
