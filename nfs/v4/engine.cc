@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <future>
+#include <string_view>
 
 #include "nfs/v4/connection_pick.h"
 #include "nfs/v4/ops_util.h"
@@ -107,6 +108,8 @@ void Nfs41Engine::Start(std::shared_ptr<Flight> f) {
   }
   f->has_slot = false;
   f->encoded = false;
+  // WRITEs leave a few slots to small calls (nfs/v4/slot_table.h).
+  const bool bulk = f->compound->io && std::string_view(f->compound->name) == "WRITE";
   table->Acquire([this, f, table, session, gen](uint32_t slot, uint32_t seqid,
                                                 uint32_t highest) {
     f->table = table;
@@ -122,7 +125,7 @@ void Nfs41Engine::Start(std::shared_ptr<Flight> f) {
     }
     Encode(*f, session, highest);
     Transmit(f);
-  });
+  }, bulk);
 }
 
 void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_slot) {
