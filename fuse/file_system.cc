@@ -29,7 +29,11 @@ FileSystem::FileSystem(nfs::Client* client, FsOptions options)
   writeback_timer_.Schedule(kTickInterval, [this] { TickCaches(); });
 }
 
-FileSystem::~FileSystem() = default;
+FileSystem::~FileSystem() {
+  // Buffers (and so the budget) may outlive this: no more grants through
+  // budget_queue_, which goes with this object.
+  budget_->SetScheduler({});
+}
 
 EntryOut FileSystem::MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name) {
   EntryOut out;

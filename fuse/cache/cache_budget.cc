@@ -26,16 +26,19 @@ CacheBudget::Buffer CacheBudget::Wrap(uint8_t* raw) {
 }
 
 void CacheBudget::Return(uint8_t* raw) {
-  bool grant = false;
+  Scheduler schedule;
   {
     std::lock_guard<std::mutex> lock(mu_);
     pool_.push_back(raw);
     --in_use_;
-    if (!queue_.empty() && !grant_scheduled_) grant = grant_scheduled_ = true;
+    if (!queue_.empty() && !grant_scheduled_ && schedule_) {
+      grant_scheduled_ = true;
+      schedule = schedule_;
+    }
   }
   freed_.notify_all();
   // Not here: the freeing thread may hold the lock the waiter's callback takes.
-  if (grant) schedule_(std::chrono::milliseconds(0), [weak = weak_from_this()] {
+  if (schedule) schedule(std::chrono::milliseconds(0), [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->Grant();
   });
 }
@@ -61,9 +64,14 @@ CacheBudget::Buffer CacheBudget::TryAcquire() {
 }
 
 CacheBudget::Buffer CacheBudget::AcquireOr(Granted granted) {
-  if (!schedule_) return Acquire();
-  bool retry = false;
+  Scheduler schedule;
   std::function<void()> hook;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    schedule = schedule_;
+  }
+  if (!schedule) return Acquire();
+  bool retry = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (in_use_ < capacity_ && queue_.empty()) {
@@ -77,7 +85,7 @@ CacheBudget::Buffer CacheBudget::AcquireOr(Granted granted) {
     hook = hook_;
   }
   if (hook) hook();  // make room: send and commit what holds the memory
-  if (retry) schedule_(pressure_retry_, [weak = weak_from_this()] {
+  if (retry) schedule(pressure_retry_, [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->Retry();
   });
   return nullptr;
@@ -102,22 +110,27 @@ void CacheBudget::Grant() {
 
 void CacheBudget::Retry() {
   std::function<void()> hook;
+  Scheduler schedule;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.empty()) {
+    if (queue_.empty() || !schedule_) {
       retry_scheduled_ = false;
       return;
     }
     hook = hook_;
+    schedule = schedule_;
   }
   Grant();
   if (hook) hook();
-  schedule_(pressure_retry_, [weak = weak_from_this()] {
+  schedule(pressure_retry_, [weak = weak_from_this()] {
     if (auto self = weak.lock()) self->Retry();
   });
 }
 
-void CacheBudget::SetScheduler(Scheduler scheduler) { schedule_ = std::move(scheduler); }
+void CacheBudget::SetScheduler(Scheduler scheduler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  schedule_ = std::move(scheduler);
+}
 
 size_t CacheBudget::queued() const {
   std::lock_guard<std::mutex> lock(mu_);

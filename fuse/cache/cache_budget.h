@@ -63,7 +63,8 @@ class CacheBudget : public std::enable_shared_from_this<CacheBudget> {
   // scheduler's.
   void SetPressureHook(std::function<void()> hook);
   // Runs a function after a delay on a thread that may take FileCache locks
-  // (a TimerQueue). Set once, before the first AcquireOr.
+  // (a TimerQueue). Set before the first AcquireOr; cleared (empty) by its
+  // owner before the scheduler goes: waiters left then are never granted.
   using Scheduler = std::function<void(std::chrono::milliseconds, std::function<void()>)>;
   void SetScheduler(Scheduler scheduler);
   // Frees pooled buffers nobody uses.
@@ -97,7 +98,7 @@ class CacheBudget : public std::enable_shared_from_this<CacheBudget> {
   size_t high_water_ = 0;        // GUARDED_BY(mu_)
   uint64_t waits_ = 0;           // GUARDED_BY(mu_)
   std::function<void()> hook_;   // GUARDED_BY(mu_)
-  Scheduler schedule_;           // set once, before use
+  Scheduler schedule_;           // GUARDED_BY(mu_); called without it
   std::deque<Granted> queue_;    // GUARDED_BY(mu_): AcquireOr waiters, oldest first
   bool grant_scheduled_ = false;  // GUARDED_BY(mu_)
   bool retry_scheduled_ = false;  // GUARDED_BY(mu_)
