@@ -23,10 +23,17 @@ FileSystem::FileSystem(nfs::Client* client, FsOptions options)
       counters_(std::make_shared<CacheCounters>()),
       inodes_(client->root()) {
   budget_->SetPressureHook([this] { RelieveCaches(); });
+  budget_->SetScheduler([this](std::chrono::milliseconds delay, std::function<void()> fn) {
+    budget_queue_.Schedule(delay, std::move(fn));
+  });
   writeback_timer_.Schedule(kTickInterval, [this] { TickCaches(); });
 }
 
-FileSystem::~FileSystem() = default;
+FileSystem::~FileSystem() {
+  // Buffers (and so the budget) may outlive this: no more grants through
+  // budget_queue_, which goes with this object.
+  budget_->SetScheduler({});
+}
 
 EntryOut FileSystem::MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name) {
   EntryOut out;

@@ -18,8 +18,9 @@
 //
 // Replies: every method calls its `reply` exactly once, with an errno
 // (0 = success) and the value; possibly on a network thread, possibly
-// before the method returns. No method blocks on the network, except Write
-// while the cache budget is full (writers wait: backpressure).
+// before the method returns. No method blocks on the network. A Write that
+// waits for cache memory (backpressure) delays its reply, not its thread
+// (fuse/cache/file_cache.h), up to a bound of parked writes on the mount.
 //
 // Threads: FUSE worker threads call in; completions run on the engine's
 // network threads. State: the inode table and the open-file registry, each
@@ -118,6 +119,7 @@ struct CacheStats {
   double flush_seconds_total = 0;
   double flush_seconds_max = 0;
   uint64_t lock_invalidations = 0;  // granted locks that found the file changed elsewhere
+  uint64_t parked_writes = 0;    // writes that waited without holding a FUSE thread
 };
 
 struct DirEntryOut {
@@ -322,6 +324,8 @@ class FileSystem {
   std::unordered_map<InodeId, std::weak_ptr<FileCache>> caches_;     // GUARDED_BY(mu_)
   int idle_ticks_ = 0;  // timer thread only
 
+  // Runs budget grants: writes parked for memory go on here ("fm-timer").
+  TimerQueue budget_queue_;
   TimerQueue writeback_timer_;  // last: stops before the state above goes
 };
 

@@ -91,6 +91,7 @@ CacheStats FileSystem::cache_stats() const {
   s.flush_seconds_total = double(c.flush_ns) / 1e9;
   s.flush_seconds_max = double(c.flush_ns_max) / 1e9;
   s.lock_invalidations = c.lock_invalidations;
+  s.parked_writes = c.parked_total;
   return s;
 }
 

@@ -352,8 +352,10 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
     });
     return;
   }
-  cache.Write(state->Identity(), offset, data);  // may wait for memory
-  reply(0, data.size());
+  // Answered once the bytes are buffered: later if the write waits for
+  // memory (its thread serves other requests meanwhile).
+  cache.Write(state->Identity(), offset, data,
+              [reply = std::move(reply), size = data.size()] { reply(0, size); });
 }
 
 void FileSystem::DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<uint8_t> data,

@@ -24,8 +24,10 @@ struct FuseMountOptions {
   unsigned max_write = 1u << 20;
   unsigned max_idle_threads = 16;
   // Workers serving requests at once. A writer waiting for cache memory or
-  // for its chunk on the wire holds one; the rest serve other users' stat,
-  // ls, reads and closes. (libfuse's pre-3.12 loop capped this at 10.)
+  // for its chunk on the wire holds none (its reply is delayed instead,
+  // fuse/cache/file_cache.h) unless the mount already has 64 such writes
+  // parked; the rest serve other users' stat, ls, reads and closes.
+  // (libfuse's pre-3.12 loop capped this at 10.)
   unsigned max_threads = 64;
 };
 

@@ -29,9 +29,21 @@
 // server first sends them (the kernel's page cache serves most such reads
 // itself).
 //
-// Threads: FUSE threads call in; NFS completions run on network threads.
-// One mutex per file, never held while calling the client or a reply. Write
-// blocks (budget full, or its chunk on the wire); nothing else does.
+// Back-pressure without holding threads (issue 14): a write that must wait
+// (the budget is full, or a WRITE of its chunk is on the wire) copies its
+// bytes, parks, and returns; it goes on from the budget's grant (the
+// budget's scheduler thread) or from the chunk's last WRITE completion (a
+// network thread), and its `done` runs once every byte is buffered. So the
+// FUSE write's reply is delayed, not its worker: 32 writers on a slow server
+// leave the workers free for other users' stat and read. The parked copies
+// are bounded: past `max_parked` parked writes on the mount a write waits in
+// its thread as before (memory then stays what 64 blocked workers' request
+// buffers held). Waiting writers are served in order.
+//
+// Threads: FUSE threads call in; NFS completions run on network threads,
+// budget grants on the budget's scheduler thread. One mutex per file, never
+// held while calling the client, a reply or `done`. Nothing blocks, except
+// the blocking Write and a write past `max_parked`.
 #pragma once
 
 #include <atomic>
@@ -73,6 +85,8 @@ struct CacheCounters {
   std::atomic<uint64_t> flush_ns{0};          // their total time
   std::atomic<uint64_t> flush_ns_max{0};
   std::atomic<uint64_t> lock_invalidations{0};  // granted locks that found the file changed
+  std::atomic<int64_t> parked_writes{0};  // writes waiting without a thread, now
+  std::atomic<uint64_t> parked_total{0};  // writes that ever parked
 };
 
 // Who the cache reads and writes as: the opener's credentials and open.
@@ -89,6 +103,7 @@ struct CacheContext {
   uint64_t commit_threshold = 256ull << 20;
   std::chrono::milliseconds idle_flush{1000};  // Tick sends data idle this long
   uint32_t max_write = 0;  // the client's wsize: larger ranges go as several WRITEs
+  int64_t max_parked = 64;  // parked writes on the mount (each holds a copy of its bytes)
 };
 
 class FileCache : public std::enable_shared_from_this<FileCache> {
@@ -103,8 +118,12 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
             uint64_t change, uint64_t file_size, Reply<ReadOut> reply);
   // O_DIRECT: no read-ahead, and nothing of this mount's writes pending.
   void ReadDirect(const CacheIdentity& who, uint64_t offset, size_t size, Reply<ReadOut> reply);
-  // Buffers the bytes (copied). Blocks while the budget is full or the
-  // chunk is being sent.
+  // Buffers the bytes (copied; `data` need not outlive the call); `done`
+  // runs once all are buffered: at once, or later from a grant or a WRITE
+  // completion when the write had to wait (see above).
+  void Write(const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data,
+             std::function<void()> done);
+  // The same, returning once the bytes are buffered.
   void Write(const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data);
 
   // `done` runs once every byte written before the call is committed (or
@@ -132,6 +151,7 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
   struct CleanChunk;
   struct DirtyChunk;
   struct ReadJob;
+  struct PendingWrite;
   struct Send {
     std::shared_ptr<DirtyChunk> chunk;
     uint32_t lo = 0, hi = 0;
@@ -171,6 +191,10 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
   bool PendingAtOrAfterLocked(uint64_t offset) const;
 
   // Write-back (file_cache_write.cc).
+  // Copies what it can; returns once `w` is done or parked.
+  void Continue(const std::shared_ptr<PendingWrite>& w);
+  void Park(const std::shared_ptr<PendingWrite>& w);
+  void InstallLocked(uint64_t base, CacheBudget::Buffer buffer);
   void SendLocked(const std::shared_ptr<DirtyChunk>& c, Actions* actions);
   void SendAllLocked(Actions* actions);
   void SendOne(const Send& send);
@@ -186,7 +210,6 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
   const nfs::FileHandle fh_;
 
   mutable std::mutex mu_;
-  std::condition_variable chunk_idle_;  // a chunk's WRITEs are all done
 
   // Read-ahead state.
   std::map<uint64_t, std::shared_ptr<CleanChunk>> clean_;  // GUARDED_BY(mu_): by offset

@@ -37,6 +37,20 @@ struct FileCache::DirtyChunk {
   std::optional<nfs::WriteVerifier> verifier;  // of the WRITEs in `written`
   bool mixed = false;         // those WRITEs got different verifiers
   uint64_t write_gen = 0;     // WRITEs completed
+  std::vector<std::function<void()>> idle_waiters;  // parked writes: run when in_flight is 0
+};
+
+// One application write on its way into the chunks (FileCache::Write).
+// `data` is the caller's memory until the write parks; from then on it
+// points into `owned`.
+struct FileCache::PendingWrite {
+  CacheIdentity who;
+  uint64_t offset = 0;
+  std::span<const uint8_t> data;
+  std::vector<uint8_t> owned;
+  size_t copied = 0;   // bytes of `data` in chunks
+  bool parked = false;  // counted in parked_writes
+  std::function<void()> done;
 };
 
 // One read served from chunks: assembled when the last one is ready.

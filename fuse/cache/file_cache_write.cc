@@ -2,7 +2,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <utility>
 
 #include "fuse/errno_map.h"
 #include "fuse/cache/file_cache.h"
@@ -40,33 +42,103 @@ void FileCache::Run(Actions actions) {
   for (auto& done : actions.done) done();
 }
 
+void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data,
+                      std::function<void()> done) {
+  auto w = std::make_shared<PendingWrite>();
+  w->who = who;
+  w->offset = offset;
+  w->data = data;
+  if (context_.counters->parked_writes.load() < context_.max_parked) {
+    w->done = std::move(done);
+    Continue(w);
+    return;
+  }
+  // Too many parked copies on the mount: wait here, holding this thread.
+  std::mutex m;
+  std::condition_variable cv;
+  bool finished = false;
+  w->done = [&] {
+    std::lock_guard<std::mutex> lock(m);
+    finished = true;
+    cv.notify_all();
+  };
+  Continue(w);
+  {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return finished; });
+  }
+  done();
+}
+
 void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool finished = false;
+  Write(who, offset, data, [&] {
+    std::lock_guard<std::mutex> lock(m);
+    finished = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(m);
+  cv.wait(lock, [&] { return finished; });
+}
+
+// From here on the write waits without a thread: its bytes must outlive
+// the caller's buffer.
+void FileCache::Park(const std::shared_ptr<PendingWrite>& w) {
+  if (w->parked) return;
+  w->parked = true;
+  w->owned.assign(w->data.begin(), w->data.end());
+  w->data = w->owned;
+  context_.counters->parked_writes++;
+  context_.counters->parked_total++;
+}
+
+void FileCache::InstallLocked(uint64_t base, CacheBudget::Buffer buffer) {
+  if (dirty_.count(base) != 0) return;  // another writer made it meanwhile
+  auto c = std::make_shared<DirtyChunk>();
+  c->base = base;
+  c->data = std::move(buffer);
+  dirty_.emplace(base, std::move(c));
+}
+
+void FileCache::Continue(const std::shared_ptr<PendingWrite>& w) {
   const size_t chunk_size = chunk();
-  size_t copied = 0;
-  while (copied < data.size()) {
-    const uint64_t at = offset + copied;
+  const CacheIdentity& who = w->who;
+  while (w->copied < w->data.size()) {
+    const uint64_t at = w->offset + w->copied;
     const uint64_t base = at / chunk_size * chunk_size;
     const uint32_t lo = uint32_t(at - base);
-    const uint32_t hi = uint32_t(std::min<uint64_t>(chunk_size, lo + (data.size() - copied)));
+    const uint32_t hi = uint32_t(std::min<uint64_t>(chunk_size, lo + (w->data.size() - w->copied)));
     Actions actions;
     {
       std::unique_lock<std::mutex> lock(mu_);
       auto it = dirty_.find(base);
       if (it == dirty_.end()) {
         lock.unlock();
-        CacheBudget::Buffer buffer = context_.budget->Acquire();  // may wait
+        CacheBudget::Buffer buffer = context_.budget->TryAcquire();
+        if (!buffer) {
+          Park(w);  // before the grant can run on another thread
+          buffer = context_.budget->AcquireOr(
+              [self = shared_from_this(), w, base](CacheBudget::Buffer granted) {
+                {
+                  std::lock_guard<std::mutex> lock(self->mu_);
+                  self->InstallLocked(base, std::move(granted));
+                }
+                self->Continue(w);
+              });
+          if (!buffer) return;  // parked: the grant goes on
+        }
         lock.lock();
-        if (dirty_.count(base) != 0) continue;  // another writer made it meanwhile
-        auto c = std::make_shared<DirtyChunk>();
-        c->base = base;
-        c->data = std::move(buffer);
-        it = dirty_.emplace(base, std::move(c)).first;
+        InstallLocked(base, std::move(buffer));
+        continue;
       }
       std::shared_ptr<DirtyChunk> c = it->second;
       if (c->in_flight > 0) {
-        // Never change bytes a WRITE is sending; wait for it.
-        chunk_idle_.wait(lock, [&c] { return c->in_flight == 0; });
-        continue;  // the chunk may have been committed and freed
+        // Never change bytes a WRITE is sending; go on once it is done.
+        Park(w);
+        c->idle_waiters.push_back([self = shared_from_this(), w] { self->Continue(w); });
+        return;
       }
       if (!c->dirty.empty() && c->who.cred.uid != who.cred.uid) {
         SendLocked(c, &actions);  // another user's bytes go out as that user
@@ -74,20 +146,22 @@ void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const
         Run(std::move(actions));
         continue;
       }
-      std::memcpy(c->data.get() + lo, data.data() + copied, hi - lo);
+      std::memcpy(c->data.get() + lo, w->data.data() + w->copied, hi - lo);
       const uint64_t before = c->dirty.bytes();
       c->dirty.Add(lo, hi);
       context_.counters->dirty += int64_t(c->dirty.bytes() - before);
       c->who = who;
       DropCleanAtLocked(base);
-      if (copied == 0) DropStaleEndLocked(offset + data.size());
+      if (w->copied == 0) DropStaleEndLocked(w->offset + w->data.size());
       last_write_ = std::chrono::steady_clock::now();
       // The writer has moved past this chunk: send it.
       if (c->dirty.end() == chunk_size) SendLocked(c, &actions);
-      copied += hi - lo;
+      w->copied += hi - lo;
     }
     Run(std::move(actions));
   }
+  if (w->parked) context_.counters->parked_writes--;
+  if (w->done) std::exchange(w->done, nullptr)();
 }
 
 void FileCache::SendLocked(const std::shared_ptr<DirtyChunk>& c, Actions* actions) {
@@ -135,7 +209,10 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
     const bool short_write = r.ok() && r->count < asked;
     if (!short_write) {
       sending_.erase(send.seq);
-      --c.in_flight;
+      if (--c.in_flight == 0) {
+        for (auto& waiter : c.idle_waiters) actions.done.push_back(std::move(waiter));
+        c.idle_waiters.clear();
+      }
     }
     if (!r.ok()) {
       FailLocked(ErrnoFromStatus(r.status()));
@@ -168,7 +245,6 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
     MaybeFreeLocked(send.chunk);
     ProgressLocked(&actions, false);
   }
-  chunk_idle_.notify_all();
   Run(std::move(actions));
 }
 
@@ -288,7 +364,6 @@ void FileCache::CommitDone(uint64_t round, nfs::Result<nfs::WriteVerifier> r) {
     }
     ProgressLocked(&actions, false);
   }
-  chunk_idle_.notify_all();
   Run(std::move(actions));
 }
 

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <future>
+#include <string_view>
 
+#include "nfs/v4/connection_pick.h"
 #include "nfs/v4/ops_util.h"
 #include "nfs/v4/protocol.h"
 #include "nfs/rpc/message.h"
@@ -106,6 +108,8 @@ void Nfs41Engine::Start(std::shared_ptr<Flight> f) {
   }
   f->has_slot = false;
   f->encoded = false;
+  // WRITEs leave a few slots to small calls (nfs/v4/slot_table.h).
+  const bool bulk = f->compound->io && std::string_view(f->compound->name) == "WRITE";
   table->Acquire([this, f, table, session, gen](uint32_t slot, uint32_t seqid,
                                                 uint32_t highest) {
     f->table = table;
@@ -121,7 +125,7 @@ void Nfs41Engine::Start(std::shared_ptr<Flight> f) {
     }
     Encode(*f, session, highest);
     Transmit(f);
-  });
+  }, bulk);
 }
 
 void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_slot) {
@@ -148,19 +152,21 @@ void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_s
 
 // The least-loaded live connection; one that is draining (moving to
 // another address) only if there is no other.
-std::shared_ptr<RpcConnection> Nfs41Engine::PickConnection() {
+std::shared_ptr<RpcConnection> Nfs41Engine::PickConnection(bool bulk) {
   std::lock_guard<std::mutex> lock(conns_mu_);
-  std::shared_ptr<RpcConnection> best, draining;
-  for (const Conn& c : conns_) {
+  std::vector<ConnLoad> loads(conns_.size());
+  for (size_t i = 0; i < conns_.size(); ++i) {
+    const Conn& c = conns_[i];
     if (!c.rpc || !c.rpc->alive()) continue;
-    std::shared_ptr<RpcConnection>& slot = c.move_to >= 0 ? draining : best;
-    if (!slot || c.rpc->outstanding() < slot->outstanding()) slot = c.rpc;
+    loads[i] = ConnLoad{true, c.move_to >= 0, c.rpc->outstanding()};
   }
-  return best ? best : draining;
+  const int i = nfs::PickConnection(loads, bulk);
+  return i < 0 ? nullptr : conns_[i].rpc;
 }
 
 void Nfs41Engine::Transmit(std::shared_ptr<Flight> f) {
-  std::shared_ptr<RpcConnection> conn = PickConnection();
+  const bool bulk = f->message.size() >= kBulkCallBytes || f->sink.dest.size() >= kBulkCallBytes;
+  std::shared_ptr<RpcConnection> conn = PickConnection(bulk);
   if (conn && conn->Send(f)) return;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -7,7 +7,8 @@
 //
 //   Submit -> Start: wait for a slot (or park while recovering)
 //          -> Encode (RPC header, COMPOUND header, SEQUENCE, the ops)
-//          -> Transmit on the least-loaded connection
+//          -> Transmit on the least-loaded connection (bulk calls keep
+//             one free for small ones: nfs/v4/connection_pick.h)
 //   reply  -> OnReply (receiver thread): SEQUENCE result decides between
 //             done / retry same slot (DELAY) / park for recovery; then the
 //             ops' own status decides between done / back off (DELAY,
@@ -127,7 +128,8 @@ class Nfs41Engine {
   void Park(std::shared_ptr<Flight> f);
   void RetryLater(std::shared_ptr<Flight> f, bool same_slot);
   void Finish(Flight* f, const Status& status);
-  std::shared_ptr<RpcConnection> PickConnection();
+  // Bulk calls keep off one connection (nfs/v4/connection_pick.h).
+  std::shared_ptr<RpcConnection> PickConnection(bool bulk = false);
   void OnConnectionLost(RpcConnection* conn, std::vector<std::shared_ptr<RpcCall>> orphans,
                         const Status& why);
 

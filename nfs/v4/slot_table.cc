@@ -29,11 +29,20 @@ uint32_t SlotTable::HighestBusy() const {
   return 0;
 }
 
-void SlotTable::Acquire(Grant grant) {
+bool SlotTable::BulkMayTakeLocked() const {
+  const auto busy = static_cast<uint32_t>(std::count(busy_.begin(), busy_.end(), kBusy));
+  return busy + std::min<uint32_t>(4, limit_ / 4) < limit_;
+}
+
+void SlotTable::Acquire(Grant grant, bool bulk) {
   uint32_t slot, seqid, highest;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const int free_slot = FindFreeSlot();
+    if (bulk && (free_slot < 0 || !bulk_waiters_.empty() || !BulkMayTakeLocked())) {
+      bulk_waiters_.push_back(std::move(grant));
+      return;
+    }
     if (free_slot < 0) {
       waiters_.push_back(std::move(grant));
       return;
@@ -47,11 +56,17 @@ void SlotTable::Acquire(Grant grant) {
 }
 
 bool SlotTable::NextGrant(Grant* grant, uint32_t* slot, uint32_t* seqid, uint32_t* highest) {
-  if (waiters_.empty()) return false;
   const int free_slot = FindFreeSlot();
   if (free_slot < 0) return false;
-  *grant = std::move(waiters_.front());
-  waiters_.pop_front();
+  if (!waiters_.empty()) {
+    *grant = std::move(waiters_.front());
+    waiters_.pop_front();
+  } else if (!bulk_waiters_.empty() && BulkMayTakeLocked()) {
+    *grant = std::move(bulk_waiters_.front());
+    bulk_waiters_.pop_front();
+  } else {
+    return false;
+  }
   *slot = static_cast<uint32_t>(free_slot);
   busy_[*slot] = kBusy;
   *seqid = seqids_[*slot];
@@ -95,7 +110,15 @@ void SlotTable::Retire(uint32_t slot) {
 
 std::deque<SlotTable::Grant> SlotTable::TakeWaiters() {
   std::lock_guard<std::mutex> lock(mu_);
-  return std::exchange(waiters_, {});
+  std::deque<Grant> all = std::exchange(waiters_, {});
+  for (auto& g : bulk_waiters_) all.push_back(std::move(g));
+  bulk_waiters_.clear();
+  return all;
+}
+
+uint32_t SlotTable::small_reserve() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return std::min<uint32_t>(4, limit_ / 4);
 }
 
 uint32_t SlotTable::limit() const {

@@ -10,6 +10,11 @@
 // The usable range follows the server: slots above min(sr_highest_slotid,
 // sr_target_highest_slotid) are not handed out again once released.
 //
+// Bulk calls (WRITEs) leave the last few slots to small ones, and a freed
+// slot goes to a waiting small call first: 64 WRITEs of 32 writers must not
+// make another user's GETATTR wait for the slot table (issue 14). Within
+// each kind, waiters are served in order.
+//
 // Threads: Acquire from any thread; Complete/Release from the receiver
 // threads. A Grant runs without the table's lock held: on the thread that
 // called Acquire when a slot is free, else on the thread that frees one.
@@ -31,8 +36,10 @@ class SlotTable {
   // `slots` is ca_maxrequests as granted by CREATE_SESSION.
   explicit SlotTable(uint32_t slots);
 
-  // Runs `grant` now if a slot is free, otherwise when one is freed (FIFO).
-  void Acquire(Grant grant);
+  // Runs `grant` now if a slot is free, otherwise when one is freed (FIFO
+  // per kind). A bulk call takes a slot only while more than
+  // `small_reserve()` are free.
+  void Acquire(Grant grant, bool bulk = false);
   // The server processed the request on `slot` (SEQUENCE returned OK):
   // advance its sequence id, apply the server's limits, free it.
   void Complete(uint32_t slot, uint32_t server_highest, uint32_t target_highest);
@@ -48,11 +55,13 @@ class SlotTable {
   uint32_t size() const { return static_cast<uint32_t>(seqids_.size()); }
   uint32_t limit() const;  // how many slots may be in use now
   uint32_t in_use() const;
+  uint32_t small_reserve() const;  // min(4, limit / 4)
 
  private:
   // Picks a free slot at or below the limit; -1 if none. Requires mu_.
   int FindFreeSlot() const;
   uint32_t HighestBusy() const;
+  bool BulkMayTakeLocked() const;
   // Frees `slot` and returns the next waiter to grant, if any. Requires mu_.
   bool NextGrant(Grant* grant, uint32_t* slot, uint32_t* seqid, uint32_t* highest);
 
@@ -60,7 +69,8 @@ class SlotTable {
   std::vector<uint32_t> seqids_;  // GUARDED_BY(mu_): next sequence id per slot
   std::vector<uint8_t> busy_;     // GUARDED_BY(mu_): 0 free, 1 busy, 2 retired
   uint32_t limit_;                // GUARDED_BY(mu_): highest usable slot id + 1
-  std::deque<Grant> waiters_;     // GUARDED_BY(mu_)
+  std::deque<Grant> waiters_;       // GUARDED_BY(mu_): small calls
+  std::deque<Grant> bulk_waiters_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace floatmount::nfs

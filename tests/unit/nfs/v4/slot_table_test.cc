@@ -117,5 +117,46 @@ TEST(SlotTableTest, OutOfRangeSlotsAreIgnored) {
   EXPECT_EQ(AcquireNow(table)->seqid, 1u);
 }
 
+// Issue 14: 32 writers' WRITEs must not leave another user's GETATTR
+// waiting for a slot.
+TEST(SlotTableTest, BulkCallsLeaveSmallCallsTheLastSlotsAndAFreedSlotGoesToThemFirst) {
+  SlotTable table(16);
+  EXPECT_EQ(table.small_reserve(), 4u);
+  std::vector<uint32_t> bulk_slots;
+  std::vector<int> order;
+  for (int i = 0; i < 14; ++i) {
+    table.Acquire([&, i](uint32_t slot, uint32_t, uint32_t) {
+      bulk_slots.push_back(slot);
+      if (i >= 12) order.push_back(100 + i);
+    }, /*bulk=*/true);
+  }
+  EXPECT_EQ(bulk_slots.size(), 12u);  // 4 kept for small calls; 2 WRITEs wait
+  // Small calls still get slots at once.
+  std::vector<uint32_t> small;
+  for (int i = 0; i < 4; ++i) {
+    table.Acquire([&](uint32_t slot, uint32_t, uint32_t) { small.push_back(slot); });
+  }
+  EXPECT_EQ(small.size(), 4u);
+  // All 16 busy: a small call waits too, behind nobody of its kind.
+  table.Acquire([&](uint32_t, uint32_t, uint32_t) { order.push_back(1); });
+  table.Complete(bulk_slots[0], 15, 15);  // the freed slot goes to the small call
+  EXPECT_EQ(order, (std::vector<int>{1}));
+  table.Complete(small[0], 15, 15);  // 15 busy: bulk may not take it (reserve)
+  EXPECT_EQ(order, (std::vector<int>{1}));
+  for (int i = 1; i < 4; ++i) table.Complete(small[i], 15, 15);  // 12 busy
+  EXPECT_EQ(order, (std::vector<int>{1}));  // 12 + 4 reserve: still not below the limit
+  table.Complete(bulk_slots[1], 15, 15);    // 11 busy: the first WRITE waiter, in order
+  EXPECT_EQ(order, (std::vector<int>{1, 112}));
+  EXPECT_EQ(table.TakeWaiters().size(), 1u);
+}
+
+TEST(SlotTableTest, ATinySessionKeepsNoReserve) {
+  SlotTable table(2);
+  EXPECT_EQ(table.small_reserve(), 0u);
+  int granted = 0;
+  for (int i = 0; i < 2; ++i) table.Acquire([&](uint32_t, uint32_t, uint32_t) { granted++; }, true);
+  EXPECT_EQ(granted, 2);
+}
+
 }  // namespace
 }  // namespace floatmount::nfs
