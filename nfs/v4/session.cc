@@ -681,6 +681,8 @@ ServerInfo Nfs41Engine::Info() const {
     info.reconnects = reconnects_;
     info.session_recoveries = session_recoveries_;
     info.clientid_recoveries = clientid_recoveries_;
+    info.stateid_recoveries = stateid_recoveries_;
+    info.stateids_revoked = stateids_revoked_;
     info.sessions_created = budget_.created();
     if (budget_.stormed()) {
       info.session_storm = std::to_string(budget_.refused()) +

@@ -153,6 +153,8 @@ TEST_F(RecoveryTest, ABadStateidRecoversThatOpenOnlyAndNeverAClosedOne) {
   EXPECT_EQ(calls("TEST_STATEID") - tests, 1u);
   EXPECT_EQ(calls("OPEN (reopen)") - reopens, 1u) << "only the open the server forgot";
   EXPECT_EQ(calls("FREE_STATEID"), 0u);  // BAD_STATEID: nothing to free
+  EXPECT_EQ(client->info().stateid_recoveries, 1u);
+  EXPECT_EQ(client->info().stateids_revoked, 1u);
   for (int i = 1; i < kFiles; ++i) EXPECT_TRUE(write(i).ok());
 
   // A closed open whose late WRITE reaches the server: not reopened.
