@@ -11,14 +11,16 @@
 //   reply  -> OnReply (receiver thread): SEQUENCE result decides between
 //             done / retry same slot (DELAY) / park for recovery; then the
 //             ops' own status decides between done / back off (DELAY,
-//             GRACE) / park for state recovery (stale stateid).
+//             GRACE) / wait for that one open's stateid repair (stale
+//             stateid; nfs/v4/stateid_recovery.h).
 //   lost connection -> the unanswered Flights are resent unchanged (same
 //             slot and sequence id, RFC 8881 2.10.6.2) once a connection is
 //             up again.
 //
 // Files: nfs/v4/engine.cc (dispatch, replies), nfs/v4/session.cc (client ID,
 // session, recovery, maintenance thread), nfs/v4/state_recovery.cc (opens
-// and locks after state loss), nfs/v4/connections.cc (the connections over
+// and locks after state loss), nfs/v4/stateid_recovery.cc (revoked or
+// lost single stateids), nfs/v4/connections.cc (the connections over
 // the server's addresses: health, placement, reconnects),
 // nfs/v4/trunking.cc (which addresses join the session; the session bound).
 //
