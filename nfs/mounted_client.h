@@ -65,6 +65,10 @@ struct ServerInfo {
   uint64_t reconnects = 0;
   uint64_t session_recoveries = 0;
   uint64_t clientid_recoveries = 0;
+  // Per-stateid recovery (TEST_STATEID passes: a revoked-state flag or a
+  // stateid error on one request) and the stateids found gone in them.
+  uint64_t stateid_recoveries = 0;
+  uint64_t stateids_revoked = 0;
   // Sessions created since the mount was made, the first included.
   uint64_t sessions_created = 0;
   // Non-empty once the bound on new sessions per minute held some back (a

@@ -115,7 +115,8 @@ std::string FormatHuman(const MountStatus& s) {
   o << "  locks        " << c.lock_invalidations
     << " granted locks (each dropped the file's cached data)\n";
   o << "  recovery     " << e.reconnects << " reconnects, " << e.session_recoveries
-    << " new sessions (" << e.sessions_created << " created in all), " << e.clientid_recoveries << " new client IDs, " << e.retries
+    << " new sessions (" << e.sessions_created << " created in all), " << e.clientid_recoveries << " new client IDs, " << e.stateid_recoveries
+    << " stateid repairs (" << e.stateids_revoked << " stateids revoked or lost), " << e.retries
     << " retries\n";
   if (!e.calls.empty()) {
     uint64_t total = 0;
@@ -206,6 +207,8 @@ std::string FormatJson(const MountStatus& s) {
        {{"reconnects", e.reconnects},
         {"session_recoveries", e.session_recoveries},
         {"clientid_recoveries", e.clientid_recoveries},
+        {"stateid_recoveries", e.stateid_recoveries},
+        {"stateids_revoked", e.stateids_revoked},
         {"sessions_created", e.sessions_created},
         {"session_storm", e.session_storm},
         {"retries", e.retries}}},
@@ -299,6 +302,8 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
     r.at("session_recoveries").get_to(e.session_recoveries);
     r.at("clientid_recoveries").get_to(e.clientid_recoveries);
     r.at("retries").get_to(e.retries);
+    e.stateid_recoveries = r.value("stateid_recoveries", uint64_t{0});
+    e.stateids_revoked = r.value("stateids_revoked", uint64_t{0});
     e.sessions_created = r.value("sessions_created", uint64_t{0});
     e.session_storm = r.value("session_storm", std::string());
     if (j.contains("calls")) j.at("calls").get_to(e.calls);
@@ -421,6 +426,11 @@ void AddMount(const MountStatus& s, Exposition* x) {
       e.session_storm.empty() ? 0.0 : 1.0);
   add("floatmount_clientid_recoveries_total", "counter", "New client IDs (server restarts).",
       double(e.clientid_recoveries));
+  add("floatmount_stateid_recoveries_total", "counter",
+      "TEST_STATEID passes (revoked-state flag, or a stateid error on one request).",
+      double(e.stateid_recoveries));
+  add("floatmount_stateids_revoked_total", "counter",
+      "Open and lock stateids the server had revoked or lost.", double(e.stateids_revoked));
   for (const auto& [op, n] : e.calls) {
     x->Add("floatmount_calls_total", "counter", "NFSv4.1 compounds sent, by main operation.",
            labels + ",op=\"" + LabelValue(op) + "\"", double(n));

@@ -51,6 +51,25 @@ std::vector<std::string> SplitPath(const std::string& path) {
   return parts;
 }
 
+// The stateid was revoked or expired (the server keeps it until FREE_STATEID).
+bool IsRevokedStatus(const Status& s) {
+  return s.IsNfs(NFS4ERR_ADMIN_REVOKED) || s.IsNfs(NFS4ERR_EXPIRED) ||
+         s.IsNfs(NFS4ERR_DELEG_REVOKED);
+}
+
+// SEQUENCE, FREE_STATEID (18.38), answer ignored.
+void FreeStateidLater(Nfs41Engine* engine, const Stateid& stateid) {
+  auto c = std::make_shared<Compound>();
+  c->name = "FREE_STATEID";
+  c->cachethis = true;
+  c->encode = [stateid](XdrEncoder& e) {
+    EncodeFreeStateid(e, stateid);
+    return 1u;
+  };
+  c->decode = [](XdrDecoder& d, bool) { return DecodeFreeStateid(d); };
+  engine->Submit(std::move(c));
+}
+
 }  // namespace
 
 Nfs41Client::Nfs41Client(std::unique_ptr<Nfs41Engine> engine) : engine_(std::move(engine)) {}
@@ -406,6 +425,7 @@ void Nfs41Client::Close(const Credentials& cred, std::shared_ptr<OpenFile> file,
     done(Status::InvalidArgument("not an NFSv4.1 open file"));
     return;
   }
+  open->MarkClosing();  // from now on recovery leaves it alone
   // Byte-range locks go first (nfs/v4/locks.cc); CLOSE frees their stateids.
   Nfs41Engine* engine = engine_.get();
   ReleaseLocks(engine, cred, open, [engine, cred, open, done] {
@@ -421,9 +441,20 @@ void Nfs41Client::Close(const Credentials& cred, std::shared_ptr<OpenFile> file,
           Stateid closed;
           return DecodeClose(d, &closed);
         },
-        [open, done](Result<Unit> r) {
+        [engine, open, done](Result<Unit> r) {
           // The open is gone on the server either way once CLOSE was answered.
+          const Stateid was = open->stateid();
           open->set_stateid(kInvalidStateid);
+          if (!r.ok() && IsRevokedStatus(r.status())) {
+            // Revoked or expired: the server keeps a record of it until
+            // FREE_STATEID (8.2.3). Closed all the same, as far as the
+            // program can tell.
+            FreeStateidLater(engine, was);
+            r = Unit{};
+          } else if (r.status().IsNfs(NFS4ERR_BAD_STATEID) ||
+                     r.status().IsNfs(NFS4ERR_STALE_STATEID)) {
+            r = Unit{};  // the server had forgotten it already
+          }
           done(std::move(r));
         },
         open.get());

@@ -21,6 +21,11 @@
 //                            RECLAIM_COMPLETE, resend; a lock that does not
 //                            come back is lost (I/O through its open fails
 //                            with NFS4ERR_IO until close);
+//       revoked-state SEQUENCE flags, BAD_STATEID and the like
+//                         -> TEST_STATEID / FREE_STATEID, repair only the
+//                            opens and locks the server lost, once per
+//                            episode (nfs/v4/stateid_recovery.h);
+//       OLD_STATEID       -> resend with the open's current stateid;
 //       DELAY / GRACE     -> back off and retry.
 //     Hard by default: calls wait through outages. With `soft`, a call that
 //     has not finished after timeo * retrans fails with kTimedOut.

@@ -12,14 +12,16 @@
 //   reply  -> OnReply (receiver thread): SEQUENCE result decides between
 //             done / retry same slot (DELAY) / park for recovery; then the
 //             ops' own status decides between done / back off (DELAY,
-//             GRACE) / park for state recovery (stale stateid).
+//             GRACE) / wait for that one open's stateid repair (stale
+//             stateid; nfs/v4/stateid_recovery.h).
 //   lost connection -> the unanswered Flights are resent unchanged (same
 //             slot and sequence id, RFC 8881 2.10.6.2) once a connection is
 //             up again.
 //
 // Files: nfs/v4/engine.cc (dispatch, replies), nfs/v4/session.cc (client ID,
 // session, recovery, maintenance thread), nfs/v4/state_recovery.cc (opens
-// and locks after state loss), nfs/v4/connections.cc (the connections over
+// and locks after state loss), nfs/v4/stateid_recovery.cc (revoked or
+// lost single stateids), nfs/v4/connections.cc (the connections over
 // the server's addresses: health, placement, reconnects),
 // nfs/v4/trunking.cc (which addresses join the session; the session bound).
 //
@@ -48,6 +50,7 @@
 #include "nfs/v4/ops.h"
 #include "nfs/rpc/connection.h"
 #include "nfs/v4/slot_table.h"
+#include "nfs/v4/stateid_recovery.h"
 #include "nfs/v4/trunking.h"
 
 namespace floatmount::nfs {
@@ -117,6 +120,13 @@ class Nfs41Engine {
     bool usable() const { return listed && !excluded() && failures == 0; }
   };
   enum class Recovery { kNone = 0, kState = 1, kSession = 2, kClientId = 3 };
+  // A request that failed with a stateid error on `open`, waiting for that
+  // open's stateids to be tested and repaired.
+  struct StateidWaiter {
+    std::shared_ptr<OpenState> open;
+    std::shared_ptr<Flight> flight;
+    Status status;  // what it fails with if the open is closed meanwhile
+  };
 
   // --- dispatch (nfs/v4/engine.cc) ---
   void Start(std::shared_ptr<Flight> f);
@@ -126,6 +136,9 @@ class Nfs41Engine {
   void OnSequenceError(std::shared_ptr<Flight> f, const Status& status);
   void OnResult(std::shared_ptr<Flight> f, const Status& status);
   void Park(std::shared_ptr<Flight> f);
+  // Per-stateid recovery (nfs/v4/stateid_recovery.h): a request's stateid
+  // error on its open; the request waits for that open's repair.
+  void WaitForStateidRecovery(std::shared_ptr<Flight> f, const Status& status);
   void RetryLater(std::shared_ptr<Flight> f, bool same_slot);
   void Finish(Flight* f, const Status& status);
   // Bulk calls keep off one connection (nfs/v4/connection_pick.h).
@@ -163,6 +176,11 @@ class Nfs41Engine {
   Status ReclaimComplete();
   // Reopens every open and reclaims its locks (nfs/v4/state_recovery.cc).
   void RecoverOpens(bool reclaim);
+  // Tests and repairs single stateids (nfs/v4/state_recovery.cc).
+  void RunStateidRecovery();
+  bool StateidWorkLocked() const {  // needs mu_
+    return revoked_flags_.pending() || !stateid_waiters_.empty();
+  }
   std::vector<std::shared_ptr<OpenState>> LiveOpens() const;
   void RequestRecovery(Recovery level, uint64_t session_gen);
   void RunRecovery();
@@ -184,6 +202,9 @@ class Nfs41Engine {
   bool shutdown_ = false;                       // GUARDED_BY(mu_)
   bool ready_ = false;                          // GUARDED_BY(mu_): session usable
   Recovery recovery_ = Recovery::kNone;         // GUARDED_BY(mu_): requested
+  RevokedFlagEpisode revoked_flags_;                  // GUARDED_BY(mu_)
+  std::vector<StateidWaiter> stateid_waiters_;        // GUARDED_BY(mu_)
+  uint64_t stateid_recoveries_ = 0, stateids_revoked_ = 0;  // GUARDED_BY(mu_)
   uint64_t clientid_ = 0;                       // GUARDED_BY(mu_)
   uint32_t create_session_seq_ = 0;             // GUARDED_BY(mu_): csa_sequence
   v4::SessionId session_id_{};                  // GUARDED_BY(mu_)

@@ -73,6 +73,17 @@ class OpenState : public OpenFile {
     stateid_ = stateid;
   }
 
+  // Close has begun (Nfs41Client::Close): recovery must not open it again
+  // (a reopen racing the CLOSE would leak an open on the server).
+  void MarkClosing() {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+  }
+  bool closing() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closing_;
+  }
+
   // One local lock owner's state on this open.
   struct LockOwner {
     std::string name;          // lock_owner4 owner string, unique per open and owner
@@ -132,6 +143,7 @@ class OpenState : public OpenFile {
   v4::Stateid stateid_;                                      // GUARDED_BY(mu_)
   std::unordered_map<uint64_t, LockOwnerSlot> lock_owners_;  // GUARDED_BY(mu_)
   bool locks_lost_ = false;                                  // GUARDED_BY(mu_)
+  bool closing_ = false;                                     // GUARDED_BY(mu_)
 };
 
 }  // namespace floatmount::nfs

@@ -439,14 +439,22 @@ void Nfs41Engine::MaintenanceLoop() {
     if (shutdown_) break;
     // Recovery waits on compounds that may need this thread (resends,
     // back-off timers), so it runs on a thread of its own.
-    const bool recover = recovery_ != Recovery::kNone && !recovery_running_;
+    // State recovery comes first; per-stateid work waits for it (and
+    // needs a usable session).
+    const bool full = recovery_ != Recovery::kNone;
+    const bool recover =
+        (full || (ready_ && StateidWorkLocked())) && !recovery_running_;
     if (recover) recovery_running_ = true;
     lock.unlock();
     if (recover) {
       if (recovery_thread_.joinable()) recovery_thread_.join();
-      recovery_thread_ = std::thread([this] {
+      recovery_thread_ = std::thread([this, full] {
         pthread_setname_np(pthread_self(), "fm-nfs-recover");
-        RunRecovery();
+        if (full) {
+          RunRecovery();
+        } else {
+          RunStateidRecovery();
+        }
         std::lock_guard<std::mutex> lock(mu_);
         recovery_running_ = false;
       });
@@ -633,11 +641,14 @@ void Nfs41Engine::Shutdown() {
 void Nfs41Engine::FailStranded() {
   std::vector<std::shared_ptr<Flight>> stranded;
   std::deque<SlotTable::Grant> waiters;
+  std::vector<StateidWaiter> waiting;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& f : parked_) stranded.push_back(std::move(f));
     for (auto& f : resend_) stranded.push_back(std::move(f));
     for (auto& [when, f] : timers_) stranded.push_back(std::move(f));
+    waiting.swap(stateid_waiters_);  // freed outside mu_: an open's deleter takes it
+    for (auto& w : waiting) stranded.push_back(std::move(w.flight));
     parked_.clear();
     resend_.clear();
     timers_.clear();
@@ -670,6 +681,8 @@ ServerInfo Nfs41Engine::Info() const {
     info.reconnects = reconnects_;
     info.session_recoveries = session_recoveries_;
     info.clientid_recoveries = clientid_recoveries_;
+    info.stateid_recoveries = stateid_recoveries_;
+    info.stateids_revoked = stateids_revoked_;
     info.sessions_created = budget_.created();
     if (budget_.stormed()) {
       info.session_storm = std::to_string(budget_.refused()) +

@@ -4,12 +4,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
 #include "nfs/v4/engine.h"
 #include "nfs/v4/ops_util.h"
 #include "nfs/v4/protocol.h"
+#include "nfs/v4/stateid_recovery.h"
 
 namespace floatmount::nfs {
 
@@ -111,6 +113,7 @@ void RecoverState(RecoveryOps& ops, const std::vector<std::shared_ptr<OpenState>
     if (!s.ok()) spdlog::warn("RECLAIM_COMPLETE: {}", s.ToString());
   }
   for (const std::shared_ptr<OpenState>& open : anew) {
+    if (open->closing()) continue;  // its CLOSE is on the way: a reopen would leak
     Result<Stateid> r = ops.Reopen(*open, /*previous=*/false);
     if (r.ok()) {
       open->set_stateid(*r);
@@ -185,6 +188,33 @@ class Nfs41Engine::StateRecoveryOps : public RecoveryOps {
 
   Status ReclaimComplete() override { return engine_->ReclaimComplete(); }
 
+  Result<std::vector<uint32_t>> TestStateids(const std::vector<Stateid>& stateids) override {
+    auto c = std::make_shared<Compound>();
+    c->name = "TEST_STATEID";
+    auto codes = std::make_shared<std::vector<uint32_t>>();
+    c->encode = [stateids](XdrEncoder& e) {  // SEQUENCE, TEST_STATEID
+      EncodeTestStateid(e, stateids);
+      return 1u;
+    };
+    c->decode = [codes](XdrDecoder& d, bool) { return DecodeTestStateid(d, codes.get()); };
+    // Bounded: a session lost meanwhile needs this thread (RunRecovery).
+    Status s = engine_->SubmitAndWait(c, engine_->SetupTimeout());
+    if (!s.ok()) return s;
+    return *codes;
+  }
+
+  Status FreeStateid(const Stateid& stateid) override {
+    auto c = std::make_shared<Compound>();
+    c->name = "FREE_STATEID";
+    c->cachethis = true;
+    c->encode = [stateid](XdrEncoder& e) {  // SEQUENCE, FREE_STATEID
+      EncodeFreeStateid(e, stateid);
+      return 1u;
+    };
+    c->decode = [](XdrDecoder& d, bool) { return DecodeFreeStateid(d); };
+    return engine_->SubmitAndWait(c, engine_->SetupTimeout());
+  }
+
  private:
   Nfs41Engine* const engine_;
 };
@@ -192,6 +222,42 @@ class Nfs41Engine::StateRecoveryOps : public RecoveryOps {
 void Nfs41Engine::RecoverOpens(bool reclaim) {
   StateRecoveryOps ops(this);
   RecoverState(ops, LiveOpens(), reclaim);
+}
+
+// Per-stateid recovery (nfs/v4/stateid_recovery.h): a revoked-state flag
+// tests every open; a stateid error on one request tests its open only.
+// Only the requests that waited for an open wait for this pass.
+void Nfs41Engine::RunStateidRecovery() {
+  bool all = false;
+  std::vector<StateidWaiter> waiters;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    all = revoked_flags_.Begin();
+    waiters.swap(stateid_waiters_);
+  }
+  std::vector<std::shared_ptr<OpenState>> opens;
+  if (all) {
+    opens = LiveOpens();
+  } else {
+    for (const StateidWaiter& w : waiters) {
+      if (std::find(opens.begin(), opens.end(), w.open) == opens.end()) opens.push_back(w.open);
+    }
+  }
+  StateRecoveryOps ops(this);
+  const RevokedStateReport report = RecoverRevokedState(ops, opens);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (all) revoked_flags_.End(report.answered);
+    ++stateid_recoveries_;
+    stateids_revoked_ += report.revoked;
+  }
+  for (StateidWaiter& w : waiters) {
+    if (w.open->closing()) {
+      Finish(w.flight.get(), w.status);  // closed meanwhile: nothing to resend for
+    } else {
+      Start(std::move(w.flight));  // re-encoded with the open's stateid now
+    }
+  }
 }
 
 }  // namespace floatmount::nfs

@@ -35,6 +35,7 @@
 // each call in turn (other requests wait parked until recovery is done).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -55,6 +56,11 @@ class RecoveryOps {
   virtual Result<v4::Stateid> Lock(const OpenState& open, v4::LockArgs args) = 0;
   // SEQUENCE, RECLAIM_COMPLETE.
   virtual Status ReclaimComplete() = 0;
+  // SEQUENCE, TEST_STATEID (18.48): one status per stateid, in order.
+  // Used by stateid recovery (nfs/v4/stateid_recovery.h).
+  virtual Result<std::vector<uint32_t>> TestStateids(const std::vector<v4::Stateid>& stateids) = 0;
+  // SEQUENCE, FREE_STATEID (18.38).
+  virtual Status FreeStateid(const v4::Stateid& stateid) = 0;
 };
 
 // Recovers `opens` (see the top of this file). `reclaim`: the server gave

@@ -1,9 +1,11 @@
 // Recovery through the engine: lost connections, lost replies, a server
 // that dies and comes back, and other clients' state.
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <thread>
 
+#include "nfs/v4/open_state.h"
 #include "nfs/v4/protocol.h"
 #include "tests/harness/fault_proxy.h"
 #include "tests/integration/engine_fixture.h"
@@ -108,6 +110,66 @@ TEST_F(RecoveryTest, TwoClientsWithDifferentOwnersBothKeepTheirOpens) {
   EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/b.bin") == db);
   EXPECT_EQ(first->info().clientid_recoveries, 0u);
   EXPECT_EQ(second->info().clientid_recoveries, 0u);
+}
+
+// Per-stateid recovery against a real server (nfs/v4/stateid_recovery.h).
+// One open's stateid is replaced by one the server never issued, as if
+// the server had forgotten that open: its WRITE gets NFS4ERR_BAD_STATEID.
+// Only that open is tested (TEST_STATEID) and opened again; the other
+// files are not reopened and their I/O goes on. (Before, any stateid
+// error parked all I/O and reopened every file: kFiles reopens here.)
+// A file closed meanwhile is never opened again.
+TEST_F(RecoveryTest, ABadStateidRecoversThatOpenOnlyAndNeverAClosedOne) {
+  auto client = MountOrFail(Options(2));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  constexpr int kFiles = 8;
+  std::vector<nfs::OpenResult> files;
+  for (int i = 0; i < kFiles; ++i) files.push_back(CreateFile(sync, "f" + std::to_string(i)));
+  auto calls = [&client](const std::string& name) {
+    const auto info = client->info();
+    auto it = info.calls.find(name);
+    return it == info.calls.end() ? uint64_t{0} : it->second;
+  };
+  const std::vector<uint8_t> data = RandomBytes(64 << 10, 3);
+  auto write = [&](int i) {
+    return sync.Write(files[i].fh, files[i].file.get(), 0, data, nfs::Stability::kFileSync);
+  };
+  for (int i = 0; i < kFiles; ++i) ASSERT_TRUE(write(i).ok());
+
+  // The server does not know f0's stateid any more.
+  auto f0 = std::dynamic_pointer_cast<nfs::OpenState>(files[0].file);
+  ASSERT_TRUE(f0);
+  nfs::v4::Stateid forged = f0->stateid();
+  forged.other[11] ^= 0x5a;  // ganesha's epoch and client stay: another, unknown open
+  f0->set_stateid(forged);
+  const uint64_t reopens = calls("OPEN (reopen)"), tests = calls("TEST_STATEID");
+  auto r = write(0);
+  std::fprintf(stderr, "after one stale stateid: TEST_STATEID %llu, OPEN (reopen) %llu of %d files\n",
+               (unsigned long long)(calls("TEST_STATEID") - tests),
+               (unsigned long long)(calls("OPEN (reopen)") - reopens), kFiles);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_NE(f0->stateid().other, forged.other);
+  EXPECT_EQ(calls("TEST_STATEID") - tests, 1u);
+  EXPECT_EQ(calls("OPEN (reopen)") - reopens, 1u) << "only the open the server forgot";
+  EXPECT_EQ(calls("FREE_STATEID"), 0u);  // BAD_STATEID: nothing to free
+  EXPECT_EQ(client->info().stateid_recoveries, 1u);
+  EXPECT_EQ(client->info().stateids_revoked, 1u);
+  for (int i = 1; i < kFiles; ++i) EXPECT_TRUE(write(i).ok());
+
+  // A closed open whose late WRITE reaches the server: not reopened.
+  std::shared_ptr<nfs::OpenFile> closed = files[1].file;
+  const nfs::v4::Stateid was = std::dynamic_pointer_cast<nfs::OpenState>(closed)->stateid();
+  ASSERT_TRUE(sync.Close(closed).ok());
+  std::dynamic_pointer_cast<nfs::OpenState>(closed)->set_stateid(was);  // the late WRITE's view
+  auto late = sync.Write(files[1].fh, closed.get(), 0, data, nfs::Stability::kFileSync);
+  EXPECT_FALSE(late.ok()) << "a write through a closed open went through";
+  EXPECT_EQ(calls("OPEN (reopen)") - reopens, 1u) << "a closed open was opened again";
+  for (int i = 0; i < kFiles; ++i) {
+    if (i != 1) EXPECT_TRUE(sync.Close(files[i].file).ok());
+  }
+  EXPECT_EQ(client->info().clientid_recoveries, 0u);
+  EXPECT_EQ(client->info().session_recoveries, 0u);
 }
 
 TEST_F(RecoveryTest, ServerKilledAndRestartedDuringIoRecovers) {

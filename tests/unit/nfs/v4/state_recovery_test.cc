@@ -68,6 +68,14 @@ class FakeRecoveryOps : public RecoveryOps {
     calls.push_back("RECLAIM_COMPLETE");
     return Status::Ok();
   }
+  Result<std::vector<uint32_t>> TestStateids(const std::vector<v4::Stateid>&) override {
+    ADD_FAILURE() << "full recovery does not test stateids";
+    return Status::Ok();
+  }
+  Status FreeStateid(const v4::Stateid&) override {
+    ADD_FAILURE() << "full recovery does not free stateids";
+    return Status::Ok();
+  }
 
   std::vector<std::string> calls;
   std::vector<v4::LockArgs> locks;
