@@ -271,7 +271,9 @@ void Nfs41Engine::OnResult(std::shared_ptr<Flight> f, const Status& status) {
   if (f->compound->open != nullptr && f->attempts < kMaxStateRetries) {
     if (status.IsNfs(NFS4ERR_OLD_STATEID)) {
       // The open's stateid moved on (an upgrade) after this was encoded:
-      // encoding it again reads the current one (8.2.2).
+      // encoding it again reads the current one (8.2.2). Bounded: a server
+      // that keeps answering OLD_STATEID gets the error back.
+      ++f->attempts;
       RetryLater(std::move(f), /*same_slot=*/false);
       return;
     }
