@@ -78,7 +78,10 @@ class MountCommandTest : public MountTest {
                       const std::string& mount_point) {
     return RunCommand({FloatmountBinary(), "-o", options, server, mount_point}, "", kFailureBound);
   }
-  std::string ServerSpec(const std::string& path = "/export") { return "127.0.0.1:" + path; }
+  // The export under test, or `path` on the same server.
+  std::string ServerSpec(const std::string& path = "") {
+    return path.empty() ? server_spec() : "127.0.0.1:" + path;
+  }
   std::string Options(const Scratch& scratch, uint16_t port) {
     return "port=" + std::to_string(port) + ",state_dir=" + scratch.state_dir();
   }
@@ -86,7 +89,7 @@ class MountCommandTest : public MountTest {
 
 TEST_F(MountCommandTest, MissingExportFailsCleanly) {
   Scratch scratch;
-  const CommandResult r = Mount(Options(scratch, server().port()), ServerSpec("/no/such/export"),
+  const CommandResult r = Mount(Options(scratch, server_port()), ServerSpec("/no/such/export"),
                                 scratch.mount_point());
   ExpectCleanFailure(r, scratch.mount_point());
 }
@@ -102,28 +105,28 @@ TEST_F(MountCommandTest, BadArgumentsFailCleanly) {
   {
     SCOPED_TRACE("unknown option");
     Scratch scratch;
-    ExpectCleanFailure(Mount(Options(scratch, server().port()) + ",no_such_option=1", ServerSpec(),
+    ExpectCleanFailure(Mount(Options(scratch, server_port()) + ",no_such_option=1", ServerSpec(),
                              scratch.mount_point()),
                        scratch.mount_point());
   }
   {
     SCOPED_TRACE("bad nconnect");
     Scratch scratch;
-    ExpectCleanFailure(Mount(Options(scratch, server().port()) + ",nconnect=zero", ServerSpec(),
+    ExpectCleanFailure(Mount(Options(scratch, server_port()) + ",nconnect=zero", ServerSpec(),
                              scratch.mount_point()),
                        scratch.mount_point());
   }
   {
     SCOPED_TRACE("server without :/export");
     Scratch scratch;
-    ExpectCleanFailure(Mount(Options(scratch, server().port()), "127.0.0.1", scratch.mount_point()),
+    ExpectCleanFailure(Mount(Options(scratch, server_port()), "127.0.0.1", scratch.mount_point()),
                        scratch.mount_point());
   }
   {
     SCOPED_TRACE("missing mount point");
     Scratch scratch;
     const std::string missing = scratch.mount_point() + "/does-not-exist";
-    ExpectCleanFailure(Mount(Options(scratch, server().port()), ServerSpec(), missing), missing);
+    ExpectCleanFailure(Mount(Options(scratch, server_port()), ServerSpec(), missing), missing);
   }
   // The test's own mount is unaffected.
   ASSERT_TRUE(WriteFile(Path("still-works"), "yes"));
