@@ -1,7 +1,8 @@
 // The mount command's contract, seen from a shell: a failing mount exits
 // non-zero with one line on stderr and leaves nothing mounted and no agent
 // running; the documented -o options are accepted; `floatmount unmount`
-// flushes, and a new mount finds the data.
+// flushes, and a new mount finds the data; the agent holds none of its
+// caller's descriptors.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -160,6 +161,22 @@ TEST_F(MountCommandTest, UnmountFlushesAndANewMountFindsTheData) {
   ASSERT_NE(again, nullptr);
   EXPECT_TRUE(SameBytes(ReadFile(again->Path("kept/data")).value_or(""), data));
   EXPECT_TRUE(SameBytes(ReadFile(again->Path("kept/link")).value_or(""), data));
+}
+
+// The agent a mount command leaves running keeps none of its caller's
+// descriptors (daemon(7)): a file the caller had open on another mount
+// while it mounted must not keep that other mount busy once the caller
+// closes it. (Found against knfsd: the fixture's second mount, made while
+// a test held a file open, made the first mount's unmount fail with EBUSY.)
+TEST_F(MountCommandTest, AgentKeepsNoDescriptorOfItsCaller) {
+  ASSERT_TRUE(WriteFile(Path("held"), "open while mounting"));
+  UniqueFd held(open(Path("held").c_str(), O_RDONLY));  // inheritable on purpose
+  ASSERT_SYSCALL(held.get());
+  FloatMount* other = MountSecond();
+  ASSERT_NE(other, nullptr);
+  ASSERT_SYSCALL(held.Close());
+  EXPECT_TRUE(mount().Unmount()) << "the new agent keeps the first mount busy";
+  EXPECT_EQ(ReadFile(other->Path("held")).value_or("<error>"), "open while mounting");
 }
 
 }  // namespace
