@@ -38,11 +38,12 @@
 // a QEMU guest (tests/harness/knfsd_server.h) instead of a ganesha per test.
 // The guest boots once per process (on the first SetUp) and is shared; each
 // SetUp empties its export. knfsd's export is a tmpfs inside the guest, so
-// ServerPath() is then a path on a second floatmount mount of the export
-// with noac (another NFSv4 client, mounted on first use): it checks what
-// reached the server as another client sees it, not the server's own disk.
-// Tests that need the server's own view or a ganesha-only hook check
-// knfsd() and skip with the reason.
+// ServerPath() is then a path on another floatmount mount of the export
+// with noac (another NFSv4 client, mounted on first use and shared by the
+// process's tests like the guest): it checks what reached the server as
+// another client sees it, not the server's own disk. Checks that need the
+// server's own view ask the guest (knfsd_server()->RunInGuest); tests of a
+// ganesha-only hook check knfsd() and skip with the reason.
 //
 // Thread-safety: the fixture and its helpers are used from the test's main
 // thread; FloatMount::Abort() may also be called from the watchdog thread.
@@ -272,6 +273,8 @@ class MountTest : public ::testing::Test {
   // The ganesha of the test; only when !knfsd() (tests of ganesha-only
   // hooks skip under knfsd first).
   GaneshaServer& server() { return *server_; }
+  // The shared knfsd guest; only when knfsd().
+  KnfsdServer& knfsd_server() { return *knfsd_; }
   // The server under test, whichever it is.
   uint16_t server_port() const;
   // "127.0.0.1:/export" (ganesha) or "127.0.0.1:/" (knfsd).
@@ -295,8 +298,8 @@ class MountTest : public ::testing::Test {
   KnfsdServer* knfsd_ = nullptr;           // the shared guest, or null
   mutable std::mutex mounts_mu_;  // guards mounts_ and server_view_ against the watchdog
   std::vector<std::unique_ptr<FloatMount>> mounts_;
-  // knfsd: the noac mount behind ServerPath(), made on first use.
-  mutable std::unique_ptr<FloatMount> server_view_;
+  // knfsd: the process's noac mount behind ServerPath() once a test used it.
+  mutable FloatMount* server_view_ = nullptr;
 
   std::thread watchdog_;
   std::mutex watchdog_mu_;
