@@ -133,6 +133,10 @@ int RunMount(const std::vector<std::string>& args) {
   }
   if (pid == 0) {  // the serving child
     close(fds[0]);
+    // A daemon keeps none of its caller's descriptors (daemon(7)): one open
+    // on another mount would keep that mount busy for the agent's lifetime.
+    if (fds[1] > STDERR_FILENO + 1) close_range(STDERR_FILENO + 1, fds[1] - 1, 0);
+    close_range(fds[1] + 1, ~0U, 0);
     setsid();
     const int null = open("/dev/null", O_RDWR);
     dup2(null, STDIN_FILENO);

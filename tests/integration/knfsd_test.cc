@@ -155,6 +155,32 @@ TEST_F(KnfsdTest, WrittenFileReadsBackAfterDropCaches) {
   EXPECT_TRUE(SameBytes(*back, data));
 }
 
+// The kernel's own NFSv4.1 client inside the guest, mounting the guest's
+// export over its loopback: the reference client of issue 16 item 3. It
+// sees what floatmount wrote and floatmount sees what it wrote, and its
+// per-operation counts (/proc/self/mountstats) are printed for the
+// comparison with floatmount's round trips.
+TEST_F(KnfsdTest, KernelClientInTheGuestSharesTheExport) {
+  const std::string kernel_mnt = "/mnt/kernel-" + name_;
+  const std::string dir = kernel_mnt + "/" + name_;
+  Guest("mkdir -p " + kernel_mnt + " && mount -t nfs4 -o " +
+        "vers=4.1,addr=127.0.0.1,clientaddr=127.0.0.1 127.0.0.1:/ " + kernel_mnt);
+  ASSERT_FALSE(HasFailure()) << "the guest's kernel client could not mount its own export";
+  ASSERT_TRUE(WriteFile(Path("from-floatmount"), "written by floatmount"));
+  EXPECT_EQ(Guest("cat " + dir + "/from-floatmount"), "written by floatmount");
+  Guest("printf 'written by the kernel client' >" + dir + "/from-kernel && sync");
+  EXPECT_EQ(ReadFile(Path("from-kernel")).value_or("<error>"), "written by the kernel client");
+  // Operations with a non-zero count, from the mount's per-op statistics.
+  const std::string ops = Guest(
+      "sed -n '/per-op statistics/,$p' /proc/self/mountstats | awk '$2 != 0 {print $1, $2}'");
+  std::fprintf(stderr, "kernel client per-op counts (name, calls):\n%s", ops.c_str());
+  EXPECT_NE(ops.find("WRITE: "), std::string::npos) << ops;
+  EXPECT_NE(ops.find("OPEN: "), std::string::npos) << ops;
+  // NFSv4.1: a session (a standalone SEQUENCE shows only once it renews).
+  EXPECT_NE(ops.find("CREATE_SESSION: "), std::string::npos) << ops;
+  Guest("umount " + kernel_mnt);
+}
+
 TEST_F(KnfsdTest, MkdirRenameUnlink) {
   ASSERT_SYSCALL(mkdir(Path("d").c_str(), 0755));
   ASSERT_TRUE(WriteFile(Path("f"), "hello"));

@@ -556,6 +556,11 @@ std::string NfsVersionUnderTest() {
   return value != nullptr && std::string(value) == "3" ? "3" : "4.1";
 }
 
+bool KnfsdRequested() {
+  const char* value = std::getenv("FLOATMOUNT_TEST_SERVER");
+  return value != nullptr && std::string(value) == "knfsd";
+}
+
 bool ReferenceMountRequested() {
   const char* value = std::getenv("FLOATMOUNT_TEST_REFERENCE_MOUNT");
   return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
@@ -791,6 +796,69 @@ void CleanUpAfterDeadTests() {
   }
 }
 
+// The knfsd guest shared by every MountTest of the process: booted by the
+// first SetUp that asks, stopped when the process exits (and killed with
+// it: QEMU has PR_SET_PDEATHSIG). Null with *error set if it cannot be had;
+// a failed boot is not retried.
+KnfsdServer* SharedKnfsd(std::string* error) {
+  static std::unique_ptr<KnfsdServer> server;
+  static std::string failure;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    failure = KnfsdServer::MissingPrerequisite();
+    if (failure.empty()) {
+      server = std::make_unique<KnfsdServer>();
+      const auto start = Clock::now();
+      if (server->Start()) {
+        std::fprintf(stderr, "mount_fixture: knfsd guest booted in %.1f s on 127.0.0.1:%u (%s)\n",
+                     std::chrono::duration<double>(Clock::now() - start).count(), server->port(),
+                     server->dir().c_str());
+      } else {
+        failure = "the knfsd guest did not boot: " + server->error();
+        server.reset();
+      }
+    }
+  }
+  if (server != nullptr && !server->running()) {
+    failure = "the knfsd guest is gone:\n" + server->LogTail();
+    server.reset();
+  }
+  *error = failure;
+  return server.get();
+}
+
+// The knfsd guest's export mounted with noac once for the whole process
+// (a mount and unmount cost ~2 s under QEMU TCG): ServerPath() under knfsd.
+// Mounted again if its agent is gone (a watchdog killed it). Unmounted at
+// exit, before the guest stops (statics die in reverse order).
+FloatMount* SharedServerView(const FloatMount::Config& config, std::string* error) {
+  static std::unique_ptr<FloatMount> view;
+  if (view != nullptr && view->mounted() && !ProcessesNaming(view->mount_point()).empty()) {
+    return view.get();
+  }
+  if (view != nullptr) (void)view->Unmount();
+  view = std::make_unique<FloatMount>();
+  const ::testing::AssertionResult mounted = view->Mount(config);
+  if (mounted) return view.get();
+  *error = mounted.message();
+  view.reset();
+  return nullptr;
+}
+
+// Leaves the guest's export empty and world-writable, as a fresh ganesha
+// export is, for the next test.
+::testing::AssertionResult EmptyGuestExport(KnfsdServer& server) {
+  const std::string dir = server.guest_export_dir();
+  std::string output;
+  const int rc = server.RunInGuest("cd " + dir + " && rm -rf -- * .[!.]* ..?* && chmod 0777 . &&" +
+                                       " chown 0:0 . && [ -z \"$(ls -A)\" ]",
+                                   &output);
+  if (rc == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "emptying the guest's " << dir << " failed (" << rc << "): " << output;
+}
+
 }  // namespace
 
 void MountTest::SetUp() {
@@ -799,8 +867,14 @@ void MountTest::SetUp() {
   reference_ = ReferenceMountRequested();
   nfs3_ = NfsVersionUnderTest() == "3";
   if (nfs3_) server_options_.enable_nfsv3 = true;
-  const std::string missing = GaneshaServer::MissingPrerequisite(server_options_);
-  FLOATMOUNT_REQUIRE(missing.empty(), missing);
+  const bool use_knfsd = KnfsdRequested();
+  if (use_knfsd) {
+    ASSERT_FALSE(nfs3_ || reference_) << "FLOATMOUNT_TEST_SERVER=knfsd is for NFSv4.1 floatmount "
+                                         "mounts (the guest serves no NFSv3)";
+  } else {
+    const std::string missing = GaneshaServer::MissingPrerequisite(server_options_);
+    FLOATMOUNT_REQUIRE(missing.empty(), missing);
+  }
   if (!reference_) {
     FLOATMOUNT_REQUIRE(access("/dev/fuse", R_OK | W_OK) == 0,
                        "needs read-write /dev/fuse (modprobe fuse; in a container, --device "
@@ -808,11 +882,18 @@ void MountTest::SetUp() {
     FLOATMOUNT_REQUIRE(!FloatmountBinary().empty(),
                        "the floatmount command (" FLOATMOUNT_BINARY ") is not built");
   }
-  server_ = std::make_unique<GaneshaServer>(server_options_);
-  ASSERT_TRUE(server_->Start()) << server_->error();
+  if (use_knfsd) {
+    std::string why;
+    knfsd_ = SharedKnfsd(&why);
+    FLOATMOUNT_REQUIRE(knfsd_ != nullptr, why);
+    ASSERT_TRUE(EmptyGuestExport(*knfsd_));
+  } else {
+    server_ = std::make_unique<GaneshaServer>(server_options_);
+    ASSERT_TRUE(server_->Start()) << server_->error();
+  }
   auto first = std::make_unique<FloatMount>();
   const ::testing::AssertionResult mounted = first->Mount(MountConfig(mount_options_));
-  ASSERT_TRUE(mounted) << "\n--- ganesha ---\n" << server_->LogTail(12);
+  ASSERT_TRUE(mounted) << "\n" << ServerLogTail();
   {
     std::lock_guard<std::mutex> lock(mounts_mu_);
     mounts_.push_back(std::move(first));
@@ -832,7 +913,7 @@ void MountTest::TearDown() {
       const std::string logs = LogsIn(m->state_dir());
       if (!logs.empty()) std::fprintf(stderr, "%s", logs.c_str());
     }
-    if (server_) std::fprintf(stderr, "--- ganesha ---\n%s", server_->LogTail(12).c_str());
+    if (server_ || knfsd_) std::fprintf(stderr, "%s", ServerLogTail().c_str());
   }
   // The second mounts first, then the test's own mount.
   for (auto it = mounts_.rbegin(); it != mounts_.rend(); ++it) {
@@ -843,6 +924,7 @@ void MountTest::TearDown() {
   {
     std::lock_guard<std::mutex> lock(mounts_mu_);
     mounts_.clear();
+    server_view_ = nullptr;  // shared: stays mounted for the next test
   }
   if (fired) {
     ADD_FAILURE() << "the test ran longer than " << Scaled(test_timeout_).count() / 1000
@@ -854,20 +936,48 @@ void MountTest::TearDown() {
 std::string MountTest::Path(const std::string& rel) const { return mounts_.front()->Path(rel); }
 
 std::string MountTest::ServerPath(const std::string& rel) const {
-  return rel.empty() ? server_->export_dir() : server_->export_dir() + "/" + rel;
+  if (knfsd_ == nullptr) {
+    return rel.empty() ? server_->export_dir() : server_->export_dir() + "/" + rel;
+  }
+  if (server_view_ == nullptr) {
+    // noac: every stat asks the server, so the view never shows its own
+    // cached past; opens revalidate data anyway (close-to-open).
+    std::string error;
+    FloatMount* view = SharedServerView(MountConfig("noac"), &error);
+    EXPECT_NE(view, nullptr) << "the server view mount: " << error << "\n" << ServerLogTail();
+    if (view == nullptr) return "/nonexistent-floatmount-server-view/" + rel;
+    std::lock_guard<std::mutex> lock(mounts_mu_);
+    server_view_ = view;
+  }
+  return server_view_->Path(rel);
+}
+
+uint16_t MountTest::server_port() const {
+  return knfsd_ != nullptr ? knfsd_->port() : server_->port();
+}
+
+std::string MountTest::server_spec() const {
+  return knfsd_ != nullptr ? knfsd_->address() + ":" + knfsd_->pseudo_path()
+                           : server_->address() + ":" + server_->pseudo_path();
+}
+
+std::string MountTest::ServerLogTail(int lines) const {
+  if (knfsd_ != nullptr) return "--- knfsd guest console ---\n" + knfsd_->LogTail(lines);
+  if (server_ != nullptr) return "--- ganesha ---\n" + server_->LogTail(lines);
+  return "";
 }
 
 FloatMount::Config MountTest::MountConfig(const std::string& extra) const {
   FloatMount::Config config;
-  config.server = server_->address() + ":" + server_->pseudo_path();
-  config.port = server_->port();
+  config.server = server_spec();
+  config.port = server_port();
   config.extra = extra;
   if (nfs3_) {
     // mountport: rpcbind knows only the newest NFSv3 server's MOUNT port.
     const std::string v3 = "vers=3,mountport=" + std::to_string(server_->mount_port());
     config.extra = extra.empty() ? v3 : v3 + "," + extra;
   }
-  config.bind_source = server_->export_dir();
+  if (server_ != nullptr) config.bind_source = server_->export_dir();
   config.reference = reference_;
   return config;
 }
@@ -875,7 +985,7 @@ FloatMount::Config MountTest::MountConfig(const std::string& extra) const {
 FloatMount* MountTest::MountSecond(const std::string& extra) {
   auto second = std::make_unique<FloatMount>();
   const ::testing::AssertionResult mounted = second->Mount(MountConfig(extra));
-  EXPECT_TRUE(mounted) << "second mount\n--- ganesha ---\n" << server_->LogTail(12);
+  EXPECT_TRUE(mounted) << "second mount\n" << ServerLogTail();
   if (!mounted) return nullptr;
   std::lock_guard<std::mutex> lock(mounts_mu_);
   mounts_.push_back(std::move(second));
@@ -890,6 +1000,7 @@ void MountTest::StartWatchdog() {
     lock.unlock();
     std::lock_guard<std::mutex> mounts_lock(mounts_mu_);
     for (const auto& m : mounts_) m->Abort();
+    if (server_view_ != nullptr) server_view_->Abort();
   });
 }
 

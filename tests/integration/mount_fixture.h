@@ -34,6 +34,17 @@
 // with vers=3 (the same suite against the libnfs backend); ctest runs the
 // suite both ways. Assertions that differ (locks) check nfs3() first.
 //
+// Server: FLOATMOUNT_TEST_SERVER=knfsd mounts the Linux kernel NFS server in
+// a QEMU guest (tests/harness/knfsd_server.h) instead of a ganesha per test.
+// The guest boots once per process (on the first SetUp) and is shared; each
+// SetUp empties its export. knfsd's export is a tmpfs inside the guest, so
+// ServerPath() is then a path on another floatmount mount of the export
+// with noac (another NFSv4 client, mounted on first use and shared by the
+// process's tests like the guest): it checks what reached the server as
+// another client sees it, not the server's own disk. Checks that need the
+// server's own view ask the guest (knfsd_server()->RunInGuest); tests of a
+// ganesha-only hook check knfsd() and skip with the reason.
+//
 // Thread-safety: the fixture and its helpers are used from the test's main
 // thread; FloatMount::Abort() may also be called from the watchdog thread.
 #pragma once
@@ -58,6 +69,7 @@
 
 #include "tests/harness/ganesha_server.h"
 #include "tests/harness/integration_env.h"
+#include "tests/harness/knfsd_server.h"
 
 #ifndef FLOATMOUNT_BINARY
 #define FLOATMOUNT_BINARY "floatmount"
@@ -174,6 +186,9 @@ std::vector<pid_t> ProcessesNaming(const std::string& path);
 bool ReferenceMountRequested();
 // "3" if FLOATMOUNT_TEST_NFS_VERS=3, else "4.1".
 std::string NfsVersionUnderTest();
+// True if FLOATMOUNT_TEST_SERVER=knfsd: the MountTest suites use the kernel
+// server in the shared QEMU guest instead of ganesha.
+bool KnfsdRequested();
 
 // One mount of an NFS export by a floatmount process (or, in reference mode,
 // a bind mount of the export directory). Owns the mount point and the state
@@ -250,10 +265,22 @@ class MountTest : public ::testing::Test {
 
   bool reference_mount() const { return reference_; }
   bool nfs3() const { return nfs3_; }
+  // True when the server under test is knfsd (FLOATMOUNT_TEST_SERVER=knfsd).
+  bool knfsd() const { return knfsd_ != nullptr; }
   // The configuration of the fixture's mounts, with `extra` -o options
   // (and vers=3,mountport= under FLOATMOUNT_TEST_NFS_VERS=3).
   FloatMount::Config MountConfig(const std::string& extra) const;
+  // The ganesha of the test; only when !knfsd() (tests of ganesha-only
+  // hooks skip under knfsd first).
   GaneshaServer& server() { return *server_; }
+  // The shared knfsd guest; only when knfsd().
+  KnfsdServer& knfsd_server() { return *knfsd_; }
+  // The server under test, whichever it is.
+  uint16_t server_port() const;
+  // "127.0.0.1:/export" (ganesha) or "127.0.0.1:/" (knfsd).
+  std::string server_spec() const;
+  // The last lines of the server's log (ganesha) or console (knfsd).
+  std::string ServerLogTail(int lines = 12) const;
   FloatMount& mount() { return *mounts_.front(); }
 
   // Set in a derived fixture's constructor.
@@ -267,9 +294,12 @@ class MountTest : public ::testing::Test {
 
   bool reference_ = false;
   bool nfs3_ = false;
-  std::unique_ptr<GaneshaServer> server_;
-  std::mutex mounts_mu_;  // guards mounts_ against the watchdog
+  std::unique_ptr<GaneshaServer> server_;  // null under knfsd
+  KnfsdServer* knfsd_ = nullptr;           // the shared guest, or null
+  mutable std::mutex mounts_mu_;  // guards mounts_ and server_view_ against the watchdog
   std::vector<std::unique_ptr<FloatMount>> mounts_;
+  // knfsd: the process's noac mount behind ServerPath() once a test used it.
+  mutable FloatMount* server_view_ = nullptr;
 
   std::thread watchdog_;
   std::mutex watchdog_mu_;

@@ -1,7 +1,8 @@
 // The mount command's contract, seen from a shell: a failing mount exits
 // non-zero with one line on stderr and leaves nothing mounted and no agent
 // running; the documented -o options are accepted; `floatmount unmount`
-// flushes, and a new mount finds the data.
+// flushes, and a new mount finds the data; the agent holds none of its
+// caller's descriptors.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -78,7 +79,10 @@ class MountCommandTest : public MountTest {
                       const std::string& mount_point) {
     return RunCommand({FloatmountBinary(), "-o", options, server, mount_point}, "", kFailureBound);
   }
-  std::string ServerSpec(const std::string& path = "/export") { return "127.0.0.1:" + path; }
+  // The export under test, or `path` on the same server.
+  std::string ServerSpec(const std::string& path = "") {
+    return path.empty() ? server_spec() : "127.0.0.1:" + path;
+  }
   std::string Options(const Scratch& scratch, uint16_t port) {
     return "port=" + std::to_string(port) + ",state_dir=" + scratch.state_dir();
   }
@@ -86,7 +90,7 @@ class MountCommandTest : public MountTest {
 
 TEST_F(MountCommandTest, MissingExportFailsCleanly) {
   Scratch scratch;
-  const CommandResult r = Mount(Options(scratch, server().port()), ServerSpec("/no/such/export"),
+  const CommandResult r = Mount(Options(scratch, server_port()), ServerSpec("/no/such/export"),
                                 scratch.mount_point());
   ExpectCleanFailure(r, scratch.mount_point());
 }
@@ -102,28 +106,28 @@ TEST_F(MountCommandTest, BadArgumentsFailCleanly) {
   {
     SCOPED_TRACE("unknown option");
     Scratch scratch;
-    ExpectCleanFailure(Mount(Options(scratch, server().port()) + ",no_such_option=1", ServerSpec(),
+    ExpectCleanFailure(Mount(Options(scratch, server_port()) + ",no_such_option=1", ServerSpec(),
                              scratch.mount_point()),
                        scratch.mount_point());
   }
   {
     SCOPED_TRACE("bad nconnect");
     Scratch scratch;
-    ExpectCleanFailure(Mount(Options(scratch, server().port()) + ",nconnect=zero", ServerSpec(),
+    ExpectCleanFailure(Mount(Options(scratch, server_port()) + ",nconnect=zero", ServerSpec(),
                              scratch.mount_point()),
                        scratch.mount_point());
   }
   {
     SCOPED_TRACE("server without :/export");
     Scratch scratch;
-    ExpectCleanFailure(Mount(Options(scratch, server().port()), "127.0.0.1", scratch.mount_point()),
+    ExpectCleanFailure(Mount(Options(scratch, server_port()), "127.0.0.1", scratch.mount_point()),
                        scratch.mount_point());
   }
   {
     SCOPED_TRACE("missing mount point");
     Scratch scratch;
     const std::string missing = scratch.mount_point() + "/does-not-exist";
-    ExpectCleanFailure(Mount(Options(scratch, server().port()), ServerSpec(), missing), missing);
+    ExpectCleanFailure(Mount(Options(scratch, server_port()), ServerSpec(), missing), missing);
   }
   // The test's own mount is unaffected.
   ASSERT_TRUE(WriteFile(Path("still-works"), "yes"));
@@ -157,6 +161,22 @@ TEST_F(MountCommandTest, UnmountFlushesAndANewMountFindsTheData) {
   ASSERT_NE(again, nullptr);
   EXPECT_TRUE(SameBytes(ReadFile(again->Path("kept/data")).value_or(""), data));
   EXPECT_TRUE(SameBytes(ReadFile(again->Path("kept/link")).value_or(""), data));
+}
+
+// The agent a mount command leaves running keeps none of its caller's
+// descriptors (daemon(7)): a file the caller had open on another mount
+// while it mounted must not keep that other mount busy once the caller
+// closes it. (Found against knfsd: the fixture's second mount, made while
+// a test held a file open, made the first mount's unmount fail with EBUSY.)
+TEST_F(MountCommandTest, AgentKeepsNoDescriptorOfItsCaller) {
+  ASSERT_TRUE(WriteFile(Path("held"), "open while mounting"));
+  UniqueFd held(open(Path("held").c_str(), O_RDONLY));  // inheritable on purpose
+  ASSERT_SYSCALL(held.get());
+  FloatMount* other = MountSecond();
+  ASSERT_NE(other, nullptr);
+  ASSERT_SYSCALL(held.Close());
+  EXPECT_TRUE(mount().Unmount()) << "the new agent keeps the first mount busy";
+  EXPECT_EQ(ReadFile(other->Path("held")).value_or("<error>"), "open while mounting");
 }
 
 }  // namespace

@@ -20,9 +20,10 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top_packages=(linux-image-amd64 busybox-static nfs-kernel-server nfs-common)
-# Modules for the NFS server and the guest's network card, in any order;
-# modprobe --show-depends orders them with their dependencies.
-modules=(virtio_pci virtio_net nfsd)
+# Modules for the NFS server, the kernel NFS client (nfsv4: the reference
+# client, mounting the guest's own export) and the guest's network card, in
+# any order; modprobe --show-depends orders them with their dependencies.
+modules=(virtio_pci virtio_net nfsd nfsv4)
 
 # linux-image-amd64 is a meta-package: the kernel itself is its dependency.
 kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
