@@ -5,8 +5,8 @@
 # in the release build, then the .deb (built, checked by lintian and for
 # portability, installed into a scratch root, its units verified, then
 # installed with apt on a minimal Debian 12 and mounting from there, and
-# booted there under systemd with systemd-nspawn), the arm64 .deb and unit
-# tests (cross-built, run under qemu-user), then
+# booted there under systemd with systemd-nspawn), the arm64 .deb
+# (cross-built, checked, its binary run under qemu-user), then
 # the unit and integration tests again under AddressSanitizer/UBSan. Needs
 # root (ganesha, apt).
 # Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
@@ -43,7 +43,7 @@ bash tests/package/clean_room_install.sh "$deb" build/tests/harness/ganesha_serv
 echo "== the .deb under systemd as PID 1 (systemd-nspawn --boot): fstab, enable --now, status, restart, stop"
 bash tests/package/systemd_boot.sh "$deb" build/tests/harness/ganesha_serve
 bash packaging/databricks/test_init_script.sh "$deb" build/tests/harness/ganesha_serve
-echo "== arm64: the .deb cross-built and checked, the unit tests under qemu-user"
+echo "== arm64: the .deb cross-built and checked, its binary run under qemu-user"
 bash tests/package/arm64.sh
 
 echo "== ASan/UBSan build"

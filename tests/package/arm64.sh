@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The arm64 (Graviton) build, made and checked on this amd64 machine:
-#   tests/package/arm64.sh [OUTDIR]
+#   tests/package/arm64.sh [--unit-tests] [OUTDIR]
 #  1. packaging/build_deb.sh --arch arm64: the .deb, cross-built with
 #     Debian's cross toolchain and the arm64 -dev packages (multiarch).
 #  2. packaging/check_deb.sh on it: lintian, Depends, the libraries and
 #     symbol versions it needs (Ubuntu 22.04's at most), the binary's
 #     --version and example config run under qemu-user.
 #  3. The packaged binary's `client-id` under qemu-user.
-#  4. The unit tests, cross-built (Release, not the .deb's portable link)
-#     and run under qemu-user: the code's arm64 behaviour (weaker memory
-#     ordering, other type sizes and alignment in the XDR and cache code).
+#  4. With --unit-tests: the unit tests, cross-built (Release, not the
+#     .deb's portable link) and run under qemu-user: the code's arm64
+#     behaviour (weaker memory ordering, other type sizes and alignment in
+#     the XDR and cache code). Not in CI yet: cross-compiling them cold
+#     takes 15-20 min on CI's 2 cores (the .deb alone is ~65 files).
 #     The integration tests are not run: qemu-user emulates neither
 #     /dev/fuse's protocol nor the servers, and they add no arm64-specific
 #     path beyond what the unit tests cover.
@@ -19,6 +21,11 @@
 # .deb and the unit-test build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+unit_tests=false
+if [[ ${1:-} == --unit-tests ]]; then
+  unit_tests=true
+  shift
+fi
 out=$(realpath -m "${1:-build-arm64}")
 mkdir -p "$out"
 fail() { echo "arm64.sh: FAIL: $*" >&2; exit 1; }
@@ -46,6 +53,8 @@ echo "client-id: ${#id} characters"
 [[ -n $id ]] || fail "client-id printed nothing"
 again=$("$qemu" "$root/usr/sbin/floatmount" client-id --state-dir "$root/state")
 [[ $again == "$id" ]] || fail "client-id changed between two runs on the same state directory"
+
+$unit_tests || { echo "arm64.sh: OK (unit tests under $qemu: --unit-tests)"; exit 0; }
 
 echo "== unit tests, cross-built, under $qemu"
 cmake -S . -B "$out/unit" -G Ninja -DCMAKE_BUILD_TYPE=Release \
