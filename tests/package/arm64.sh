@@ -37,22 +37,25 @@ fi
 echo "== arm64 .deb (cross-built)"
 deb=$(bash packaging/build_deb.sh --arch arm64 "$out/deb" | tail -n 1)
 [[ $(dpkg-deb -f "$deb" Architecture) == arm64 ]] || fail "$deb is not an arm64 package"
-file_type=$(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/sbin/floatmount | head -c 20 | od -An -tx1 | tr -d ' \n')
-# ELF header: e_machine (bytes 18-19) 0xb7 = EM_AARCH64.
-[[ ${file_type:36:4} == b700 ]] || fail "the packaged binary is not an AArch64 ELF"
+root=$(mktemp -d "${TMPDIR:-/tmp}/floatmount-arm64.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+dpkg -x "$deb" "$root"
+# ELF header: e_machine (bytes 18-19, little-endian) 0x00b7 = EM_AARCH64.
+machine=$(od -An -tx1 -j18 -N2 "$root/usr/sbin/floatmount" | tr -d ' \n')
+[[ $machine == b700 ]] || fail "the packaged binary is not an AArch64 ELF (e_machine $machine)"
 
 echo "== check_deb.sh on the arm64 package (the binary under $qemu)"
 FLOATMOUNT_RUN_FOREIGN=$qemu bash packaging/check_deb.sh "$deb"
 
 echo "== client-id under $qemu"
-root=$(mktemp -d "${TMPDIR:-/tmp}/floatmount-arm64.XXXXXX")
-trap 'rm -rf "$root"' EXIT
-dpkg -x "$deb" "$root"
-id=$("$qemu" "$root/usr/sbin/floatmount" client-id --state-dir "$root/state")
-echo "client-id: ${#id} characters"
-[[ -n $id ]] || fail "client-id printed nothing"
-again=$("$qemu" "$root/usr/sbin/floatmount" client-id --state-dir "$root/state")
-[[ $again == "$id" ]] || fail "client-id changed between two runs on the same state directory"
+out_first=$("$qemu" "$root/usr/sbin/floatmount" client-id --state-dir "$root/state")
+out_again=$("$qemu" "$root/usr/sbin/floatmount" client-id --state-dir "$root/state")
+echo "$out_again"
+# The first line is the node ID: made by the first run, loaded by the second.
+id=$(head -n 1 <<<"$out_first")
+[[ -n $id && $(head -n 1 <<<"$out_again") == "$id" ]] ||
+  fail "client-id printed another node ID the second time on the same state directory"
+[[ $out_again == *"loaded from $root/state/node-id"* ]] || fail "the second client-id did not load the stored ID"
 
 $unit_tests || { echo "arm64.sh: OK (unit tests under $qemu: --unit-tests)"; exit 0; }
 
