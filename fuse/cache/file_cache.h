@@ -192,7 +192,11 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
 
   // Write-back (file_cache_write.cc).
   // Copies what it can; returns once `w` is done or parked.
+  static std::shared_ptr<PendingWrite> MakePendingWrite(const CacheIdentity& who, uint64_t offset,
+                                                        std::span<const uint8_t> data);
   void Continue(const std::shared_ptr<PendingWrite>& w);
+  // Continue, waiting in this thread until the bytes are buffered.
+  void ContinueAndWait(const std::shared_ptr<PendingWrite>& w);
   void Park(const std::shared_ptr<PendingWrite>& w);
   void InstallLocked(uint64_t base, CacheBudget::Buffer buffer);
   void SendLocked(const std::shared_ptr<DirtyChunk>& c, Actions* actions);

@@ -42,18 +42,33 @@ void FileCache::Run(Actions actions) {
   for (auto& done : actions.done) done();
 }
 
-void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data,
-                      std::function<void()> done) {
+std::shared_ptr<FileCache::PendingWrite> FileCache::MakePendingWrite(
+    const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data) {
   auto w = std::make_shared<PendingWrite>();
   w->who = who;
   w->offset = offset;
   w->data = data;
+  return w;
+}
+
+void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data,
+                      std::function<void()> done) {
+  auto w = MakePendingWrite(who, offset, data);
   if (context_.counters->parked_writes.load() < context_.max_parked) {
     w->done = std::move(done);
     Continue(w);
     return;
   }
   // Too many parked copies on the mount: wait here, holding this thread.
+  ContinueAndWait(w);
+  done();
+}
+
+void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data) {
+  ContinueAndWait(MakePendingWrite(who, offset, data));
+}
+
+void FileCache::ContinueAndWait(const std::shared_ptr<PendingWrite>& w) {
   std::mutex m;
   std::condition_variable cv;
   bool finished = false;
@@ -63,22 +78,6 @@ void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const
     cv.notify_all();
   };
   Continue(w);
-  {
-    std::unique_lock<std::mutex> lock(m);
-    cv.wait(lock, [&] { return finished; });
-  }
-  done();
-}
-
-void FileCache::Write(const CacheIdentity& who, uint64_t offset, std::span<const uint8_t> data) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool finished = false;
-  Write(who, offset, data, [&] {
-    std::lock_guard<std::mutex> lock(m);
-    finished = true;
-    cv.notify_all();
-  });
   std::unique_lock<std::mutex> lock(m);
   cv.wait(lock, [&] { return finished; });
 }
