@@ -56,6 +56,10 @@ struct ServerInfo {
   uint32_t max_operations = 0;
   uint32_t slots = 0;
   uint32_t slot_limit = 0;
+  // Soft mounts: slots whose last request was given up before its reply,
+  // waiting to be resynchronised now, and resynchronisations so far.
+  uint32_t slots_interrupted = 0;
+  uint64_t slot_resyncs = 0;
   uint32_t lease_time = 0;
   uint32_t rsize = 0;
   uint32_t wsize = 0;

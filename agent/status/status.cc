@@ -73,6 +73,11 @@ std::string FormatHuman(const MountStatus& s) {
     std::snprintf(clientid, sizeof(clientid), "%016" PRIx64, e.clientid);
     o << "  session      " << e.session_id << " (client ID " << clientid << "), " << e.slots
       << " slots, rsize " << Bytes(e.rsize) << ", wsize " << Bytes(e.wsize) << "\n";
+    if (e.slots_interrupted > 0 || e.slot_resyncs > 0) {
+      o << "  slots        " << e.slots_interrupted
+        << " waiting to be resynchronised (calls given up by `soft`), " << e.slot_resyncs
+        << " resynchronised\n";
+    }
   }
   o << "  connections  " << up << " of " << e.connections.size() << " up\n";
   for (const auto& conn : e.connections) {
@@ -174,6 +179,8 @@ std::string FormatJson(const MountStatus& s) {
         {"server_impl", e.impl_name},
         {"lease_seconds", e.lease_time},
         {"slots", e.slots},
+        {"slots_interrupted", e.slots_interrupted},
+        {"slot_resyncs", e.slot_resyncs},
         {"rsize", e.rsize},
         {"wsize", e.wsize}}},
       {"connections", conns},
@@ -239,6 +246,8 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
     se.at("server_impl").get_to(e.impl_name);
     se.at("lease_seconds").get_to(e.lease_time);
     se.at("slots").get_to(e.slots);
+    e.slots_interrupted = se.value("slots_interrupted", uint32_t{0});
+    e.slot_resyncs = se.value("slot_resyncs", uint64_t{0});
     se.at("rsize").get_to(e.rsize);
     se.at("wsize").get_to(e.wsize);
     for (const json& c : j.at("connections")) {
@@ -417,6 +426,9 @@ void AddMount(const MountStatus& s, Exposition* x) {
   add("floatmount_rpc_retries_total", "counter", "Calls sent again (lost connection, DELAY, GRACE).",
       double(e.retries));
   add("floatmount_reconnects_total", "counter", "Connections made again.", double(e.reconnects));
+  add("floatmount_slot_resyncs_total", "counter",
+      "Session slots resynchronised after a call on them was given up (soft mounts).",
+      double(e.slot_resyncs));
   add("floatmount_session_recoveries_total", "counter", "New NFSv4.1 sessions after the first.",
       double(e.session_recoveries));
   add("floatmount_sessions_created_total", "counter",

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -156,7 +157,9 @@ bool RpcConnection::Send(std::shared_ptr<RpcCall> call) {
     // An idle connection starts waiting now: silence counts from here.
     last_receive_ns_.store(NowNs(), std::memory_order_relaxed);
   }
-  Outgoing out{call, {}, 0};
+  Outgoing out;
+  out.call = call;
+  out.xid = xid;
   call->message.Gather(&out.iov);
   if (send_queue_.empty()) {
     Status error;
@@ -186,6 +189,7 @@ bool RpcConnection::SendSome(Outgoing& out, Status* error) {
       return false;
     }
     bytes_sent_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    out.started = true;
     size_t sent = static_cast<size_t>(n);
     while (sent > 0 && out.iov_index < out.iov.size()) {
       iovec& v = out.iov[out.iov_index];
@@ -200,6 +204,29 @@ bool RpcConnection::SendSome(Outgoing& out, Status* error) {
     }
   }
   return true;
+}
+
+bool RpcConnection::Withdraw(const RpcCall* call) {
+  std::lock_guard<std::mutex> lock(send_mu_);  // no SendSome is under way
+  auto it = std::find_if(send_queue_.begin(), send_queue_.end(),
+                         [call](const Outgoing& out) { return out.call.get() == call; });
+  if (it == send_queue_.end()) return false;  // all sent, or never queued here
+  if (!it->started) {
+    const uint32_t xid = it->xid;
+    send_queue_.erase(it);
+    std::lock_guard<std::mutex> pending_lock(pending_mu_);
+    if (pending_.erase(xid) != 0) outstanding_.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
+  std::vector<uint8_t> rest;
+  for (size_t i = it->iov_index; i < it->iov.size(); ++i) {
+    const auto* p = static_cast<const uint8_t*>(it->iov[i].iov_base);
+    rest.insert(rest.end(), p, p + it->iov[i].iov_len);
+  }
+  it->owned = std::move(rest);
+  it->iov.assign(1, iovec{it->owned.data(), it->owned.size()});
+  it->iov_index = 0;
+  return false;
 }
 
 void RpcConnection::WriteLoop() {

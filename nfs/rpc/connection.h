@@ -97,6 +97,14 @@ class RpcConnection {
   // Takes the call and sends it; false if the connection is dead (the call
   // was not taken).
   bool Send(std::shared_ptr<RpcCall> call);
+  // Takes back a call its owner gave up on (a soft timeout) so that the
+  // caller's memory it references (a WRITE payload) may be reused at once.
+  // A call none of whose bytes reached the socket is removed: it will not
+  // be sent, answered or reported lost, and Withdraw returns true. A call
+  // partly written has the rest of its bytes copied (the record must be
+  // finished to keep the stream framed): the server may still run it.
+  // Either way no byte of the caller's memory is read after this returns.
+  bool Withdraw(const RpcCall* call);
   // Cuts the connection; unanswered calls go to the LostHandler.
   void Close();
 
@@ -113,8 +121,11 @@ class RpcConnection {
  private:
   struct Outgoing {
     std::shared_ptr<RpcCall> call;
+    uint32_t xid = 0;
     std::vector<iovec> iov;
     size_t iov_index = 0;  // first iovec not fully sent
+    bool started = false;  // some bytes are in the socket
+    std::vector<uint8_t> owned;  // the unsent rest, once withdrawn mid-record
   };
 
   RpcConnection(int fd, Endpoint endpoint, LostHandler on_lost);

@@ -167,7 +167,19 @@ std::shared_ptr<RpcConnection> Nfs41Engine::PickConnection(bool bulk) {
 void Nfs41Engine::Transmit(std::shared_ptr<Flight> f) {
   const bool bulk = f->message.size() >= kBulkCallBytes || f->sink.dest.size() >= kBulkCallBytes;
   std::shared_ptr<RpcConnection> conn = PickConnection(bulk);
-  if (conn && conn->Send(f)) return;
+  {
+    std::lock_guard<std::mutex> lock(f->send_mu);
+    if (f->withdrawn) {
+      // Given up while waiting to be (re)sent: an earlier send may have
+      // reached the server, so the slot's state is unknown.
+      InterruptSlot(*f);
+      return;
+    }
+    if (conn && conn->Send(f)) {
+      f->sent_on = conn;
+      return;
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     resend_.push_back(std::move(f));
@@ -230,6 +242,24 @@ void Nfs41Engine::OnSequenceError(std::shared_ptr<Flight> f, const Status& statu
     // busy): ask again later on the same slot and sequence id.
     RetryLater(std::move(f), /*same_slot=*/true);
     return;
+  }
+  if (f->resync && !f->stepped_back && status.IsNfs(NFS4ERR_SEQ_MISORDERED)) {
+    // The server never ran the interrupted request: its own sequence id
+    // is the next one the server expects.
+    f->stepped_back = true;
+    f->seqid = f->table->StepBack(f->slot);
+    v4::SessionId session;
+    bool same_session;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      same_session = f->session_gen == session_gen_;
+      session = session_id_;
+    }
+    if (same_session) {
+      Encode(*f, session, std::max(f->slot, f->table->limit() - 1));
+      Transmit(std::move(f));
+      return;
+    }
   }
   if (IsSessionLost(status) || IsClientIdLost(status)) {
     spdlog::debug("{}: {}", f->compound->name, status.ToString());

@@ -190,6 +190,10 @@ class Nfs41Engine {
   void RunTimers();
   void RenewLeaseIfIdle();
   void CheckDeadlines();
+  // A slot whose request's outcome is unknown (soft mounts): kept out of
+  // use until a lone SEQUENCE has resynchronised it (slot_table.h).
+  void InterruptSlot(Flight& f);
+  void ResyncInterruptedSlots();
   void FailStranded();
   std::chrono::milliseconds Backoff(int attempts) const;
 
@@ -225,6 +229,7 @@ class Nfs41Engine {
   uint64_t reconnects_ = 0, session_recoveries_ = 0, clientid_recoveries_ = 0;  // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};  // set once by Shutdown
   std::atomic<uint64_t> retries_{0};
+  std::atomic<uint64_t> slot_resyncs_{0};
   mutable std::mutex calls_mu_;
   std::map<std::string_view, uint64_t> calls_;  // GUARDED_BY(calls_mu_): by compound name
   std::atomic<uint64_t> next_owner_{1};
@@ -252,6 +257,18 @@ struct Nfs41Engine::Flight : RpcCall, std::enable_shared_from_this<Flight> {
   int attempts = 0;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::atomic<bool> finished{false};
+  // A lone SEQUENCE resynchronising an interrupted slot (SlotTable::
+  // TakeInterrupted); `stepped_back` once it resent with the older id.
+  bool resync = false;
+  bool stepped_back = false;
+
+  // Sending vs. giving up (soft timeout): Transmit sends only while not
+  // `withdrawn`; CheckDeadlines sets it and takes the call back from
+  // `sent_on`, so no byte of the caller's payload is read once the call
+  // has failed (the caller may reuse the buffer at once).
+  std::mutex send_mu;
+  bool withdrawn = false;                  // GUARDED_BY(send_mu)
+  std::weak_ptr<RpcConnection> sent_on;    // GUARDED_BY(send_mu)
 };
 
 }  // namespace floatmount::nfs

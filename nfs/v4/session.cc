@@ -464,6 +464,7 @@ void Nfs41Engine::MaintenanceLoop() {
     RunTimers();
     RenewLeaseIfIdle();
     CheckDeadlines();
+    ResyncInterruptedSlots();
     lock.lock();
   }
   lock.unlock();
@@ -483,7 +484,7 @@ void Nfs41Engine::FlushResends() {
   }
   for (auto& f : resend) {
     if (f->finished.load()) {
-      if (f->has_slot) f->table->Retire(f->slot);  // outcome unknown
+      InterruptSlot(*f);  // sent on a connection that died: outcome unknown
       continue;
     }
     if (f->encoded && f->session_gen == gen) {
@@ -543,17 +544,71 @@ void Nfs41Engine::RenewLeaseIfIdle() {
 
 void Nfs41Engine::CheckDeadlines() {
   if (!options_.soft) return;
-  std::vector<Flight*> expired;
+  std::vector<std::shared_ptr<Flight>> expired;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const auto now = std::chrono::steady_clock::now();
     for (Flight* f : live_) {
-      if (f->deadline <= now) expired.push_back(f);
+      if (f->deadline > now) continue;
+      if (auto held = f->weak_from_this().lock()) expired.push_back(std::move(held));
     }
   }
-  for (Flight* f : expired) {
+  for (const std::shared_ptr<Flight>& f : expired) {
     f->CancelSink();  // no more bytes into the caller's buffer
-    Finish(f, Status::TimedOut(std::string(f->compound->name) + ": no answer from the server"));
+    {
+      // No more bytes out of it either: the caller may reuse a WRITE's
+      // payload as soon as the call fails.
+      std::lock_guard<std::mutex> lock(f->send_mu);
+      f->withdrawn = true;
+      std::shared_ptr<RpcConnection> conn = f->sent_on.lock();
+      if (conn && conn->Withdraw(f.get())) InterruptSlot(*f);  // unsent there; maybe sent before
+    }
+    Finish(f.get(), Status::TimedOut(std::string(f->compound->name) + ": no answer from the server"));
+  }
+}
+
+void Nfs41Engine::InterruptSlot(Flight& f) {
+  if (!f.has_slot) return;
+  f.table->Interrupt(f.slot);
+  f.has_slot = false;
+  maint_cv_.notify_all();
+}
+
+// RFC 8881 2.10.6.2: a slot whose last request may or may not have run is
+// brought back with a lone SEQUENCE (see SlotTable::TakeInterrupted), so a
+// long outage on a soft mount does not use up the slot table.
+void Nfs41Engine::ResyncInterruptedSlots() {
+  std::shared_ptr<SlotTable> table;
+  SessionId session;
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ready_ || shutdown_ || !slots_) return;
+    table = slots_;
+    session = session_id_;
+    gen = session_gen_;
+  }
+  uint32_t slot, seqid;
+  while (table->TakeInterrupted(&slot, &seqid)) {
+    auto c = std::make_shared<Compound>();
+    c->name = "SEQUENCE (slot resync)";
+    c->encode = [](XdrEncoder&) { return 0u; };  // SEQUENCE alone
+    c->decode = [](XdrDecoder&, bool) { return Status::Ok(); };
+    {
+      std::lock_guard<std::mutex> lock(calls_mu_);
+      ++calls_[c->name];
+    }
+    auto f = std::make_shared<Flight>();
+    f->compound = std::move(c);
+    f->table = table;
+    f->session_gen = gen;
+    f->slot = slot;
+    f->seqid = seqid;
+    f->has_slot = true;
+    f->resync = true;
+    slot_resyncs_.fetch_add(1, std::memory_order_relaxed);
+    Encode(*f, session, std::max(slot, table->limit() - 1));
+    Transmit(std::move(f));
   }
 }
 
@@ -677,6 +732,7 @@ ServerInfo Nfs41Engine::Info() const {
     info.max_operations = fore_attrs_.maxoperations;
     info.slots = slots_ ? slots_->size() : 0;
     info.slot_limit = slots_ ? slots_->limit() : 0;
+    info.slots_interrupted = slots_ ? slots_->interrupted() : 0;
     info.lease_time = lease_time_;
     info.reconnects = reconnects_;
     info.session_recoveries = session_recoveries_;
@@ -691,6 +747,7 @@ ServerInfo Nfs41Engine::Info() const {
     }
   }
   info.retries = retries_.load();
+  info.slot_resyncs = slot_resyncs_.load();
   {
     std::lock_guard<std::mutex> lock(calls_mu_);
     for (const auto& [name, n] : calls_) info.calls[std::string(name)] = n;

@@ -7,7 +7,7 @@ namespace floatmount::nfs {
 namespace {
 constexpr uint8_t kFree = 0;
 constexpr uint8_t kBusy = 1;
-constexpr uint8_t kRetired = 2;
+constexpr uint8_t kInterrupted = 2;
 }  // namespace
 
 SlotTable::SlotTable(uint32_t slots)
@@ -103,9 +103,29 @@ void SlotTable::Release(uint32_t slot) {
   if (have) grant(next_slot, seqid, highest);
 }
 
-void SlotTable::Retire(uint32_t slot) {
+void SlotTable::Interrupt(uint32_t slot) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (slot < busy_.size()) busy_[slot] = kRetired;
+  if (slot < busy_.size()) busy_[slot] = kInterrupted;
+}
+
+bool SlotTable::TakeInterrupted(uint32_t* slot, uint32_t* seqid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find(busy_.begin(), busy_.end(), kInterrupted);
+  if (it == busy_.end()) return false;
+  *it = kBusy;
+  *slot = static_cast<uint32_t>(it - busy_.begin());
+  *seqid = ++seqids_[*slot];
+  return true;
+}
+
+uint32_t SlotTable::StepBack(uint32_t slot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return slot < seqids_.size() ? --seqids_[slot] : 0;
+}
+
+uint32_t SlotTable::interrupted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<uint32_t>(std::count(busy_.begin(), busy_.end(), kInterrupted));
 }
 
 std::deque<SlotTable::Grant> SlotTable::TakeWaiters() {

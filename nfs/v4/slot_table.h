@@ -46,9 +46,21 @@ class SlotTable {
   // The server did not process the request (a SEQUENCE error, an RPC-level
   // rejection): free the slot with its sequence id unchanged.
   void Release(uint32_t slot);
-  // The slot's state is unknown (a call abandoned before its reply): never
-  // hand it out again in this session.
-  void Retire(uint32_t slot);
+  // The last request on `slot` was given up before its reply (a soft
+  // timeout, RFC 8881 2.10.6.2): the server may or may not have run it, so
+  // the slot's sequence id is unknown. The slot is not handed out until it
+  // has been resynchronised with a lone SEQUENCE (TakeInterrupted).
+  void Interrupt(uint32_t slot);
+  // Claims an interrupted slot for that SEQUENCE and returns the sequence
+  // id to try: the one after the interrupted request's, right if the
+  // server ran it. If the server answers SEQ_MISORDERED it did not: StepBack
+  // returns the interrupted request's own id to send instead. Either way
+  // the SEQUENCE that succeeds Completes the slot, whose sequence id is
+  // then known again; a late copy of the interrupted request finds the
+  // slot moved on (a replay or a misordered id) and is not run twice.
+  bool TakeInterrupted(uint32_t* slot, uint32_t* seqid);
+  uint32_t StepBack(uint32_t slot);
+  uint32_t interrupted() const;  // slots waiting for a resynchronisation
   // Waiters not yet granted (for shutdown or a session that died).
   std::deque<Grant> TakeWaiters();
 
@@ -67,7 +79,7 @@ class SlotTable {
 
   mutable std::mutex mu_;
   std::vector<uint32_t> seqids_;  // GUARDED_BY(mu_): next sequence id per slot
-  std::vector<uint8_t> busy_;     // GUARDED_BY(mu_): 0 free, 1 busy, 2 retired
+  std::vector<uint8_t> busy_;     // GUARDED_BY(mu_): 0 free, 1 busy, 2 interrupted
   uint32_t limit_;                // GUARDED_BY(mu_): highest usable slot id + 1
   std::deque<Grant> waiters_;       // GUARDED_BY(mu_): small calls
   std::deque<Grant> bulk_waiters_;  // GUARDED_BY(mu_)

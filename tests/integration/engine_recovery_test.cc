@@ -1,9 +1,11 @@
 // Recovery through the engine: lost connections, lost replies, a server
 // that dies and comes back, and other clients' state.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "nfs/v4/open_state.h"
 #include "nfs/v4/protocol.h"
@@ -216,6 +218,122 @@ TEST_F(RecoveryTest, SoftMountFailsCallsWithTimeoutWhenTheServerIsSilent) {
   proxy_->CutAll();
   auto again = sync.GetAttr(sync.root());
   EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
+// Issue 15: on a soft mount, calls given up in an outage leave their slots'
+// state unknown. Before, each such slot was retired for the life of the
+// session: with a small slot table one outage wedged the mount for good.
+// Now each is resynchronised with a lone SEQUENCE once the server answers;
+// and no WRITE payload is sent after its call failed (the test reuses
+// each buffer the moment its call fails).
+TEST_F(RecoveryTest, SoftMountSlotsGivenUpInAnOutageAreUsableAfterIt) {
+  StartProxy();
+  nfs::Nfs41Options options = ProxyOptions(1);
+  options.soft = true;
+  options.timeo = 1s;
+  options.retrans = 2;
+  options.max_slots = 4;  // fewer slots than calls given up
+  auto client = MountOrFail(options);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "soft.bin");
+  const uint32_t slots = client->info().slots;
+  ASSERT_LE(slots, 4u);
+
+  proxy_->SetBlackHole(true);
+  constexpr int kWrites = 12;
+  constexpr size_t kSize = 256 << 10;
+  std::vector<std::vector<uint8_t>> buffers(kWrites, std::vector<uint8_t>(kSize, 0x5A));
+  std::vector<std::promise<nfs::Status>> done(kWrites);
+  for (int i = 0; i < kWrites; ++i) {
+    client->Write({}, file.fh, file.file.get(), uint64_t(i) * kSize, buffers[i],
+                  nfs::Stability::kUnstable, [&, i](nfs::Result<nfs::WriteResult> r) {
+                    std::fill(buffers[i].begin(), buffers[i].end(), 0xEE);  // reused at once
+                    done[i].set_value(r.status());
+                  });
+  }
+  // Small calls too, which may take the slots WRITEs leave free.
+  std::vector<std::future<nfs::Result<nfs::Attributes>>> small;
+  for (int i = 0; i < 4; ++i) {
+    small.push_back(std::async(std::launch::async, [&] { return sync.GetAttr(sync.root()); }));
+  }
+  for (int i = 0; i < kWrites; ++i) {
+    const nfs::Status s = done[i].get_future().get();
+    EXPECT_EQ(s.kind(), nfs::Status::Kind::kTimedOut) << s.ToString();
+  }
+  for (auto& st : small) EXPECT_EQ(st.get().status().kind(), nfs::Status::Kind::kTimedOut);
+  proxy_->SetBlackHole(false);
+
+  // Within 5 s every slot works again: as many concurrent calls as slots,
+  // then a write and a commit.
+  const auto healed = std::chrono::steady_clock::now();
+  bool all_ok = false;
+  while (!all_ok && std::chrono::steady_clock::now() - healed < 5s) {
+    std::vector<std::future<nfs::Result<nfs::Attributes>>> stats;
+    for (uint32_t i = 0; i < slots * 2; ++i) {
+      stats.push_back(std::async(std::launch::async, [&] { return sync.GetAttr(sync.root()); }));
+    }
+    all_ok = true;
+    for (auto& st : stats) all_ok = st.get().ok() && all_ok;
+  }
+  EXPECT_TRUE(all_ok) << "calls still fail 5 s after the outage";
+  const std::vector<uint8_t> after(kSize, 0x77);
+  auto w = sync.Write(file.fh, file.file.get(), 0, after, nfs::Stability::kFileSync);
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  const nfs::ServerInfo info = client->info();
+  EXPECT_EQ(info.slots_interrupted, 0u);
+  EXPECT_GE(info.slot_resyncs, 1u);
+  ASSERT_TRUE(sync.Close(file.file).ok());
+
+  const std::vector<uint8_t> on_server = ReadLocalFile(server_->export_dir() + "/soft.bin");
+  EXPECT_EQ(std::count(on_server.begin(), on_server.end(), 0xEE), 0)
+      << "a buffer was sent after its call had failed";
+}
+
+// A slow link, not a dead one: replies keep coming (the connection is
+// never idle long enough to be replaced), but WRITEs queued behind the
+// socket pass their soft deadline before they are sent. Their callers get
+// ETIMEDOUT and reuse the buffers at once (as the cache does, for another
+// file); before, the queued calls went out later with the reused bytes.
+TEST_F(RecoveryTest, SoftMountNeverSendsAPayloadAfterItsCallTimedOut) {
+  StartProxy();
+  nfs::Nfs41Options options = ProxyOptions(1);
+  options.soft = true;
+  options.timeo = 1s;
+  options.retrans = 2;
+  auto client = MountOrFail(options);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "slow.bin");
+  proxy_->SetBandwidth(8 << 20);
+
+  const int writes = static_cast<int>(std::min<uint32_t>(client->info().slots, 64)) - 4;
+  constexpr size_t kSize = 1 << 20;
+  std::vector<std::vector<uint8_t>> buffers(writes, std::vector<uint8_t>(kSize, 0x5A));
+  std::vector<std::promise<nfs::Status>> done(writes);
+  for (int i = 0; i < writes; ++i) {
+    client->Write({}, file.fh, file.file.get(), uint64_t(i) * kSize, buffers[i],
+                  nfs::Stability::kUnstable, [&, i](nfs::Result<nfs::WriteResult> r) {
+                    if (!r.ok()) std::fill(buffers[i].begin(), buffers[i].end(), 0xEE);
+                    done[i].set_value(r.status());
+                  });
+  }
+  int timed_out = 0;
+  for (int i = 0; i < writes; ++i) {
+    const nfs::Status s = done[i].get_future().get();
+    if (s.kind() == nfs::Status::Kind::kTimedOut) ++timed_out;
+  }
+  ASSERT_GT(timed_out, 0) << "no call waited long enough: the test proves nothing";
+  // Let whatever is still queued reach the server, then look.
+  proxy_->SetBandwidth(0);
+  auto attr = sync.GetAttr(file.fh);
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();
+  ASSERT_TRUE(sync.Close(file.file).ok());
+  std::this_thread::sleep_for(300ms);  // the server's workers finish what they read
+  const std::vector<uint8_t> on_server = ReadLocalFile(server_->export_dir() + "/slow.bin");
+  EXPECT_EQ(std::count(on_server.begin(), on_server.end(), 0xEE), 0)
+      << "a buffer was sent after its call had failed (" << timed_out << " of " << writes
+      << " timed out)";
 }
 
 TEST_F(RecoveryTest, HardMountWaitsThroughAnOutage) {

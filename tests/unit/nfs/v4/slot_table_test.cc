@@ -86,16 +86,55 @@ TEST(SlotTableTest, FollowsTheServersTargetHighestSlot) {
   EXPECT_TRUE(AcquireNow(table));
 }
 
-TEST(SlotTableTest, ARetiredSlotIsNeverHandedOutAgain) {
+// A soft timeout leaves the slot's sequence id unknown: it is not handed
+// out until a lone SEQUENCE has found where the server is.
+TEST(SlotTableTest, AnInterruptedSlotWaitsForItsResynchronisation) {
   SlotTable table(2);
   auto a = AcquireNow(table);
   auto b = AcquireNow(table);
-  table.Retire(a->slot);
+  table.Interrupt(a->slot);
   table.Complete(b->slot, 1, 1);
   auto c = AcquireNow(table);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->slot, b->slot);
   EXPECT_FALSE(AcquireNow(table));
+  EXPECT_EQ(table.interrupted(), 1u);
+
+  // A call waits meanwhile; the resynchronisation's success frees the slot
+  // for it, with the sequence id after the one that succeeded.
+  std::optional<Granted> waiter;
+  table.Acquire([&](uint32_t slot, uint32_t seqid, uint32_t highest) {
+    waiter = Granted{slot, seqid, highest};
+  });
+  uint32_t slot, seqid;
+  ASSERT_TRUE(table.TakeInterrupted(&slot, &seqid));
+  EXPECT_EQ(slot, a->slot);
+  EXPECT_EQ(seqid, a->seqid + 1) << "first guess: the server ran the interrupted request";
+  EXPECT_EQ(table.interrupted(), 0u);
+  EXPECT_FALSE(table.TakeInterrupted(&slot, &seqid));
+  EXPECT_FALSE(waiter);
+  table.Complete(slot, 1, 1);
+  ASSERT_TRUE(waiter);
+  EXPECT_EQ(waiter->slot, a->slot);
+  EXPECT_EQ(waiter->seqid, a->seqid + 2);
+}
+
+TEST(SlotTableTest, AMisorderedResynchronisationStepsBackToTheInterruptedId) {
+  SlotTable table(1);
+  auto a = AcquireNow(table);
+  table.Complete(a->slot, 0, 0);
+  a = AcquireNow(table);  // sequence id 2, given up
+  ASSERT_EQ(a->seqid, 2u);
+  table.Interrupt(a->slot);
+  uint32_t slot, seqid;
+  ASSERT_TRUE(table.TakeInterrupted(&slot, &seqid));
+  EXPECT_EQ(seqid, 3u);
+  // SEQ_MISORDERED: the server never ran 2.
+  EXPECT_EQ(table.StepBack(slot), 2u);
+  table.Complete(slot, 0, 0);
+  auto next = AcquireNow(table);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->seqid, 3u);
 }
 
 TEST(SlotTableTest, TakeWaitersEmptiesTheQueue) {
