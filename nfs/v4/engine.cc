@@ -144,6 +144,7 @@ void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_s
   const uint32_t ops = 1 + c.encode(f.message);
   f.message.PatchUint32(numops_at, ops);
   f.sink = c.sink;
+  f.reclaim_epoch = reclaim_epoch_.load();
   f.on_reply = [this, raw = &f](const Status& header, XdrDecoder& d, bool payload_received) {
     OnReply(raw, header, d, payload_received);
   };
@@ -225,8 +226,11 @@ void Nfs41Engine::OnReply(Flight* raw, const Status& header, XdrDecoder& d,
                  "stateids", seq.status_flags);
     maint_cv_.notify_all();
   }
-  if ((seq.status_flags & SEQ4_STATUS_RESTART_RECLAIM_NEEDED) != 0) {
-    spdlog::warn("server asks us to reclaim (SEQUENCE flags {:#x}); reopening files",
+  // Set on every reply until our RECLAIM_COMPLETE (RFC 8881 18.46.3): only
+  // a request encoded after the last reclaim pass ended asks for another.
+  if ((seq.status_flags & SEQ4_STATUS_RESTART_RECLAIM_NEEDED) != 0 &&
+      f->reclaim_epoch == reclaim_epoch_.load()) {
+    spdlog::warn("server asks us to reclaim (SEQUENCE flags {:#x}); reclaiming our opens and locks",
                  seq.status_flags);
     RequestRecovery(Recovery::kState, f->session_gen);
   }
@@ -260,6 +264,38 @@ void Nfs41Engine::OnSequenceError(std::shared_ptr<Flight> f, const Status& statu
       Transmit(std::move(f));
       return;
     }
+  }
+  // Errors of one slot or one connection are repaired there (RFC 8881
+  // 2.10.6); the request did not run, so it is sent again on another slot.
+  if (status.IsNfs(NFS4ERR_BADSLOT) && f->slot > 0) {
+    spdlog::debug("{}: BADSLOT for slot {}; using fewer slots", f->compound->name, f->slot);
+    f->table->Refuse(f->slot);
+    f->has_slot = false;
+    RetryLater(std::move(f), /*same_slot=*/false);
+    return;
+  }
+  if (!f->resync &&
+      (status.IsNfs(NFS4ERR_SEQ_MISORDERED) || status.IsNfs(NFS4ERR_SEQ_FALSE_RETRY))) {
+    spdlog::debug("{}: {} on slot {}; resynchronising it", f->compound->name, status.ToString(),
+                  f->slot);
+    InterruptSlot(*f);
+    RetryLater(std::move(f), /*same_slot=*/false);
+    return;
+  }
+  if (status.IsNfs(NFS4ERR_CONN_NOT_BOUND_TO_SESSION)) {
+    std::weak_ptr<RpcConnection> conn;
+    {
+      std::lock_guard<std::mutex> lock(f->send_mu);
+      conn = f->sent_on;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      unbound_.push_back(std::move(conn));
+    }
+    f->table->Release(f->slot);
+    f->has_slot = false;
+    RetryLater(std::move(f), /*same_slot=*/false);  // also wakes the maintenance thread
+    return;
   }
   if (IsSessionLost(status) || IsClientIdLost(status)) {
     spdlog::debug("{}: {}", f->compound->name, status.ToString());

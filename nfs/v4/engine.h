@@ -181,6 +181,9 @@ class Nfs41Engine {
   bool StateidWorkLocked() const {  // needs mu_
     return revoked_flags_.pending() || !stateid_waiters_.empty();
   }
+  // BIND_CONN_TO_SESSION for each connection in unbound_; one that will
+  // not bind is closed (and made again, bound, by the usual reconnect).
+  void BindUnboundConnections();
   std::vector<std::shared_ptr<OpenState>> LiveOpens() const;
   void RequestRecovery(Recovery level, uint64_t session_gen);
   void RunRecovery();
@@ -230,6 +233,9 @@ class Nfs41Engine {
   std::atomic<bool> stopping_{false};  // set once by Shutdown
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> slot_resyncs_{0};
+  std::atomic<uint64_t> reclaim_epoch_{0};  // reclaim passes (RESTART_RECLAIM_NEEDED) ended
+  // Connections the server called not bound to the session, to bind again.
+  std::vector<std::weak_ptr<RpcConnection>> unbound_;  // GUARDED_BY(mu_)
   mutable std::mutex calls_mu_;
   std::map<std::string_view, uint64_t> calls_;  // GUARDED_BY(calls_mu_): by compound name
   std::atomic<uint64_t> next_owner_{1};
@@ -261,6 +267,7 @@ struct Nfs41Engine::Flight : RpcCall, std::enable_shared_from_this<Flight> {
   // TakeInterrupted); `stepped_back` once it resent with the older id.
   bool resync = false;
   bool stepped_back = false;
+  uint64_t reclaim_epoch = 0;  // Nfs41Engine::reclaim_epoch_ when encoded
 
   // Sending vs. giving up (soft timeout): Transmit sends only while not
   // `withdrawn`; CheckDeadlines sets it and takes the call back from

@@ -421,7 +421,9 @@ void Nfs41Engine::RunRecovery() {
   // Recovery compounds need a usable session; let them through. With a
   // new client ID: reclaim opens and locks, RECLAIM_COMPLETE, then open
   // anew what could not be reclaimed (nfs/v4/state_recovery.h).
-  if (new_client || level == Recovery::kState) RecoverOpens(new_client);
+  // kState: the server asked for a reclaim (RESTART_RECLAIM_NEEDED).
+  if (new_client || level == Recovery::kState) RecoverOpens(true);
+  if (level == Recovery::kState) reclaim_epoch_.fetch_add(1);
   std::deque<std::shared_ptr<Flight>> parked;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -430,6 +432,27 @@ void Nfs41Engine::RunRecovery() {
     parked.swap(parked_);
   }
   for (auto& f : parked) Start(std::move(f));
+}
+
+void Nfs41Engine::BindUnboundConnections() {
+  std::vector<std::weak_ptr<RpcConnection>> unbound;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    unbound.swap(unbound_);
+  }
+  std::set<RpcConnection*> done;
+  for (const auto& weak : unbound) {
+    std::shared_ptr<RpcConnection> conn = weak.lock();
+    if (!conn || !conn->alive() || !done.insert(conn.get()).second) continue;
+    Status s = BindConnection(conn.get());
+    if (s.ok()) {
+      spdlog::info("{}: bound to the session again", conn->endpoint().ToString());
+    } else {
+      spdlog::warn("{}: cannot bind to the session ({}); reconnecting",
+                   conn->endpoint().ToString(), s.ToString());
+      conn->Close();
+    }
+  }
 }
 
 void Nfs41Engine::MaintenanceLoop() {
@@ -443,7 +466,7 @@ void Nfs41Engine::MaintenanceLoop() {
     // needs a usable session).
     const bool full = recovery_ != Recovery::kNone;
     const bool recover =
-        (full || (ready_ && StateidWorkLocked())) && !recovery_running_;
+        (full || (ready_ && (StateidWorkLocked() || !unbound_.empty()))) && !recovery_running_;
     if (recover) recovery_running_ = true;
     lock.unlock();
     if (recover) {
@@ -453,7 +476,13 @@ void Nfs41Engine::MaintenanceLoop() {
         if (full) {
           RunRecovery();
         } else {
-          RunStateidRecovery();
+          BindUnboundConnections();
+          bool stateid_work;
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            stateid_work = StateidWorkLocked();
+          }
+          if (stateid_work) RunStateidRecovery();
         }
         std::lock_guard<std::mutex> lock(mu_);
         recovery_running_ = false;

@@ -13,7 +13,8 @@ constexpr uint8_t kInterrupted = 2;
 SlotTable::SlotTable(uint32_t slots)
     : seqids_(std::max<uint32_t>(slots, 1), 1),
       busy_(std::max<uint32_t>(slots, 1), kFree),
-      limit_(std::max<uint32_t>(slots, 1)) {}
+      limit_(std::max<uint32_t>(slots, 1)),
+      ceiling_(std::max<uint32_t>(slots, 1)) {}
 
 int SlotTable::FindFreeSlot() const {
   for (uint32_t i = 0; i < limit_; ++i) {
@@ -84,7 +85,7 @@ void SlotTable::Complete(uint32_t slot, uint32_t server_highest, uint32_t target
     ++seqids_[slot];
     if (busy_[slot] == kBusy) busy_[slot] = kFree;
     const uint32_t cap = std::min(server_highest, target_highest) + 1;
-    limit_ = std::clamp<uint32_t>(cap, 1, static_cast<uint32_t>(seqids_.size()));
+    limit_ = std::clamp<uint32_t>(cap, 1, ceiling_);
     have = NextGrant(&grant, &next_slot, &seqid, &highest);
   }
   if (have) grant(next_slot, seqid, highest);
@@ -121,6 +122,21 @@ bool SlotTable::TakeInterrupted(uint32_t* slot, uint32_t* seqid) {
 uint32_t SlotTable::StepBack(uint32_t slot) {
   std::lock_guard<std::mutex> lock(mu_);
   return slot < seqids_.size() ? --seqids_[slot] : 0;
+}
+
+void SlotTable::Refuse(uint32_t slot) {
+  Grant grant;
+  uint32_t next_slot, seqid, highest;
+  bool have;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (slot >= busy_.size()) return;
+    if (busy_[slot] == kBusy) busy_[slot] = kFree;
+    ceiling_ = std::clamp<uint32_t>(slot, 1, ceiling_);
+    limit_ = std::min(limit_, ceiling_);
+    have = NextGrant(&grant, &next_slot, &seqid, &highest);
+  }
+  if (have) grant(next_slot, seqid, highest);
 }
 
 uint32_t SlotTable::interrupted() const {

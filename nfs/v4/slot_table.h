@@ -61,6 +61,10 @@ class SlotTable {
   bool TakeInterrupted(uint32_t* slot, uint32_t* seqid);
   uint32_t StepBack(uint32_t slot);
   uint32_t interrupted() const;  // slots waiting for a resynchronisation
+  // The server answered BADSLOT for `slot`: it has fewer slots than the
+  // session said. Frees the slot; slots from `slot` up are not handed out
+  // again in this session, whatever later replies say.
+  void Refuse(uint32_t slot);
   // Waiters not yet granted (for shutdown or a session that died).
   std::deque<Grant> TakeWaiters();
 
@@ -81,6 +85,7 @@ class SlotTable {
   std::vector<uint32_t> seqids_;  // GUARDED_BY(mu_): next sequence id per slot
   std::vector<uint8_t> busy_;     // GUARDED_BY(mu_): 0 free, 1 busy, 2 interrupted
   uint32_t limit_;                // GUARDED_BY(mu_): highest usable slot id + 1
+  uint32_t ceiling_;              // GUARDED_BY(mu_): lowest slot refused (BADSLOT)
   std::deque<Grant> waiters_;       // GUARDED_BY(mu_): small calls
   std::deque<Grant> bulk_waiters_;  // GUARDED_BY(mu_)
 };

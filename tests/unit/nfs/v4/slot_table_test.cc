@@ -137,6 +137,24 @@ TEST(SlotTableTest, AMisorderedResynchronisationStepsBackToTheInterruptedId) {
   EXPECT_EQ(next->seqid, 3u);
 }
 
+// BADSLOT: the server has fewer slots than the session said; later replies
+// that name a higher limit do not bring the refused slots back.
+TEST(SlotTableTest, ARefusedSlotCapsTheTableForGood) {
+  SlotTable table(8);
+  std::vector<Granted> held;
+  for (int i = 0; i < 6; ++i) held.push_back(*AcquireNow(table));
+  table.Refuse(held[5].slot);
+  table.Refuse(held[4].slot);
+  EXPECT_EQ(table.limit(), 4u);
+  table.Complete(held[0].slot, 7, 7);  // the server says 8 slots again
+  EXPECT_EQ(table.limit(), 4u);
+  auto next = AcquireNow(table);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->slot, 0u);
+  EXPECT_EQ(next->seqid, 2u);
+  EXPECT_FALSE(AcquireNow(table)) << "slots 4 and up are not handed out";
+}
+
 TEST(SlotTableTest, TakeWaitersEmptiesTheQueue) {
   SlotTable table(1);
   AcquireNow(table);

@@ -1,0 +1,158 @@
+// SEQUENCE errors at the smallest scope (issue 15, "session errors"): a
+// real ganesha behind an RpcFaultProxy that answers chosen COMPOUNDs with
+// a SEQUENCE error itself, as a server refusing a request in SEQUENCE
+// does (the request never runs). Each error is repaired where it arose (one
+// slot, one connection), without a new session: a new session for every
+// such answer was the session storm of two-node clusters. And the
+// RESTART_RECLAIM_NEEDED flag starts one reclaim, ended by
+// RECLAIM_COMPLETE, not a reopen of every file on every reply.
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "nfs/v4/protocol.h"
+#include "tests/harness/rpc_fault_proxy.h"
+#include "tests/integration/engine_fixture.h"
+
+namespace floatmount::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace nfs::v4;
+
+class SequenceErrorsTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    EngineTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    proxy_ = std::make_unique<RpcFaultProxy>(server_->address(), server_->port());
+    ASSERT_TRUE(proxy_->Start()) << proxy_->error();
+  }
+  void TearDown() override {
+    proxy_.reset();
+    EngineTest::TearDown();
+  }
+  std::unique_ptr<nfs::Nfs41Client> Mount(int nconnect) {
+    return MountOrFail(Options(nconnect, proxy_->port()));
+  }
+  // Runs `n` GETATTRs at once; true if all succeeded.
+  static bool ConcurrentGetAttrs(nfs::SyncClient& sync, int n) {
+    std::vector<std::future<bool>> all;
+    for (int i = 0; i < n; ++i) {
+      all.push_back(std::async(std::launch::async, [&] { return sync.GetAttr(sync.root()).ok(); }));
+    }
+    bool ok = true;
+    for (auto& f : all) ok = f.get() && ok;
+    return ok;
+  }
+  // A call that does real work (not a lone SEQUENCE, not setup).
+  static bool IsWork(const RpcFaultProxy::Call& c) {
+    return c.has_sequence && c.ops.size() >= 2;
+  }
+
+  std::unique_ptr<RpcFaultProxy> proxy_;
+};
+
+// BADSLOT: the server now has fewer slots than the session said. The
+// client keeps below the slot the server refused and retries there.
+TEST_F(SequenceErrorsTest, BadSlotLowersTheSlotLimitAndKeepsTheSession) {
+  auto client = Mount(2);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  ASSERT_GT(client->info().slots, 4u);
+  proxy_->SetRule([](const RpcFaultProxy::Call& c) -> uint32_t {
+    return c.has_sequence && c.slot >= 4 ? uint32_t{NFS4ERR_BADSLOT} : 0u;
+  });
+  EXPECT_TRUE(ConcurrentGetAttrs(sync, 32));
+  const nfs::ServerInfo info = client->info();
+  EXPECT_EQ(info.sessions_created, 1u) << "a new session for a BADSLOT";
+  EXPECT_EQ(info.session_recoveries, 0u);
+  EXPECT_LE(info.slot_limit, 4u);
+  EXPECT_TRUE(ConcurrentGetAttrs(sync, 32));
+}
+
+// SEQ_MISORDERED: our idea of one slot's sequence id is wrong. That slot
+// is resynchronised; the call runs on another; the session stays.
+TEST_F(SequenceErrorsTest, MisorderedResynchronisesThatSlotOnly) {
+  auto client = Mount(1);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  std::atomic<int> left{1};
+  proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
+    return IsWork(c) && left.fetch_sub(1) > 0 ? uint32_t{NFS4ERR_SEQ_MISORDERED} : 0u;
+  });
+  auto attr = sync.GetAttr(sync.root());
+  EXPECT_TRUE(attr.ok()) << attr.status().ToString();
+  EXPECT_EQ(proxy_->injected(), 1u);
+  EXPECT_TRUE(ConcurrentGetAttrs(sync, 16));
+  const nfs::ServerInfo info = client->info();
+  EXPECT_EQ(info.sessions_created, 1u) << "a new session for one misordered slot";
+  EXPECT_GE(info.slot_resyncs, 1u);
+  EXPECT_EQ(info.slots_interrupted, 0u);
+}
+
+// CONN_NOT_BOUND_TO_SESSION: that connection is bound again
+// (BIND_CONN_TO_SESSION) and the call resent; no new session.
+TEST_F(SequenceErrorsTest, ConnectionNotBoundIsBoundAgain) {
+  auto client = Mount(1);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  const uint64_t binds = proxy_->CallsWith(OP_BIND_CONN_TO_SESSION);
+  std::atomic<int> left{1};
+  proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
+    return IsWork(c) && left.fetch_sub(1) > 0 ? uint32_t{NFS4ERR_CONN_NOT_BOUND_TO_SESSION} : 0u;
+  });
+  auto attr = sync.GetAttr(sync.root());
+  EXPECT_TRUE(attr.ok()) << attr.status().ToString();
+  EXPECT_EQ(proxy_->injected(), 1u);
+  EXPECT_GT(proxy_->CallsWith(OP_BIND_CONN_TO_SESSION), binds);
+  const nfs::ServerInfo info = client->info();
+  EXPECT_EQ(info.sessions_created, 1u) << "a new session for one unbound connection";
+  EXPECT_EQ(info.session_recoveries, 0u);
+}
+
+// SEQ4_STATUS_RESTART_RECLAIM_NEEDED (RFC 8881 18.46.3): set on every reply
+// until the client's RECLAIM_COMPLETE. One reclaim pass answers it (opens
+// reclaimed, or opened anew where the server refuses), then
+// RECLAIM_COMPLETE; before, every reply reopened every file with
+// CLAIM_FH and RECLAIM_COMPLETE never came.
+TEST_F(SequenceErrorsTest, RestartReclaimNeededStartsOneReclaimEndedByReclaimComplete) {
+  auto client = Mount(1);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "reclaimed");
+  const std::vector<uint8_t> data = RandomBytes(4096, 3);
+  ASSERT_TRUE(sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync).ok());
+  const uint64_t opens = proxy_->CallsWith(OP_OPEN);
+  const uint64_t completes = proxy_->CallsWith(OP_RECLAIM_COMPLETE);  // the mount's
+  proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
+    for (uint32_t op : c.ops) {
+      if (op == OP_RECLAIM_COMPLETE) proxy_->SetStatusFlags(0);  // as the server does
+    }
+    return 0;
+  });
+  proxy_->SetStatusFlags(SEQ4_STATUS_RESTART_RECLAIM_NEEDED);
+  ASSERT_TRUE(sync.GetAttr(sync.root()).ok());
+  const auto start = std::chrono::steady_clock::now();
+  while (proxy_->CallsWith(OP_RECLAIM_COMPLETE) == completes &&
+         std::chrono::steady_clock::now() - start < 10s) {
+    std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(sync.GetAttr(sync.root()).ok());
+  }
+  EXPECT_EQ(proxy_->CallsWith(OP_RECLAIM_COMPLETE), completes + 1)
+      << "one RECLAIM_COMPLETE ends the flag";
+  std::this_thread::sleep_for(500ms);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(sync.GetAttr(sync.root()).ok());
+  EXPECT_LE(proxy_->CallsWith(OP_OPEN) - opens, 2u) << "the open was reclaimed more than once";
+  EXPECT_EQ(client->info().clientid_recoveries, 0u);
+  std::vector<uint8_t> back(4096);
+  auto read = sync.Read(file.fh, file.file.get(), 0, back);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(back, data);
+  EXPECT_TRUE(sync.Close(file.file).ok());
+}
+
+}  // namespace
+}  // namespace floatmount::testing
