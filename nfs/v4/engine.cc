@@ -24,10 +24,14 @@ constexpr uint32_t kRevokedFlags =
     SEQ4_STATUS_EXPIRED_ALL_STATE_REVOKED | SEQ4_STATUS_EXPIRED_SOME_STATE_REVOKED |
     SEQ4_STATUS_ADMIN_STATE_REVOKED | SEQ4_STATUS_RECALLABLE_STATE_REVOKED;
 
-// A stateid the request used is gone (revoked, expired, unknown).
+// A stateid the request used is gone (revoked, expired, unknown). In
+// NFSv4.1 a lapsed lease shows in SEQUENCE (flags, STALE_CLIENTID,
+// BADSESSION); EXPIRED from an operation is about that operation's
+// stateid, tested and repaired alone, as Linux does.
 bool IsStateidLost(const Status& s) {
   return s.IsNfs(NFS4ERR_BAD_STATEID) || s.IsNfs(NFS4ERR_STALE_STATEID) ||
-         s.IsNfs(NFS4ERR_ADMIN_REVOKED) || s.IsNfs(NFS4ERR_DELEG_REVOKED);
+         s.IsNfs(NFS4ERR_ADMIN_REVOKED) || s.IsNfs(NFS4ERR_DELEG_REVOKED) ||
+         s.IsNfs(NFS4ERR_EXPIRED);
 }
 
 bool IsSessionLost(const Status& s) {
@@ -307,7 +311,10 @@ void Nfs41Engine::OnSequenceError(std::shared_ptr<Flight> f, const Status& statu
   }
   if (status.IsNfs(NFS4ERR_RETRY_UNCACHED_REP) && !f->compound->cachethis) {
     // Executed before, reply not kept: an idempotent request can run again.
-    f->table->Complete(f->slot, f->table->size() - 1, f->table->size() - 1);
+    // The slot moved on; the server's slot targets are unchanged (this
+    // reply carries none).
+    const uint32_t highest = f->table->limit() - 1;
+    f->table->Complete(f->slot, highest, highest);
     f->has_slot = false;
     RetryLater(std::move(f), /*same_slot=*/false);
     return;
@@ -328,7 +335,8 @@ void Nfs41Engine::OnResult(std::shared_ptr<Flight> f, const Status& status) {
     RetryLater(std::move(f), /*same_slot=*/false);
     return;
   }
-  if (IsClientIdLost(status) && f->attempts < kMaxStateRetries) {
+  const bool stateid_expired = status.IsNfs(NFS4ERR_EXPIRED) && f->compound->open != nullptr;
+  if (IsClientIdLost(status) && !stateid_expired && f->attempts < kMaxStateRetries) {
     ++f->attempts;
     RequestRecovery(Recovery::kClientId, f->session_gen);
     Park(std::move(f));

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
 
 #include "tests/harness/net_util.h"
 
@@ -112,6 +113,9 @@ struct RpcFaultProxy::Link {
   int server_fd = -1;
   std::mutex write_mu;  // both directions may write to the client
   std::thread up, down;
+  // Replies to rewrite, by xid: the operation and the error it fails with.
+  std::mutex rewrite_mu;
+  std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>> rewrite;  // GUARDED_BY(rewrite_mu)
 };
 
 RpcFaultProxy::RpcFaultProxy(std::string target_host, uint16_t target_port)
@@ -247,6 +251,12 @@ void RpcFaultProxy::ClientToServer(Link* link) {
       }
       if (rule) answer = rule(call);
     }
+    if ((answer & kInOperation) != 0 && call.ops.size() >= 3 && call.ops[1] == kOpPutFh) {
+      std::lock_guard<std::mutex> lock(link->rewrite_mu);
+      link->rewrite[call.xid] = {call.ops[2], answer & ~kInOperation};
+      injected_.fetch_add(1);
+      answer = 0;
+    }
     const bool ok = answer != 0 ? Inject(link, record, answer)
                                 : WriteRecord(link->server_fd, record);
     if (!ok) break;
@@ -259,6 +269,16 @@ void RpcFaultProxy::ServerToClient(Link* link) {
   std::vector<uint8_t> record;
   while (ReadRecord(link->server_fd, &record)) {
     PatchStatusFlags(record);
+    if (record.size() >= 4) {
+      uint32_t xid;
+      std::memcpy(&xid, record.data(), 4);
+      std::lock_guard<std::mutex> lock(link->rewrite_mu);
+      auto it = link->rewrite.find(ntohl(xid));
+      if (it != link->rewrite.end()) {
+        FailOperation(record, it->second.first, it->second.second);
+        link->rewrite.erase(it);
+      }
+    }
     std::lock_guard<std::mutex> lock(link->write_mu);
     if (!WriteRecord(link->client_fd, record)) break;
   }
@@ -294,6 +314,29 @@ bool RpcFaultProxy::Inject(Link* link, const std::vector<uint8_t>& call, uint32_
   injected_.fetch_add(1);
   std::lock_guard<std::mutex> lock(link->write_mu);
   return WriteRecord(link->client_fd, reply);
+}
+
+void RpcFaultProxy::FailOperation(std::vector<uint8_t>& reply, uint32_t op, uint32_t status) {
+  Reader r(reply);
+  r.Skip(4);
+  if (r.U32() != 1 || r.U32() != 0) return;
+  r.U32();
+  r.Opaque();
+  if (r.U32() != 0) return;
+  const size_t status_at = r.at();
+  r.U32();
+  r.Opaque();  // tag
+  const size_t count_at = r.at();
+  r.U32();
+  if (r.U32() != kOpSequence || r.U32() != 0) return;
+  r.Skip(16 + 5 * 4);
+  if (r.U32() != kOpPutFh || r.U32() != 0 || !r.ok()) return;
+  reply.resize(r.at());
+  PutU32(reply, op);
+  PutU32(reply, status);
+  const uint32_t st = htonl(status), three = htonl(3);
+  std::memcpy(reply.data() + status_at, &st, 4);
+  std::memcpy(reply.data() + count_at, &three, 4);
 }
 
 void RpcFaultProxy::PatchStatusFlags(std::vector<uint8_t>& reply) const {

@@ -7,9 +7,12 @@
 // (COMPOUND status and a lone SEQUENCE result, RFC 8881 15.1, 18.46) and
 // never reaches the server: exactly what a server that refuses a request
 // in SEQUENCE does (BADSLOT, SEQ_MISORDERED, CONN_NOT_BOUND_TO_SESSION...:
-// nothing executed, the slot unchanged). Replies from the server pass
-// through, with `status_flags` ORed into every successful SEQUENCE result
-// while set (SEQ4_STATUS_RESTART_RECLAIM_NEEDED, revoked-state flags).
+// nothing executed, the slot unchanged). With kInOperation, the call goes
+// to the server and its reply is cut after PUTFH, the next operation
+// failing with that error instead (an operation's error, e.g. EXPIRED on a
+// READ; use it on idempotent calls: the server did run it). Replies pass
+// through otherwise, with `status_flags` ORed into every successful
+// SEQUENCE result while set (RESTART_RECLAIM_NEEDED, revoked-state flags).
 //
 // FaultProxy (fault_proxy.h) shapes bytes (latency, cuts, black holes);
 // this one understands records. Single-fragment records only (what
@@ -42,8 +45,10 @@ class RpcFaultProxy {
     bool has_sequence = false;  // first op is SEQUENCE; then:
     uint32_t slot = 0, seqid = 0;
   };
-  // 0: forward the call; otherwise answer it with this nfsstat4.
+  // 0: forward the call; otherwise answer it with this nfsstat4 (in
+  // SEQUENCE, or with kInOperation ORed in, in the operation after PUTFH).
   using Rule = std::function<uint32_t(const Call&)>;
+  static constexpr uint32_t kInOperation = 0x80000000u;
 
   RpcFaultProxy(std::string target_host, uint16_t target_port);
   ~RpcFaultProxy();
@@ -69,6 +74,9 @@ class RpcFaultProxy {
   void ServerToClient(Link* link);
   bool Inject(Link* link, const std::vector<uint8_t>& call, uint32_t status);
   void PatchStatusFlags(std::vector<uint8_t>& reply) const;
+  // Cuts a COMPOUND reply after SEQUENCE and PUTFH, then `op` fails with
+  // `status`.
+  static void FailOperation(std::vector<uint8_t>& reply, uint32_t op, uint32_t status);
 
   const std::string target_host_;
   const uint16_t target_port_;

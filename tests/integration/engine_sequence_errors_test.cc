@@ -113,6 +113,35 @@ TEST_F(SequenceErrorsTest, ConnectionNotBoundIsBoundAgain) {
   EXPECT_EQ(info.session_recoveries, 0u);
 }
 
+// NFS4ERR_EXPIRED from an operation names that operation's stateid
+// (NFSv4.1 reports a lapsed lease in SEQUENCE): that stateid is tested
+// (TEST_STATEID) and the request sent again; no new client ID, no reopen of
+// every file. Before, it was taken as the whole client ID lost.
+TEST_F(SequenceErrorsTest, ExpiredFromAReadTestsThatStateidOnly) {
+  auto client = Mount(1);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "expired");
+  const std::vector<uint8_t> data = RandomBytes(8192, 5);
+  ASSERT_TRUE(sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync).ok());
+  const uint64_t tests = proxy_->CallsWith(OP_TEST_STATEID);
+  std::atomic<int> left{1};
+  proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
+    const bool read = c.ops.size() >= 3 && c.ops[2] == OP_READ;
+    return read && left.fetch_sub(1) > 0 ? (RpcFaultProxy::kInOperation | NFS4ERR_EXPIRED) : 0u;
+  });
+  std::vector<uint8_t> back(data.size());
+  auto read = sync.Read(file.fh, file.file.get(), 0, back);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(back, data);
+  EXPECT_EQ(proxy_->injected(), 1u);
+  EXPECT_GT(proxy_->CallsWith(OP_TEST_STATEID), tests);
+  const nfs::ServerInfo info = client->info();
+  EXPECT_EQ(info.clientid_recoveries, 0u) << "a new client ID for one expired stateid";
+  EXPECT_EQ(info.sessions_created, 1u);
+  EXPECT_TRUE(sync.Close(file.file).ok());
+}
+
 // SEQ4_STATUS_RESTART_RECLAIM_NEEDED (RFC 8881 18.46.3): set on every reply
 // until the client's RECLAIM_COMPLETE. One reclaim pass answers it (opens
 // reclaimed, or opened anew where the server refuses), then
