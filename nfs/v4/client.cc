@@ -70,6 +70,59 @@ void FreeStateidLater(Nfs41Engine* engine, const Stateid& stateid) {
   engine->Submit(std::move(c));
 }
 
+struct MountRoot {
+  FileHandle fh;
+  Attributes attr;
+  ServerLimits limits;
+};
+
+// The export path from the server's root: SEQUENCE, PUTROOTFH, LOOKUP per
+// component, GETFH, then GETATTR of the last. A path longer than the
+// session's ca_maxoperations allows is walked in several compounds, each
+// going on from the file handle the previous one reached (PUTFH).
+// `root` is shared with the compounds: one that outlives its wait decodes
+// into it later.
+Status WalkExportPath(Nfs41Engine& engine, const std::vector<std::string>& parts,
+                      const std::shared_ptr<MountRoot>& root) {
+  // SEQUENCE, PUTROOTFH or PUTFH, GETFH and GETATTR take four operations.
+  const uint32_t max_ops = engine.Info().max_operations;
+  const size_t per_compound = max_ops > 5 ? max_ops - 4 : 1;
+  const IdMapper* ids = &engine.id_mapper();
+  size_t done = 0;
+  bool from_root = true;
+  do {
+    const std::vector<std::string> chunk(
+        parts.begin() + done, parts.begin() + std::min(parts.size(), done + per_compound));
+    const bool last = done + chunk.size() == parts.size();
+    auto c = std::make_shared<Compound>();
+    c->name = "mount (PUTROOTFH, LOOKUP)";
+    const FileHandle start = root->fh;
+    c->encode = [chunk, last, from_root, start](XdrEncoder& e) {
+      if (from_root) {
+        EncodePutRootFh(e);
+      } else {
+        EncodePutFh(e, start);
+      }
+      for (const std::string& part : chunk) EncodeLookup(e, part);
+      EncodeGetFh(e);
+      if (last) EncodeGetAttr(e, MountAttrs());
+      return static_cast<uint32_t>(chunk.size() + (last ? 3 : 2));
+    };
+    c->decode = [n = chunk.size(), last, from_root, root, ids](XdrDecoder& d, bool) {
+      if (Status st = from_root ? DecodePutRootFh(d) : DecodePutFh(d); !st.ok()) return st;
+      for (size_t i = 0; i < n; ++i) {
+        if (Status st = DecodeLookup(d); !st.ok()) return st;
+      }
+      if (Status st = DecodeGetFh(d, &root->fh); !st.ok() || !last) return st;
+      return DecodeGetAttr(d, *ids, &root->attr, nullptr, &root->limits);
+    };
+    if (Status s = engine.SubmitAndWait(c, engine.SetupTimeout()); !s.ok()) return s;
+    done += chunk.size();
+    from_root = false;
+  } while (done < parts.size());
+  return Status::Ok();
+}
+
 }  // namespace
 
 Nfs41Client::Nfs41Client(std::unique_ptr<Nfs41Engine> engine) : engine_(std::move(engine)) {}
@@ -97,33 +150,10 @@ Result<std::unique_ptr<Nfs41Client>> Nfs41Client::Mount(const Nfs41Options& opti
     engine->Shutdown();
     return s;
   }
-  // SEQUENCE, PUTROOTFH, LOOKUP (each component), GETFH, GETATTR
   const std::vector<std::string> parts = SplitPath(options.export_path);
-  struct Root {
-    FileHandle fh;
-    Attributes attr;
-    ServerLimits limits;
-  };
-  auto root = std::make_shared<Root>();
-  auto c = std::make_shared<Compound>();
-  c->name = "mount (PUTROOTFH, LOOKUP)";
-  c->encode = [parts](XdrEncoder& e) {
-    EncodePutRootFh(e);
-    for (const std::string& part : parts) EncodeLookup(e, part);
-    EncodeGetFh(e);
-    EncodeGetAttr(e, MountAttrs());
-    return static_cast<uint32_t>(parts.size() + 3);
-  };
-  const IdMapper* ids = &engine->id_mapper();
-  c->decode = [parts, root, ids](XdrDecoder& d, bool) {
-    if (Status st = DecodePutRootFh(d); !st.ok()) return st;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      if (Status st = DecodeLookup(d); !st.ok()) return st;
-    }
-    if (Status st = DecodeGetFh(d, &root->fh); !st.ok()) return st;
-    return DecodeGetAttr(d, *ids, &root->attr, nullptr, &root->limits);
-  };
-  s = engine->SubmitAndWait(c, engine->SetupTimeout());
+  auto walked = std::make_shared<MountRoot>();
+  s = WalkExportPath(*engine, parts, walked);
+  const MountRoot root = *walked;
   if (!s.ok()) {
     engine->Shutdown();
     if (s.IsNfs(NFS4ERR_NOENT)) {
@@ -131,18 +161,18 @@ Result<std::unique_ptr<Nfs41Client>> Nfs41Client::Mount(const Nfs41Options& opti
     }
     return s;
   }
-  if (root->attr.Has(Attributes::kType) && root->attr.type != FileType::kDirectory) {
+  if (root.attr.Has(Attributes::kType) && root.attr.type != FileType::kDirectory) {
     engine->Shutdown();
     return Status::Nfs(NFS4ERR_NOTDIR, options.export_path + " is not a directory");
   }
-  engine->set_lease_time(root->limits.lease_time);
+  engine->set_lease_time(root.limits.lease_time);
   const ServerInfo info = engine->Info();
   auto client = std::unique_ptr<Nfs41Client>(new Nfs41Client(std::move(engine)));
-  client->root_ = root->fh;
+  client->root_ = root.fh;
   // I/O sizes: what we asked, within what the server and the session allow.
   uint32_t rsize = options.rsize, wsize = options.wsize;
-  if (root->limits.maxread > 0) rsize = std::min<uint64_t>(rsize, root->limits.maxread);
-  if (root->limits.maxwrite > 0) wsize = std::min<uint64_t>(wsize, root->limits.maxwrite);
+  if (root.limits.maxread > 0) rsize = std::min<uint64_t>(rsize, root.limits.maxread);
+  if (root.limits.maxwrite > 0) wsize = std::min<uint64_t>(wsize, root.limits.maxwrite);
   if (info.max_response_size > 1024) rsize = std::min(rsize, info.max_response_size - 1024);
   if (info.max_request_size > 1024) wsize = std::min(wsize, info.max_request_size - 1024);
   client->rsize_ = std::max<uint32_t>(rsize & ~4095u, 4096);

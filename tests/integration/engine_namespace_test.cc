@@ -1,6 +1,7 @@
 // Directory and metadata operations through the engine against ganesha.
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <set>
 
 #include "nfs/v4/protocol.h"
@@ -275,6 +276,33 @@ TEST_F(NamespaceTest, AccessAndStatFs) {
   EXPECT_GT(fs->space_total, 0u);
   EXPECT_GE(fs->space_total, fs->space_free);
   EXPECT_GT(fs->files_total, 0u);
+}
+
+}  // namespace
+}  // namespace floatmount::testing
+
+namespace floatmount::testing {
+namespace {
+
+// A mount path deeper than one COMPOUND may hold (the session's
+// ca_maxoperations; we ask for 16) is walked in several COMPOUNDs
+// (issue 15, "operations per compound: long paths are walked in several").
+TEST_F(EngineTest, AMountPathDeeperThanOneCompoundIsWalkedInSeveral) {
+  std::string rel;
+  for (int i = 0; i < 30; ++i) rel += "/d" + std::to_string(i);
+  std::filesystem::create_directories(server_->export_dir() + rel);
+  nfs::Nfs41Options options = Options(1);
+  options.export_path = server_->pseudo_path() + rel;
+  auto client = nfs::Nfs41Client::Mount(options);
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  EXPECT_LE((*client)->info().max_operations, 16u);
+  nfs::SyncClient sync(client->get());
+  nfs::CreateRequest dir;
+  dir.type = nfs::FileType::kDirectory;
+  auto made = sync.Create(sync.root(), "deepest", dir);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_TRUE(std::filesystem::is_directory(server_->export_dir() + rel + "/deepest"));
+  (*client)->Shutdown();
 }
 
 }  // namespace
