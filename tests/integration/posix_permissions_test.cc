@@ -4,6 +4,7 @@
 // denial is paired with an allowed operation by the same user, so a mount
 // that simply refuses other users cannot pass.
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -368,6 +369,48 @@ TEST_F(PosixSetIdBitsTest, ANonOwnersChmodIsStillRefused) {
   const std::string path = Path("tool");
   EXPECT_RESULT(EPERM, AsTeamMember([&] { return ErrnoOf(chmod(path.c_str(), 0775)); }));
   EXPECT_EQ(ModeOnServer(), kSetIdMode);
+}
+
+// Issue 14: a process's supplementary groups count from its next call, as
+// on a local file system. They used to be cached per (pid, uid, gid) for
+// 2 s, so a process that had just gained a group was refused by the server
+// (and one that dropped it kept its access where the kernel does not check).
+// The child keeps root as its saved uid so that it can call setgroups()
+// between opens as Bob; no sleeps anywhere.
+TEST_F(PosixPermissionsTest, ANewGroupListCountsAtOnce) {
+  MakeFile("team-only", "for the team", kAlice, kTeam, 0640);
+  MakeFile("public", "for all", kAlice, kAliceGroup, 0644);
+  const std::string team_only = Path("team-only");
+  const std::string public_file = Path("public");
+  enum : int { kOk = 0, kSetupFailed = 90, kPublicUnreadable, kReadWithoutGroup, kNotReadWithGroup,
+               kReadAfterDrop };
+  const int rc = RunInChild([&] {
+    // Bob as real and effective uid, root kept as saved uid.
+    if (setgroups(0, nullptr) != 0 || setresgid(kBobGroup, kBobGroup, kBobGroup) != 0 ||
+        setresuid(kBob, kBob, 0) != 0) {
+      return static_cast<int>(kSetupFailed);
+    }
+    auto as_root_setgroups = [](std::vector<gid_t> groups) {
+      return seteuid(0) == 0 && setgroups(groups.size(), groups.data()) == 0 && seteuid(kBob) == 0;
+    };
+    auto readable = [](const std::string& path) {
+      const auto data = ReadFile(path);
+      return data.has_value();
+    };
+    for (int i = 0; i < 5; ++i) {
+      // A call through the mount with the current groups first (as any
+      // process that used the mount before would have).
+      if (!readable(public_file)) return static_cast<int>(kPublicUnreadable);
+      if (readable(team_only)) return static_cast<int>(kReadWithoutGroup);
+      if (!as_root_setgroups({kTeam})) return static_cast<int>(kSetupFailed);
+      if (!readable(team_only)) return static_cast<int>(kNotReadWithGroup);
+      if (!as_root_setgroups({})) return static_cast<int>(kSetupFailed);
+      if (readable(team_only)) return static_cast<int>(kReadAfterDrop);
+    }
+    return static_cast<int>(kOk);
+  });
+  EXPECT_EQ(rc, kOk) << "90 setup failed, 91 the public file unreadable, 92 read without the "
+                        "group, 93 not read right after gaining it, 94 read right after dropping it";
 }
 
 }  // namespace
