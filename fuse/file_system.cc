@@ -85,11 +85,17 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
   const auto known = inodes_.Attributes(ino);
   if (attrs.mode && known && IsSetIdKillTheServerRefuses(cred, *known, *attrs.mode)) {
     attrs.mode.reset();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      set_id_kills_.insert(ino);
+    if (attrs.empty()) {
+      // Alone, it comes before a write (the kernel's file_remove_privs):
+      // the flush that sends that write will drop the kernel's stale mode.
+      // With a size (truncate) the SETATTR's reply carries the mode the
+      // server left, so the kernel's is right.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        set_id_kills_.insert(ino);
+      }
+      return GetAttr(cred, ino, std::move(reply));
     }
-    if (attrs.empty()) return GetAttr(cred, ino, std::move(reply));
   }
   std::shared_ptr<OpenFileState> open = handle != 0 ? FindOpen(handle) : nullptr;
   std::shared_ptr<nfs::OpenFile> file = open ? open->shared->File() : nullptr;

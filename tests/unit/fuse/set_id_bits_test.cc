@@ -130,5 +130,19 @@ TEST_F(SetIdKillFileSystemTest, TheFlushAfterALeftOutKillDropsTheKernelsAttribut
   EXPECT_EQ(Call<None>([&](auto r) { fs_.Release(open.value.handle, 0, r); }).err, 0);
 }
 
+// A truncate's SETATTR reply carries the mode the server left: no write
+// follows, so no drop of the kernel's attributes either.
+TEST_F(SetIdKillFileSystemTest, ATruncateWithALeftOutKillDropsNothingLater) {
+  fake_.AddFile("tool", "0123", 06775, 1001, 1500);
+  auto e = Call<EntryOut>([&](auto r) { fs_.Lookup(bob_, kRootInode, "tool", r); });
+  auto open = Call<OpenOut>([&](auto r) { fs_.Open(bob_, e.value.ino, {false, true}, r); });
+  ASSERT_EQ(open.err, 0);
+  const size_t before = Invalidated().size();
+  ASSERT_EQ(SetMode(bob_, e.value.ino, 0775, 0, open.value.handle).err, 0);
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.Flush(open.value.handle, 0, r); }).err, 0);
+  EXPECT_EQ(Invalidated().size(), before);
+  EXPECT_EQ(Call<None>([&](auto r) { fs_.Release(open.value.handle, 0, r); }).err, 0);
+}
+
 }  // namespace
 }  // namespace floatmount::fuse
