@@ -413,7 +413,9 @@ void FileSystem::FlushCache(std::shared_ptr<OpenFileState> state, Reply<None> re
     // The server cleared the set-ID bits as our WRITEs arrived; the kernel
     // still has the mode it got before them (the kernel NFS client takes
     // it from the WRITE reply).
-    if (killed_set_id) return InvalidateKernelThen(state->ino, false, [reply, err] { reply(err, {}); });
+    if (killed_set_id) {
+      return InvalidateKernelThen(state->ino, false, [reply, err] { reply(err, {}); });
+    }
     reply(err, {});
   });
 }

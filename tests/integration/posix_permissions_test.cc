@@ -409,8 +409,9 @@ TEST_F(PosixPermissionsTest, ANewGroupListCountsAtOnce) {
     }
     return static_cast<int>(kOk);
   });
-  EXPECT_EQ(rc, kOk) << "90 setup failed, 91 the public file unreadable, 92 read without the "
-                        "group, 93 not read right after gaining it, 94 read right after dropping it";
+  EXPECT_EQ(rc, kOk) << "90 setup failed, 91 the public file unreadable, 92 read without "
+                        "the group, 93 not read right after gaining it, 94 read right after "
+                        "dropping it";
 }
 
 }  // namespace
