@@ -12,6 +12,7 @@
 #include "fuse/cache/cache_budget.h"
 #include "fuse/errno_map.h"
 #include "fuse/file_system_state.h"
+#include "fuse/set_id_bits.h"
 
 namespace floatmount::fuse {
 
@@ -72,10 +73,30 @@ void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOu
 }
 
 void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
-                         const nfs::SetAttributes& attrs, uint64_t handle,
+                         const nfs::SetAttributes& requested, uint64_t handle,
                          Reply<AttrOut> reply) {
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
+  nfs::SetAttributes attrs = requested;
+  // The kernel's own kill of the set-ID bits before a non-owner's write or
+  // truncate: the server would refuse it and fail the write; its write
+  // clears the bits instead (set_id_bits.h). The attributes are fresh: the
+  // kernel fetched them just before.
+  const auto known = inodes_.Attributes(ino);
+  if (attrs.mode && known && IsSetIdKillTheServerRefuses(cred, *known, *attrs.mode)) {
+    attrs.mode.reset();
+    if (attrs.empty()) {
+      // Alone, it comes before a write (the kernel's file_remove_privs):
+      // the flush that sends that write will drop the kernel's stale mode.
+      // With a size (truncate) the SETATTR's reply carries the mode the
+      // server left, so the kernel's is right.
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        set_id_kills_.insert(ino);
+      }
+      return GetAttr(cred, ino, std::move(reply));
+    }
+  }
   std::shared_ptr<OpenFileState> open = handle != 0 ? FindOpen(handle) : nullptr;
   std::shared_ptr<nfs::OpenFile> file = open ? open->shared->File() : nullptr;
   const bool size_only = attrs.size && !attrs.mode && !attrs.uid && !attrs.gid &&

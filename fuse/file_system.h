@@ -38,6 +38,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "fuse/inode_table.h"
@@ -155,7 +156,9 @@ class FileSystem {
               Reply<EntryOut> reply);
   void Forget(InodeId ino, uint64_t count);
   void GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOut> reply);
-  // `handle` (0 = none) is the open file for truncate by ftruncate(2).
+  // `handle` (0 = none) is the open file for truncate by ftruncate(2). A
+  // mode change that only kills the set-ID bits of a file the caller does
+  // not own is left out (the server's write clears them: set_id_bits.h).
   void SetAttr(const nfs::Credentials& cred, InodeId ino, const nfs::SetAttributes& attrs,
                uint64_t handle, Reply<AttrOut> reply);
   void ReadLink(const nfs::Credentials& cred, InodeId ino, Reply<std::string> reply);
@@ -322,6 +325,9 @@ class FileSystem {
   std::map<std::pair<InodeId, uint64_t>, uint32_t> lock_pids_;  // GUARDED_BY(mu_)
   uint64_t next_handle_ = 1;                                          // GUARDED_BY(mu_)
   std::unordered_map<InodeId, std::weak_ptr<FileCache>> caches_;     // GUARDED_BY(mu_)
+  // Files whose set-ID kill was left to the server's WRITE (SetAttr): the
+  // next flush drops the kernel's cached mode, which still shows the bits.
+  std::unordered_set<InodeId> set_id_kills_;                          // GUARDED_BY(mu_)
   int idle_ticks_ = 0;  // timer thread only
 
   // Runs budget grants: writes parked for memory go on here ("fm-timer").

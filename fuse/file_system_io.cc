@@ -404,7 +404,19 @@ void FileSystem::FlushCache(std::shared_ptr<OpenFileState> state, Reply<None> re
     uint64_t max = counters_->flush_ns_max.load();
     while (ns > max && !counters_->flush_ns_max.compare_exchange_weak(max, ns)) {
     }
-    reply(cache->TakeError(state->errors_seen), {});
+    const int err = cache->TakeError(state->errors_seen);
+    bool killed_set_id;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      killed_set_id = set_id_kills_.erase(state->ino) > 0;
+    }
+    // The server cleared the set-ID bits as our WRITEs arrived; the kernel
+    // still has the mode it got before them (the kernel NFS client takes
+    // it from the WRITE reply).
+    if (killed_set_id) {
+      return InvalidateKernelThen(state->ino, false, [reply, err] { reply(err, {}); });
+    }
+    reply(err, {});
   });
 }
 

@@ -14,13 +14,11 @@
 #include <sys/sysmacros.h>
 
 #include <cerrno>
-#include <chrono>
 #include <climits>
 #include <cstring>
-#include <mutex>
-#include <unordered_map>
 #include <vector>
 
+#include "fuse/caller_groups.h"
 #include "fuse/fuse_mount.h"
 #include "fuse/killable.h"
 
@@ -60,61 +58,17 @@ auto Killable(fuse_req_t req, F answer) {
   return Killable(req, std::move(answer), [](auto...) {});
 }
 
-// Supplementary groups come from /proc/PID/status (fuse_req_getgroups);
-// reading it for every request would cost more than the request, so the
-// answer is kept for a short while per (pid, uid, gid).
-class GroupCache {
- public:
-  std::vector<uint32_t> Get(fuse_req_t req, pid_t pid, uid_t uid, gid_t gid) {
-    const auto now = std::chrono::steady_clock::now();
-    const Key key{pid, uid, gid};
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = cache_.find(key);
-      if (it != cache_.end() && now - it->second.when < kTtl) return it->second.groups;
-    }
-    gid_t list[64];
-    const int n = fuse_req_getgroups(req, 64, list);
-    std::vector<uint32_t> groups;
-    for (int i = 0; i < n && i < 64; ++i) groups.push_back(list[i]);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (cache_.size() > 4096) cache_.clear();
-    cache_[key] = Entry{groups, now};
-    return groups;
-  }
-
- private:
-  static constexpr std::chrono::seconds kTtl{2};
-  struct Key {
-    pid_t pid;
-    uid_t uid;
-    gid_t gid;
-    bool operator==(const Key&) const = default;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const {
-      return std::hash<uint64_t>()((uint64_t(k.pid) << 32) ^ (uint64_t(k.uid) << 16) ^ k.gid);
-    }
-  };
-  struct Entry {
-    std::vector<uint32_t> groups;
-    std::chrono::steady_clock::time_point when;
-  };
-  std::mutex mu_;
-  std::unordered_map<Key, Entry, KeyHash> cache_;  // GUARDED_BY(mu_)
-};
-
-GroupCache& Groups() {
-  static GroupCache cache;
-  return cache;
-}
-
+// The caller's supplementary groups are read from /proc for every request
+// that carries credentials, uncached, so a setgroups() counts at once
+// (caller_groups.h: why, and what it costs).
 nfs::Credentials Cred(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   nfs::Credentials cred;
   cred.uid = ctx->uid;
   cred.gid = ctx->gid;
-  cred.groups = Groups().Get(req, ctx->pid, ctx->uid, ctx->gid);
+  if (ctx->pid > 0) {
+    if (auto groups = ReadCallerGroups(ctx->pid)) cred.groups = std::move(*groups);
+  }
   return cred;
 }
 
