@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nfs/client.h"
+#include "nfs/latency.h"
 #include "nfs/rpc/connection.h"
 
 namespace floatmount::nfs {
@@ -85,6 +86,9 @@ struct ServerInfo {
   // retries). Round trips per operation are measured with these
   // (tests/integration/round_trips_test.cc).
   std::map<std::string, uint64_t> calls;
+  // How long compounds took, by the same names (nfs/latency.h): the round
+  // trip of the last send, and submission to completion.
+  std::map<std::string, OpLatency> latency;
 };
 
 class MountedClient : public Client {

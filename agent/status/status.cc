@@ -134,6 +134,19 @@ std::string FormatHuman(const MountStatus& s) {
     }
     o << "\n";
   }
+  if (!e.latency.empty()) {
+    // Round trip of the last send, then submission to completion: a gap
+    // between them is time spent waiting in the client (slots, resends,
+    // recovery), not on the network or the server.
+    o << "  latency      ms, p50/p99 (power-of-two buckets): round trip | whole call (max)\n";
+    for (const auto& [name, l] : e.latency) {
+      char line[200];
+      std::snprintf(line, sizeof(line), "    %-28s %8" PRIu64 " calls  %7.1f/%-7.1f | %7.1f/%-7.1f (%.1f)\n",
+                    name.c_str(), l.count, l.rtt_p50_us / 1e3, l.rtt_p99_us / 1e3,
+                    l.total_p50_us / 1e3, l.total_p99_us / 1e3, l.total_max_us / 1e3);
+      o << line;
+    }
+  }
   return o.str();
 }
 
@@ -221,6 +234,16 @@ std::string FormatJson(const MountStatus& s) {
         {"retries", e.retries}}},
       {"calls", e.calls},
   };
+  json latency = json::object();
+  for (const auto& [name, l] : e.latency) {
+    latency[name] = {{"count", l.count},
+                     {"rtt_p50_us", l.rtt_p50_us},
+                     {"rtt_p99_us", l.rtt_p99_us},
+                     {"p50_us", l.total_p50_us},
+                     {"p99_us", l.total_p99_us},
+                     {"max_us", l.total_max_us}};
+  }
+  j["latency"] = latency;
   return j.dump();
 }
 
@@ -316,6 +339,17 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
     e.sessions_created = r.value("sessions_created", uint64_t{0});
     e.session_storm = r.value("session_storm", std::string());
     if (j.contains("calls")) j.at("calls").get_to(e.calls);
+    if (j.contains("latency")) {
+      for (const auto& [name, l] : j.at("latency").items()) {
+        nfs::OpLatency& x = e.latency[name];
+        l.at("count").get_to(x.count);
+        l.at("rtt_p50_us").get_to(x.rtt_p50_us);
+        l.at("rtt_p99_us").get_to(x.rtt_p99_us);
+        l.at("p50_us").get_to(x.total_p50_us);
+        l.at("p99_us").get_to(x.total_p99_us);
+        l.at("max_us").get_to(x.total_max_us);
+      }
+    }
     return s;
   } catch (const std::exception& ex) {
     return nfs::Status::Protocol(std::string("unreadable status from the agent: ") + ex.what());

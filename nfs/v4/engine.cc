@@ -56,6 +56,7 @@ void Nfs41Engine::Submit(std::shared_ptr<Compound> compound) {
   }
   auto f = std::make_shared<Flight>();
   f->compound = std::move(compound);
+  f->submitted = std::chrono::steady_clock::now();
   if (options_.soft) {
     f->deadline = std::chrono::steady_clock::now() + options_.timeo * options_.retrans;
     std::lock_guard<std::mutex> lock(mu_);
@@ -180,6 +181,7 @@ void Nfs41Engine::Transmit(std::shared_ptr<Flight> f) {
       InterruptSlot(*f);
       return;
     }
+    f->sent_at = std::chrono::steady_clock::now();  // before Send: the reply may come at once
     if (conn && conn->Send(f)) {
       f->sent_on = conn;
       return;
@@ -195,6 +197,17 @@ void Nfs41Engine::Transmit(std::shared_ptr<Flight> f) {
 void Nfs41Engine::OnReply(Flight* raw, const Status& header, XdrDecoder& d,
                           bool payload_received) {
   std::shared_ptr<Flight> f = raw->shared_from_this();
+  {
+    std::chrono::steady_clock::time_point sent;
+    {
+      std::lock_guard<std::mutex> lock(f->send_mu);
+      sent = f->sent_at;
+    }
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - sent);
+    std::lock_guard<std::mutex> lock(calls_mu_);
+    latency_[f->compound->name].first.Add(static_cast<uint64_t>(us.count()));
+  }
   if (!header.ok()) {  // rejected at the RPC level: SEQUENCE never ran
     f->table->Release(f->slot);
     f->has_slot = false;
@@ -412,6 +425,12 @@ void Nfs41Engine::RetryLater(std::shared_ptr<Flight> f, bool same_slot) {
 
 void Nfs41Engine::Finish(Flight* f, const Status& status) {
   if (f->finished.exchange(true)) return;
+  if (f->submitted != std::chrono::steady_clock::time_point{}) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - f->submitted);
+    std::lock_guard<std::mutex> lock(calls_mu_);
+    latency_[f->compound->name].second.Add(static_cast<uint64_t>(us.count()));
+  }
   if (options_.soft) {
     std::lock_guard<std::mutex> lock(mu_);
     live_.erase(f);

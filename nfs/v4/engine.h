@@ -43,6 +43,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "nfs/latency.h"
 #include "nfs/v4/compound.h"
 #include "nfs/v4/id_mapper.h"
 #include "nfs/v4/client.h"
@@ -238,6 +239,9 @@ class Nfs41Engine {
   std::vector<std::weak_ptr<RpcConnection>> unbound_;  // GUARDED_BY(mu_)
   mutable std::mutex calls_mu_;
   std::map<std::string_view, uint64_t> calls_;  // GUARDED_BY(calls_mu_): by compound name
+  // Round trip of the last send, and submission to completion, by name.
+  std::map<std::string_view, std::pair<LatencyHistogram, LatencyHistogram>>
+      latency_;  // GUARDED_BY(calls_mu_)
   std::atomic<uint64_t> next_owner_{1};
 
   mutable std::mutex conns_mu_;
@@ -268,6 +272,8 @@ struct Nfs41Engine::Flight : RpcCall, std::enable_shared_from_this<Flight> {
   bool resync = false;
   bool stepped_back = false;
   uint64_t reclaim_epoch = 0;  // Nfs41Engine::reclaim_epoch_ when encoded
+  std::chrono::steady_clock::time_point submitted{};  // for the latency figures
+  std::chrono::steady_clock::time_point sent_at{};    // GUARDED_BY(send_mu): the last send
 
   // Sending vs. giving up (soft timeout): Transmit sends only while not
   // `withdrawn`; CheckDeadlines sets it and takes the call back from

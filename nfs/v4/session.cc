@@ -635,6 +635,7 @@ void Nfs41Engine::ResyncInterruptedSlots() {
     f->seqid = seqid;
     f->has_slot = true;
     f->resync = true;
+    f->submitted = std::chrono::steady_clock::now();
     slot_resyncs_.fetch_add(1, std::memory_order_relaxed);
     Encode(*f, session, std::max(slot, table->limit() - 1));
     Transmit(std::move(f));
@@ -780,6 +781,9 @@ ServerInfo Nfs41Engine::Info() const {
   {
     std::lock_guard<std::mutex> lock(calls_mu_);
     for (const auto& [name, n] : calls_) info.calls[std::string(name)] = n;
+    for (const auto& [name, h] : latency_) {
+      info.latency[std::string(name)] = Summarise(h.first, h.second);
+    }
   }
   std::lock_guard<std::mutex> lock(conns_mu_);
   for (const Address& a : addresses_) {
