@@ -52,7 +52,17 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
   if (!dir) return reply(ESTALE, {});
   if (name.size() > 255) return reply(ENAMETOOLONG, {});
   client_->Lookup(cred, *dir, name, [this, parent, name, reply](nfs::Result<nfs::Entry> r) {
-    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+    if (!r.ok()) {
+      const int err = ErrnoFromStatus(r.status());
+      if (err == ENOENT && options_.negative_entries && options_.entry_timeout > 0) {
+        // The kernel remembers the absence for entry_timeout, as it does
+        // a name that exists: a repeated stat of it costs no round trip.
+        EntryOut negative;
+        negative.entry_timeout = options_.entry_timeout;
+        return reply(0, negative);
+      }
+      return reply(err, {});
+    }
     reply(0, MakeEntry(*r, parent, name));
   });
 }

@@ -57,6 +57,13 @@ struct None {};
 struct FsOptions {
   double attr_timeout = 1.0;   // seconds the kernel may cache attributes (actimeo)
   double entry_timeout = 1.0;  // seconds the kernel may cache name lookups
+  // A name the server says does not exist is answered as a negative entry
+  // (ino 0) valid for entry_timeout, so the kernel answers the next lookup
+  // of it with ENOENT itself (fuse_lowlevel.h, fuse_entry_param::ino). The
+  // kernel drops it when a create through this mount makes the name; a
+  // create on another client shows here once it expires. False
+  // (lookupcache=positive): a missing name is asked for every time.
+  bool negative_entries = true;
   // Poll interval while waiting for a blocking lock (F_SETLKW, flock).
   std::chrono::milliseconds lock_poll{50};
   // Memory for read-ahead and dirty data together (0: min(1 GiB, 10% of RAM)).
@@ -69,7 +76,7 @@ struct FsOptions {
 };
 
 struct EntryOut {
-  InodeId ino = 0;
+  InodeId ino = 0;  // 0: a negative entry, the name does not exist (no attributes)
   nfs::Attributes attr;
   double attr_timeout = 0;
   double entry_timeout = 0;

@@ -77,8 +77,31 @@ TEST_F(FileSystemTest, LookupLearnsInodesAndForgetDropsThem) {
   EXPECT_EQ(gone.err, ESTALE);
 }
 
+// A missing name is a negative entry (ino 0) the kernel keeps for the
+// entry timeout, so it asks again only once that runs out.
+TEST_F(FileSystemTest, AMissingNameIsANegativeEntryForTheEntryTimeout) {
+  auto e = Lookup(kRootInode, "missing");
+  ASSERT_EQ(e.err, 0);
+  EXPECT_EQ(e.value.ino, 0u);
+  EXPECT_EQ(e.value.entry_timeout, 3.0);
+  EXPECT_EQ(e.value.attr_timeout, 0.0);
+  // Other errors stay errors: the kernel must not cache them as absence.
+  faulty_.FailNth("LOOKUP", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_ACCESS, "LOOKUP"));
+  EXPECT_EQ(Lookup(kRootInode, "missing").err, EACCES);
+}
+
+TEST(FileSystemNegativeEntries, OffWithLookupcachePositiveOrNoac) {
+  FakeClient fake;
+  FsOptions positive{2.0, 3.0};
+  positive.negative_entries = false;  // lookupcache=positive
+  FileSystem fs(&fake, positive);
+  EXPECT_EQ(Call<EntryOut>([&](auto r) { fs.Lookup({}, kRootInode, "missing", r); }).err, ENOENT);
+  FileSystem noac(&fake, FsOptions{0, 0});
+  EXPECT_EQ(Call<EntryOut>([&](auto r) { noac.Lookup({}, kRootInode, "missing", r); }).err,
+            ENOENT);
+}
+
 TEST_F(FileSystemTest, LookupErrors) {
-  EXPECT_EQ(Lookup(kRootInode, "missing").err, ENOENT);
   EXPECT_EQ(Lookup(kRootInode, std::string(256, 'x')).err, ENAMETOOLONG);
   EXPECT_EQ(Lookup(12345, "x").err, ESTALE);
 }
