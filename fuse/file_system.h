@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "fuse/inode_table.h"
+#include "fuse/negative_names.h"
 #include "fuse/timer_queue.h"
 #include "nfs/client.h"
 
@@ -319,6 +320,11 @@ class FileSystem {
   KernelCacheInvalidator invalidate_kernel_cache_;
   TimerQueue coherence_queue_;  // runs invalidate_kernel_cache_ off network threads
   InodeTable inodes_;
+  // Names the server said are missing, while the kernel may remember that
+  // too (negative_entries): its repeated LOOKUPs (mkdir and O_EXCL always
+  // look again) are answered from here. Every op that may make a name
+  // forgets it first.
+  NegativeNames missing_;
 
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFileState>> open_;  // GUARDED_BY(mu_)

@@ -90,15 +90,21 @@ TEST_F(PosixNamesNegativeEntryTest, EveryWayThisMountMakesANameEndsItsNegativeEn
 }
 
 // The name was made behind the kernel's back (on the server) while it was
-// remembered as missing: O_EXCL looks again (the kernel revalidates for
-// exclusive creates) and fails; O_CREAT opens the file that is there and
-// keeps its bytes (OPEN with UNCHECKED4 creates only what is missing).
+// remembered as missing: O_EXCL and mkdir fail with EEXIST (the server
+// checks: OPEN EXCLUSIVE4_1 and CREATE), and the file is untouched; O_CREAT
+// opens the file that is there and keeps its bytes (OPEN with UNCHECKED4
+// creates only what is missing).
 TEST_F(PosixNamesNegativeEntryTest, CreatesOfANameMadeElsewhereFindIt) {
   Missing("excl");
   Missing("creat");
+  Missing("dir");
   ASSERT_TRUE(WriteFile(ServerPath("excl"), "theirs"));
   ASSERT_TRUE(WriteFile(ServerPath("creat"), "theirs"));
+  ASSERT_TRUE(WriteFile(ServerPath("dir"), "theirs"));
   EXPECT_FAILS_WITH(open(Path("excl").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST);
+  EXPECT_FAILS_WITH(mkdir(Path("dir").c_str(), 0755), EEXIST);
+  EXPECT_EQ(ReadFile(ServerPath("excl")).value_or("<error>"), "theirs");
+  EXPECT_EQ(ReadFile(ServerPath("dir")).value_or("<error>"), "theirs");
   {
     UniqueFd fd(open(Path("creat").c_str(), O_CREAT | O_RDONLY, 0644));
     ASSERT_TRUE(fd.ok()) << ErrnoText();
