@@ -1,8 +1,6 @@
 // NegativeNames: see negative_names.h.
 #include "fuse/negative_names.h"
 
-#include <iterator>
-
 namespace floatmount::fuse {
 
 uint64_t NegativeNames::Stamp() const {
