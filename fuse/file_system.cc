@@ -40,6 +40,7 @@ EntryOut FileSystem::MakeEntry(const nfs::Entry& entry, InodeId parent, const st
   EntryOut out;
   out.ino = inodes_.Learn(entry.fh, entry.attr);
   inodes_.Named(out.ino, parent, name);
+  missing_.Forget(parent, name);
   out.attr = entry.attr;
   ApplyPendingSize(out.ino, &out.attr);
   out.attr_timeout = options_.attr_timeout;
@@ -52,8 +53,35 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
   auto dir = HandleOf(parent);
   if (!dir) return reply(ESTALE, {});
   if (name.size() > 255) return reply(ENAMETOOLONG, {});
-  client_->Lookup(cred, *dir, name, [this, parent, name, reply](nfs::Result<nfs::Entry> r) {
-    if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
+  const bool negative_entries = options_.negative_entries && options_.entry_timeout > 0;
+  if (negative_entries) {
+    if (auto left = missing_.Missing(parent, name, NegativeNames::Clock::now())) {
+      EntryOut negative;  // no longer than the server's answer may be trusted
+      negative.entry_timeout = std::chrono::duration<double>(*left).count();
+      return reply(0, negative);
+    }
+  }
+  const uint64_t stamp = missing_.Stamp();
+  client_->Lookup(cred, *dir, name,
+                  [this, parent, name, negative_entries, stamp, reply](nfs::Result<nfs::Entry> r) {
+    if (!r.ok()) {
+      const int err = ErrnoFromStatus(r.status());
+      if (err == ENOENT && negative_entries) {
+        // The kernel remembers the absence for entry_timeout, as it does
+        // a name that exists: a repeated stat of it costs no round trip.
+        // Remembered here for no longer than there (the kernel's clock
+        // starts when it gets the reply, after this one).
+        const auto timeout = std::chrono::duration<double>(options_.entry_timeout);
+        missing_.Remember(parent, name,
+                          NegativeNames::Clock::now() +
+                              std::chrono::duration_cast<NegativeNames::Clock::duration>(timeout),
+                          stamp);
+        EntryOut negative;
+        negative.entry_timeout = options_.entry_timeout;
+        return reply(0, negative);
+      }
+      return reply(err, {});
+    }
     reply(0, MakeEntry(*r, parent, name));
   });
 }
@@ -137,6 +165,7 @@ void FileSystem::CreateNode(const nfs::Credentials& cred, InodeId parent,
   auto dir = HandleOf(parent);
   if (!dir) return reply(ESTALE, {});
   if (name.size() > 255) return reply(ENAMETOOLONG, {});
+  missing_.Forget(parent, name);
   client_->Create(cred, *dir, name, req, [this, parent, name, reply](nfs::Result<nfs::Entry> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     reply(0, MakeEntry(*r, parent, name));
@@ -243,6 +272,7 @@ void FileSystem::Rename(const nfs::Credentials& cred, InodeId parent, const std:
   auto to = HandleOf(new_parent);
   if (!from || !to) return reply(ESTALE, {});
   if (new_name.size() > 255) return reply(ENAMETOOLONG, {});
+  missing_.Forget(new_parent, new_name);
   auto rename = [this, cred, parent, from = *from, name, new_parent, to = *to, new_name, reply]() {
     client_->Rename(cred, from, name, to, new_name,
                     [this, parent, name, new_parent, new_name, reply](nfs::Result<nfs::Unit> r) {
@@ -266,6 +296,7 @@ void FileSystem::Link(const nfs::Credentials& cred, InodeId ino, InodeId new_par
   auto fh = HandleOf(ino);
   auto dir = HandleOf(new_parent);
   if (!fh || !dir) return reply(ESTALE, {});
+  missing_.Forget(new_parent, new_name);
   client_->Link(cred, *fh, *dir, new_name,
                 [this, fh = *fh, new_parent, new_name, reply](nfs::Result<nfs::Attributes> r) {
                   if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "fuse/inode_table.h"
+#include "fuse/negative_names.h"
 #include "fuse/timer_queue.h"
 #include "nfs/client.h"
 
@@ -58,6 +59,13 @@ struct None {};
 struct FsOptions {
   double attr_timeout = 1.0;   // seconds the kernel may cache attributes (actimeo)
   double entry_timeout = 1.0;  // seconds the kernel may cache name lookups
+  // A name the server says does not exist is answered as a negative entry
+  // (ino 0) valid for entry_timeout, so the kernel answers the next lookup
+  // of it with ENOENT itself (fuse_lowlevel.h, fuse_entry_param::ino). The
+  // kernel drops it when a create through this mount makes the name; a
+  // create on another client shows here once it expires. False
+  // (lookupcache=positive): a missing name is asked for every time.
+  bool negative_entries = true;
   // Poll interval while waiting for a blocking lock (F_SETLKW, flock).
   std::chrono::milliseconds lock_poll{50};
   // Memory for read-ahead and dirty data together (0: min(1 GiB, 10% of RAM)).
@@ -70,7 +78,7 @@ struct FsOptions {
 };
 
 struct EntryOut {
-  InodeId ino = 0;
+  InodeId ino = 0;  // 0: a negative entry, the name does not exist (no attributes)
   nfs::Attributes attr;
   double attr_timeout = 0;
   double entry_timeout = 0;
@@ -315,6 +323,11 @@ class FileSystem {
   KernelCacheInvalidator invalidate_kernel_cache_;
   TimerQueue coherence_queue_;  // runs invalidate_kernel_cache_ off network threads
   InodeTable inodes_;
+  // Names the server said are missing, while the kernel may remember that
+  // too (negative_entries): its repeated LOOKUPs (mkdir and O_EXCL always
+  // look again) are answered from here. Every op that may make a name
+  // forgets it first.
+  NegativeNames missing_;
 
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFileState>> open_;  // GUARDED_BY(mu_)

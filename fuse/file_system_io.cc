@@ -285,6 +285,7 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
   req.create = flags.exclusive ? nfs::CreateMode::kExclusive : nfs::CreateMode::kUnchecked;
   req.attrs.mode = mode & 07777;
   req.truncate = flags.truncate && !flags.exclusive;
+  missing_.Forget(parent, name);
   client_->Open(cred, *dir, name, req,
                 [this, cred, parent, name, flags, reply](nfs::Result<nfs::OpenResult> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});

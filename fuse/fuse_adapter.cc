@@ -123,7 +123,8 @@ void ReplyEntry(fuse_req_t req, int err, const EntryOut& e) {
 Reply<EntryOut> EntryReply(fuse_req_t req) {
   return Killable(req, [req](int err, EntryOut e) { ReplyEntry(req, err, e); },
                   [fs = Fs(req)](int err, EntryOut e) {
-                    if (err == 0) fs->Forget(e.ino, 1);  // the kernel never learned it
+                    // The kernel never learned it (a negative entry has no inode).
+                    if (err == 0 && e.ino != 0) fs->Forget(e.ino, 1);
                   });
 }
 

@@ -103,6 +103,19 @@ bool SetVers(const S& v, C* c, S* why) {
   return true;
 }
 
+bool SetLookupCache(const S& v, C* c, S* why) {
+  if (v == "all") {
+    c->lookupcache = "all";
+  } else if (v == "positive" || v == "pos") {
+    c->lookupcache = "positive";
+  } else {
+    // nfs(5)'s "none" revalidates names that exist too: here that is noac.
+    *why = "takes all or positive (for no caching of names at all, use noac)";
+    return false;
+  }
+  return true;
+}
+
 bool SetMinorVersion(const S& v, C* c, S* why) {
   if (v == "1") {
     c->vers = "4.1";
@@ -169,6 +182,9 @@ std::vector<MountOption> MakeTable() {
       {"actimeo", "N", "seconds attributes and names may be cached, 0-3600",
        ShowNumber<&C::actimeo>, SetNumber<&C::actimeo, 0, 3600>},
       {"noac", nullptr, "no attribute caching (actimeo=0)", ShowFlag<&C::noac>, SetFlag<&C::noac>},
+      {"lookupcache", "MODE",
+       "all: remember missing names for actimeo too; positive: ask for them every time",
+       ShowString<&C::lookupcache>, SetLookupCache},
       {"hard", nullptr, "wait through server outages", ShowFlag<&C::soft, true>,
        SetFlag<&C::soft, true>},
       {"soft", nullptr, "fail calls with ETIMEDOUT after timeo*retrans", ShowFlag<&C::soft>,

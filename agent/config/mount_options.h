@@ -4,7 +4,7 @@
 // are checked against, and that `floatmount --help` is printed from.
 //
 // Options follow nfs(5) where they mean the same: port, nconnect, rsize,
-// wsize, actimeo, noac, hard, soft, timeo (tenths of a second), retrans,
+// wsize, actimeo, noac, lookupcache, hard, soft, timeo (tenths of a second), retrans,
 // vers; plus floatmount's own (server, export, mountpoint, allow_other,
 // state_dir, client_id, machine_id_file, product_uuid_file, debug,
 // cache_size, readahead). Flags take no value on the command line ("ro")
@@ -41,6 +41,10 @@ struct MountConfig {
   uint32_t wsize = 1u << 20;
   double actimeo = 1.0;  // seconds; CheckMountConfig makes it 0 with noac
   bool noac = false;
+  // "all": names known to be missing are cached too (for actimeo), as the
+  // kernel NFS client's default; "positive": a missing name is asked for
+  // every time, so another client's new file shows at once (nfs(5)).
+  std::string lookupcache = "all";
   bool soft = false;
   int timeo_deciseconds = 600;
   int retrans = 2;

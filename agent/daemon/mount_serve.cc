@@ -274,6 +274,7 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
   fuse::FsOptions fs_options;
   fs_options.attr_timeout = c.actimeo;
   fs_options.entry_timeout = c.actimeo;
+  fs_options.negative_entries = c.lookupcache == "all";
   fs_options.cache_size = c.cache_size;
   fs_options.readahead_max = c.readahead.value_or(kDefaultReadahead);
   fs_options.max_write = client.info().wsize;

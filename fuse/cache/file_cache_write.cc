@@ -221,7 +221,12 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
     } else {
       const uint32_t count = std::min<uint32_t>(r->count, asked);
       context_.counters->written_back += count;
-      if (r->committed == nfs::Stability::kUnstable) {
+      // Only FILE_SYNC4 spares the COMMIT: DATA_SYNC4 promises the data
+      // but not all of the file's metadata (RFC 8881 18.32.3), and fsync
+      // and close promise the whole file (so does the Linux client,
+      // nfs_write_need_commit). A server that commits less than a
+      // FILE_SYNC WRITE asked gets a COMMIT all the same.
+      if (r->committed != nfs::Stability::kFileSync) {
         const uint64_t before = c.written.bytes();
         c.written.Add(send.lo, send.lo + count);
         const uint64_t added = c.written.bytes() - before;

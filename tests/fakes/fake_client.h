@@ -141,6 +141,10 @@ class FakeClient : public nfs::Client {
     uint32_t max_read = 0;              // READ returns at most this many bytes (0: no limit)
     uint32_t max_write = 0;             // WRITE takes at most this many bytes (0: no limit)
     bool writes_always_stable = false;  // answer FILE_SYNC even to UNSTABLE writes
+    // How a stable (FILE_SYNC, DATA_SYNC) WRITE is answered: a server may
+    // commit less than asked; below FILE_SYNC the client must COMMIT.
+    // kUnstable keeps the bytes uncommitted (lost on a restart).
+    nfs::Stability stable_writes_answered = nfs::Stability::kFileSync;
     uint32_t root_mode = 0755;
     uint32_t root_uid = 0;
     uint32_t root_gid = 0;

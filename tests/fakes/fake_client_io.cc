@@ -252,7 +252,11 @@ void FakeClient::Write(const Credentials& cred, const FileHandle& fh, const nfs:
     if (offset > options_.max_file_size || len > options_.max_file_size - offset) {
       return Err(NFS4ERR_FBIG, "WRITE");
     }
-    const bool stable = stability != nfs::Stability::kUnstable || options_.writes_always_stable;
+    const bool asked_stable =
+        stability != nfs::Stability::kUnstable || options_.writes_always_stable;
+    const nfs::Stability answer =
+        asked_stable ? options_.stable_writes_answered : nfs::Stability::kUnstable;
+    const bool stable = answer != nfs::Stability::kUnstable;
     if (len > 0) {
       WriteData(**n, offset, data.data(), len, stable);
       Touch(**n, true);
@@ -260,7 +264,7 @@ void FakeClient::Write(const Credentials& cred, const FileHandle& fh, const nfs:
     bytes_written_ += len;
     nfs::WriteResult result;
     result.count = static_cast<uint32_t>(len);
-    result.committed = stable ? nfs::Stability::kFileSync : nfs::Stability::kUnstable;
+    result.committed = answer;
     result.verifier = VerifierLocked();
     return result;
   }());

@@ -1,13 +1,15 @@
 // What one mount sees of another's changes (two floatmount processes, two
 // NFSv4 client IDs, one export): close-to-open consistency with the default
 // caching, and immediate visibility of attributes and names with noac. (New
-// names are only promised with noac: like the kernel client, the default
-// mode may answer "no such file" from its cache for a while.)
+// names are only promised with noac or lookupcache=positive: like the
+// kernel client, the default mode answers "no such file" from its cache
+// for up to actimeo.)
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "tests/integration/mount_fixture.h"
 
@@ -91,6 +93,50 @@ TEST_F(PosixNoacTest, OtherMountsChangesShowAtOnce) {
   const auto root = ListDir(Path(""));
   ASSERT_TRUE(root) << ErrnoText();
   EXPECT_EQ(*root, std::vector<std::string>{"d"});
+}
+
+// A name found missing is remembered as missing for actimeo (the kernel's
+// negative dentry, issue 18; the kernel NFS client's default too): a file
+// another mount creates shows here once that runs out, without anything
+// else happening here.
+class PosixCoherenceNegativeEntryTest : public MountTest {
+ protected:
+  PosixCoherenceNegativeEntryTest() { mount_options_ = "actimeo=2"; }
+};
+
+TEST_F(PosixCoherenceNegativeEntryTest, AnotherMountsNewFileShowsWithinActimeo) {
+  FloatMount* other = MountSecond();
+  ASSERT_NE(other, nullptr);
+  struct stat st {};
+  EXPECT_FAILS_WITH(stat(Path("f").c_str(), &st), ENOENT);
+  ASSERT_TRUE(WriteFile(other->Path("f"), "0123456789"));
+  const auto start = std::chrono::steady_clock::now();
+  while (stat(Path("f").c_str(), &st) != 0 &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(5)) {
+    usleep(100 * 1000);
+  }
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_SYSCALL(stat(Path("f").c_str(), &st));
+  EXPECT_EQ(st.st_size, 10);
+  EXPECT_LE(waited, std::chrono::milliseconds(3000)) << "actimeo=2";
+}
+
+// lookupcache=positive: missing names are not remembered, so another
+// mount's new file shows at once even with a long actimeo.
+class PosixCoherencePositiveLookupCacheTest : public MountTest {
+ protected:
+  PosixCoherencePositiveLookupCacheTest() { mount_options_ = "actimeo=3600,lookupcache=positive"; }
+};
+
+TEST_F(PosixCoherencePositiveLookupCacheTest, AnotherMountsNewFileShowsAtOnce) {
+  FloatMount* other = MountSecond();
+  ASSERT_NE(other, nullptr);
+  struct stat st {};
+  EXPECT_FAILS_WITH(stat(Path("f").c_str(), &st), ENOENT);
+  EXPECT_FAILS_WITH(stat(Path("f").c_str(), &st), ENOENT);
+  ASSERT_TRUE(WriteFile(other->Path("f"), "0123456789"));
+  ASSERT_SYSCALL(stat(Path("f").c_str(), &st)) << " right after the other mount created it";
+  EXPECT_EQ(st.st_size, 10);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // File names on a floatmount mount: the 255-byte limit (ENAMETOOLONG past
 // it), UTF-8 names stored byte for byte (no normalization, case kept), and
-// names with spaces, newlines and shell metacharacters.
+// names with spaces, newlines and shell metacharacters; a name remembered
+// as missing (negative entry) stops being missing at once when this mount
+// makes it, whichever way.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,6 +36,84 @@ class PosixNamesTest : public MountTest {
     return std::set<std::string>(names->begin(), names->end());
   }
 };
+
+// A missing name is remembered as missing (a negative entry, issue 18) for
+// actimeo, here an hour; every way this mount makes the name must end that
+// at once, and one that already exists on the server must still be found
+// by O_EXCL and O_CREAT.
+class PosixNamesNegativeEntryTest : public MountTest {
+ protected:
+  PosixNamesNegativeEntryTest() { mount_options_ = "actimeo=3600"; }
+  // stat(2) says ENOENT, which the kernel then remembers.
+  void Missing(const std::string& name) {
+    struct stat st {};
+    EXPECT_FAILS_WITH(lstat(Path(name).c_str(), &st), ENOENT) << name;
+  }
+  void Present(const std::string& name) {
+    struct stat st {};
+    EXPECT_SYSCALL(lstat(Path(name).c_str(), &st)) << name << " right after this mount made it";
+  }
+};
+
+TEST_F(PosixNamesNegativeEntryTest, EveryWayThisMountMakesANameEndsItsNegativeEntry) {
+  Missing("created");
+  ASSERT_TRUE(WriteFile(Path("created"), "x"));
+  Present("created");
+
+  Missing("dir");
+  ASSERT_SYSCALL(mkdir(Path("dir").c_str(), 0755));
+  Present("dir");
+
+  Missing("symlink");
+  ASSERT_SYSCALL(symlink("created", Path("symlink").c_str()));
+  Present("symlink");
+
+  Missing("link");
+  ASSERT_SYSCALL(link(Path("created").c_str(), Path("link").c_str()));
+  Present("link");
+
+  Missing("fifo");
+  ASSERT_SYSCALL(mknod(Path("fifo").c_str(), S_IFIFO | 0644, 0));
+  Present("fifo");
+
+  ASSERT_TRUE(WriteFile(Path("source"), "moved"));
+  Missing("target");
+  ASSERT_SYSCALL(rename(Path("source").c_str(), Path("target").c_str()));
+  Present("target");
+  EXPECT_EQ(ReadFile(Path("target")).value_or("<error>"), "moved");
+  Missing("source");  // the old name is now the missing one
+
+  ASSERT_SYSCALL(unlink(Path("created").c_str()));
+  Missing("created");
+  ASSERT_TRUE(WriteFile(Path("created"), "again"));
+  EXPECT_EQ(ReadFile(Path("created")).value_or("<error>"), "again");
+}
+
+// The name was made behind the kernel's back (on the server) while it was
+// remembered as missing: O_EXCL and mkdir fail with EEXIST (the server
+// checks: OPEN EXCLUSIVE4_1 and CREATE), and the file is untouched; O_CREAT
+// opens the file that is there and keeps its bytes (OPEN with UNCHECKED4
+// creates only what is missing).
+TEST_F(PosixNamesNegativeEntryTest, CreatesOfANameMadeElsewhereFindIt) {
+  Missing("excl");
+  Missing("creat");
+  Missing("dir");
+  ASSERT_TRUE(WriteFile(ServerPath("excl"), "theirs"));
+  ASSERT_TRUE(WriteFile(ServerPath("creat"), "theirs"));
+  ASSERT_TRUE(WriteFile(ServerPath("dir"), "theirs"));
+  EXPECT_FAILS_WITH(open(Path("excl").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644), EEXIST);
+  EXPECT_FAILS_WITH(mkdir(Path("dir").c_str(), 0755), EEXIST);
+  EXPECT_EQ(ReadFile(ServerPath("excl")).value_or("<error>"), "theirs");
+  EXPECT_EQ(ReadFile(ServerPath("dir")).value_or("<error>"), "theirs");
+  {
+    UniqueFd fd(open(Path("creat").c_str(), O_CREAT | O_RDONLY, 0644));
+    ASSERT_TRUE(fd.ok()) << ErrnoText();
+    const auto got = PreadUpTo(fd.get(), 100, 0);
+    ASSERT_TRUE(got) << ErrnoText();
+    EXPECT_EQ(*got, "theirs");
+  }
+  EXPECT_EQ(ReadFile(ServerPath("creat")).value_or("<error>"), "theirs");
+}
 
 TEST_F(PosixNamesTest, NamesOf255BytesWork) {
   const std::string ascii(255, 'a');

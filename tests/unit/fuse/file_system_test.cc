@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "nfs/v4/protocol.h"
 #include "tests/fakes/fake_client.h"
@@ -77,8 +79,87 @@ TEST_F(FileSystemTest, LookupLearnsInodesAndForgetDropsThem) {
   EXPECT_EQ(gone.err, ESTALE);
 }
 
+// A missing name is a negative entry (ino 0) the kernel keeps for the
+// entry timeout, so it asks again only once that runs out.
+TEST_F(FileSystemTest, AMissingNameIsANegativeEntryForTheEntryTimeout) {
+  auto e = Lookup(kRootInode, "missing");
+  ASSERT_EQ(e.err, 0);
+  EXPECT_EQ(e.value.ino, 0u);
+  EXPECT_EQ(e.value.entry_timeout, 3.0);
+  EXPECT_EQ(e.value.attr_timeout, 0.0);
+  // Other errors stay errors: the kernel must not cache them as absence.
+  faulty_.FailNth("LOOKUP", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_ACCESS, "LOOKUP"));
+  EXPECT_EQ(Lookup(kRootInode, "other").err, EACCES);
+  EXPECT_EQ(Lookup(kRootInode, "other").value.ino, 0u);  // not remembered: asked again
+}
+
+// The kernel looks a name up again before mkdir and O_EXCL even while it
+// remembers it as missing; that LOOKUP is answered here, without a call,
+// for what is left of the entry timeout.
+TEST_F(FileSystemTest, ARepeatedLookupOfAMissingNameCostsNoCall) {
+  ASSERT_EQ(Lookup(kRootInode, "missing").value.ino, 0u);
+  auto again = Lookup(kRootInode, "missing");
+  ASSERT_EQ(again.err, 0);
+  EXPECT_EQ(again.value.ino, 0u);
+  EXPECT_GT(again.value.entry_timeout, 0.0);
+  EXPECT_LE(again.value.entry_timeout, 3.0);
+  EXPECT_EQ(faulty_.calls("LOOKUP"), 1u);
+}
+
+// Every way this mount makes a name ends its remembered absence: the next
+// lookup finds what was made.
+TEST_F(FileSystemTest, EveryCreateOfAMissingNameIsFoundByTheNextLookup) {
+  fake_.AddFile("source", "x");
+  fake_.AddFile("linked", "y");
+  auto linked = Lookup(kRootInode, "linked");
+  ASSERT_EQ(linked.err, 0);
+  const std::vector<std::pair<std::string, std::function<int()>>> makers = {
+      {"dir", [&] { return Call<EntryOut>([&](auto r) { fs_.MkDir(root_, kRootInode, "dir", 0755, r); }).err; }},
+      {"sym", [&] { return Call<EntryOut>([&](auto r) { fs_.Symlink(root_, "t", kRootInode, "sym", r); }).err; }},
+      {"fifo", [&] { return Call<EntryOut>([&](auto r) { fs_.MkNod(root_, kRootInode, "fifo", S_IFIFO | 0644, 0, r); }).err; }},
+      {"file", [&] {
+         auto c = Create(kRootInode, "file");
+         if (c.err == 0) Release(c.value.open.handle);
+         return c.err;
+       }},
+      {"link", [&] { return Call<EntryOut>([&](auto r) { fs_.Link(root_, linked.value.ino, kRootInode, "link", r); }).err; }},
+      {"moved", [&] { return Call<None>([&](auto r) { fs_.Rename(root_, kRootInode, "source", kRootInode, "moved", 0, r); }).err; }},
+  };
+  for (const auto& [name, make] : makers) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(Lookup(kRootInode, name).value.ino, 0u);
+    ASSERT_EQ(make(), 0);
+    auto found = Lookup(kRootInode, name);
+    EXPECT_EQ(found.err, 0);
+    EXPECT_NE(found.value.ino, 0u);
+  }
+}
+
+TEST(FileSystemNegativeEntries, ExpireWithTheEntryTimeout) {
+  FakeClient fake;
+  FaultyClient faulty(&fake);
+  FileSystem fs(&faulty, FsOptions{0.05, 0.05});
+  auto lookup = [&] { return Call<EntryOut>([&](auto r) { fs.Lookup({}, kRootInode, "f", r); }); };
+  ASSERT_EQ(lookup().value.ino, 0u);
+  fake.AddFile("f", "made elsewhere");
+  EXPECT_EQ(lookup().value.ino, 0u);  // within the timeout: as the kernel would
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  EXPECT_NE(lookup().value.ino, 0u);
+  EXPECT_EQ(faulty.calls("LOOKUP"), 2u);
+}
+
+TEST(FileSystemNegativeEntries, OffWithLookupcachePositiveOrNoac) {
+  FakeClient fake;
+  FsOptions positive{2.0, 3.0};
+  positive.negative_entries = false;  // lookupcache=positive
+  FileSystem fs(&fake, positive);
+  EXPECT_EQ(Call<EntryOut>([&](auto r) { fs.Lookup({}, kRootInode, "missing", r); }).err, ENOENT);
+  FileSystem noac(&fake, FsOptions{0, 0});
+  EXPECT_EQ(Call<EntryOut>([&](auto r) { noac.Lookup({}, kRootInode, "missing", r); }).err,
+            ENOENT);
+}
+
 TEST_F(FileSystemTest, LookupErrors) {
-  EXPECT_EQ(Lookup(kRootInode, "missing").err, ENOENT);
   EXPECT_EQ(Lookup(kRootInode, std::string(256, 'x')).err, ENAMETOOLONG);
   EXPECT_EQ(Lookup(12345, "x").err, ESTALE);
 }

@@ -62,7 +62,8 @@ TEST(MountOptionsTest, EveryOptionIsApplied) {
       Parse({"-f", "-o",
              "port=20490,nconnect=8,rsize=65536,wsize=131072,actimeo=5,soft,timeo=50,retrans=3,"
              "vers=4.1,allow_other,ro,cache_size=2G,readahead=16M,state_dir=/s,client_id=pinned-1,"
-             "machine_id_file=/m,product_uuid_file=/p,nfsvers=4,minorversion=1,mountport=635",
+             "machine_id_file=/m,product_uuid_file=/p,nfsvers=4,minorversion=1,mountport=635,"
+             "lookupcache=pos",
              "-o", "noac,debug,_netdev,nofail,x-systemd.automount", "[::1]:/e", "m"});
   ASSERT_EQ(r.exit_code, kExitOk) << Joined(r.problems);
   const MountConfig& c = r.config;
@@ -88,6 +89,8 @@ TEST(MountOptionsTest, EveryOptionIsApplied) {
   EXPECT_EQ(c.product_uuid_file, "/p");
   EXPECT_TRUE(c.debug);
   EXPECT_TRUE(c.foreground);
+  EXPECT_EQ(c.lookupcache, "positive");
+  EXPECT_EQ(MountConfig{}.lookupcache, "all");  // the kernel NFS client's default
 }
 
 TEST(MountOptionsTest, LaterOptionsWinAndFlagsTakeBooleans) {
@@ -115,6 +118,7 @@ TEST(MountOptionsTest, EveryBadValueIsOneLineNamingTheOption) {
       {"rsize=100", "rsize takes a number from 4096 to 1048576"},
       {"wsize=2097152", "wsize takes a number from 4096 to 1048576"},
       {"actimeo=-1", "actimeo takes a number from 0 to 3600"},
+      {"lookupcache=none", "lookupcache takes all or positive"},
       {"timeo=0", "timeo takes a number from 1 to 36000"},
       {"retrans=101", "retrans takes a number from 1 to 100"},
       {"vers=2", "vers takes 4.1, 3 or auto"},

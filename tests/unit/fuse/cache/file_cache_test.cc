@@ -260,6 +260,34 @@ TEST_F(FileCacheTest, AFlushThatNeedsOneWriteSendsItFileSyncWithoutCommit) {
   EXPECT_EQ(fs_.cache_stats().unstable, 0);
 }
 
+// The FILE_SYNC WRITE of a small file answered with less than FILE_SYNC
+// (DATA_SYNC: the metadata may not be stable; UNSTABLE: nothing is): the
+// close waits for a COMMIT, as for any unstable bytes.
+class FileCacheWeakStableWriteTest : public FileCacheTest,
+                                     public ::testing::WithParamInterface<nfs::Stability> {
+ protected:
+  FileCacheWeakStableWriteTest() : FileCacheTest(Options(64 * kMiB), Answering(GetParam())) {}
+  static FakeClient::Options Answering(nfs::Stability committed) {
+    FakeClient::Options o = FakeOptions();
+    o.stable_writes_answered = committed;
+    return o;
+  }
+};
+
+TEST_P(FileCacheWeakStableWriteTest, AFileSyncWriteAnsweredWithLessIsCommitted) {
+  const std::string small = Pattern(4096, 13);
+  const uint64_t h = Create("small");
+  ASSERT_EQ(Write(h, small, 0), 0);
+  EXPECT_EQ(Release(h), 0);
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("small")), small);
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);
+  EXPECT_EQ(faulty_.calls("COMMIT"), 1u);
+  EXPECT_EQ(fs_.cache_stats().unstable, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(DataSyncOrUnstable, FileCacheWeakStableWriteTest,
+                         ::testing::Values(nfs::Stability::kDataSync, nfs::Stability::kUnstable));
+
 TEST_F(FileCacheTest, AFailedWriteSurfacesOnFsync) {
   const uint64_t h = Create("f");
   ASSERT_EQ(Write(h, "abc", 0), 0);
