@@ -10,7 +10,10 @@
 #   1. alone: the ceiling (what the added latency alone costs);
 #   2. while BENCH_WRITERS processes each write BENCH_WRITE_MIB with dd
 #      (bs=1M, conv=fsync) over and over;
-#   3. a control: the same prober on the server's own directory (no FUSE,
+#   3. a control: the same prober on a second mount of the export (its own
+#      connections and session) under the same writers: what the server and
+#      the CPU cost, without what the writers' mount shares with the prober;
+#   4. a control: the same prober on the server's own directory (no FUSE,
 #      no network) under the same writers: what CPU contention alone costs.
 # Prints p50/p99/max of both, in ms, and the target: p99 under load within
 # 3 round trips (3 x latency) of the ceiling's p99.
@@ -120,6 +123,9 @@ echo "# shared mount latency: $(date -u +%FT%TZ), git $(git -C "$REPO" rev-parse
   "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# mount -o $OPTS via fault_proxy +${LATENCY_US} us; prober uid $PROBE_UID, $FILES files of 4 KiB, ${SECONDS_} s"
 CEIL=$(probe) || die "prober failed (alone)"
+# The agent's own per-operation figures (round trip | whole call), after the
+# prober alone and again after the loaded run (cumulative): where a wait is.
+"$FLOATMOUNT" status "$MNT" 2>/dev/null | sed -n '/^  latency/,$p' >"$TMP/latency.alone" || true
 
 for ((w = 0; w < WRITERS; w++)); do
   (
@@ -140,6 +146,20 @@ T0=$(now_us)
 LOADED=$(probe) || die "prober failed (loaded)"
 T1=$(now_us)
 P1=$(wc -l <"$TMP/passes" 2>/dev/null || echo 0)
+"$FLOATMOUNT" status "$MNT" 2>/dev/null | sed -n '/^  latency/,$p' >"$TMP/latency.loaded" || true
+# Control: the same prober on a second mount of the same export through
+# the same proxy (its own connections and session, no writers of its own)
+# under the same writers: what the server and this machine's CPU cost,
+# without anything the writers' mount shares with the prober.
+MNT2=$TMP/mnt2
+mkdir -p "$MNT2"
+SECOND=""
+if timeout 60 "$FLOATMOUNT" -o "${OPTS/state_dir=$TMP\/state/state_dir=$TMP/state2}" \
+  "127.0.0.1:$PSEUDO" "$MNT2" >>"$TMP/mount.log" 2>&1; then
+  SECOND=$(timeout $((SECONDS_ + 120)) setpriv --reuid="$PROBE_UID" --regid="$PROBE_UID" --clear-groups \
+    /usr/bin/python3 "$SCRIPT_DIR/probe/probe.py" "$MNT2/small" "$SECONDS_" "$PAUSE_MS") || SECOND=""
+  timeout 120 "$FLOATMOUNT" unmount "$MNT2" >/dev/null 2>&1 || umount -l "$MNT2"
+fi
 # Control: the same prober on the server's own directory (no FUSE, no
 # network) under the same writers: what CPU contention alone costs here.
 LOCAL=$(timeout $((SECONDS_ + 120)) setpriv --reuid="$PROBE_UID" --regid="$PROBE_UID" --clear-groups \
@@ -158,7 +178,12 @@ row() {  # label output
 }
 row "ceiling (prober alone)" "$CEIL"
 row "with $WRITERS writers" "$LOADED"
+[[ -n $SECOND ]] && row "second mount, $WRITERS writers" "$SECOND"
 row "local dir, $WRITERS writers" "$LOCAL"
 echo "added latency: $ms ms per round trip; target: loaded p99 <= ceiling p99 + 3 x $ms ms"
 echo "writers: $(((P1 - P0) * WRITE_MIB)) MiB written and fsynced during the loaded probe" \
   "($(((P1 - P0) * WRITE_MIB * 1000000 / (T1 - T0))) MiB/s, whole dd passes only)"
+echo "# the agent's latency figures after the prober alone:"
+cat "$TMP/latency.alone"
+echo "# and after the loaded run (both runs counted):"
+cat "$TMP/latency.loaded"
