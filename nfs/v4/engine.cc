@@ -319,6 +319,12 @@ void Nfs41Engine::OnSequenceError(std::shared_ptr<Flight> f, const Status& statu
     f->has_slot = false;  // the slot dies with the session
     RequestRecovery(IsClientIdLost(status) ? Recovery::kClientId : Recovery::kSession,
                     f->session_gen);
+    if (f->compound->recovery) {
+      // Recovery's own call: fail it now, so that the pass waiting for it
+      // ends and starts over (parked, it would wait for itself).
+      Finish(f.get(), status);
+      return;
+    }
     Park(std::move(f));
     return;
   }
@@ -352,6 +358,10 @@ void Nfs41Engine::OnResult(std::shared_ptr<Flight> f, const Status& status) {
   if (IsClientIdLost(status) && !stateid_expired && f->attempts < kMaxStateRetries) {
     ++f->attempts;
     RequestRecovery(Recovery::kClientId, f->session_gen);
+    if (f->compound->recovery) {  // as in OnSequenceError
+      Finish(f.get(), status);
+      return;
+    }
     Park(std::move(f));
     return;
   }

@@ -176,7 +176,8 @@ class Nfs41Engine {
   void JoinConnectionThreads();
   Status ReclaimComplete();
   // Reopens every open and reclaims its locks (nfs/v4/state_recovery.cc).
-  void RecoverOpens(bool reclaim);
+  // False if a call of it found the session or client ID lost again.
+  bool RecoverOpens(bool reclaim);
   // Tests and repairs single stateids (nfs/v4/state_recovery.cc).
   void RunStateidRecovery();
   bool StateidWorkLocked() const {  // needs mu_
@@ -250,6 +251,12 @@ class Nfs41Engine {
   std::vector<std::shared_ptr<RpcConnection>> graveyard_;  // GUARDED_BY(conns_mu_)
 
   bool recovery_running_ = false;  // GUARDED_BY(mu_)
+  // Session or client ID losses reported (RequestRecovery): one during a
+  // recovery pass means the pass must run again.
+  uint64_t losses_reported_ = 0;  // GUARDED_BY(mu_)
+  // Opens wait to be reclaimed or reopened (a new client ID, the server's
+  // RESTART_RECLAIM_NEEDED), until a recovery pass gets through them all.
+  bool opens_pending_ = false;  // GUARDED_BY(mu_)
   std::thread recovery_thread_;    // started and joined by the maintenance thread
   std::thread maintenance_;
 };

@@ -330,6 +330,8 @@ void Nfs41Engine::RequestRecovery(Recovery level, uint64_t session_gen) {
     std::lock_guard<std::mutex> lock(mu_);
     if (shutdown_) return;
     if (session_gen != session_gen_ && level != Recovery::kState) return;  // already done
+    if (level >= Recovery::kSession) ++losses_reported_;
+    if (level == Recovery::kState) opens_pending_ = true;
     if (static_cast<int>(level) > static_cast<int>(recovery_)) {
       static const char* kWhat[] = {"", "open state", "session", "client ID"};
       spdlog::info("the server lost our {}; recovering", kWhat[static_cast<int>(level)]);
@@ -342,9 +344,11 @@ void Nfs41Engine::RequestRecovery(Recovery level, uint64_t session_gen) {
 
 void Nfs41Engine::RunRecovery() {
   Recovery level;
+  uint64_t losses;
   {
     std::lock_guard<std::mutex> lock(mu_);
     level = recovery_;
+    losses = losses_reported_;
   }
   std::shared_ptr<RpcConnection> conn = PickConnection();
   if (!conn) return;  // wait for a connection
@@ -371,6 +375,7 @@ void Nfs41Engine::RunRecovery() {
         clientid_ = res.clientid;
         create_session_seq_ = res.sequenceid;
         ++clientid_recoveries_;
+        opens_pending_ = true;  // the old client ID's opens are gone
       }
       if (s.ok()) s = CreateSession(conn.get());
       new_client = s.ok();
@@ -421,12 +426,27 @@ void Nfs41Engine::RunRecovery() {
   // Recovery compounds need a usable session; let them through. With a
   // new client ID: reclaim opens and locks, RECLAIM_COMPLETE, then open
   // anew what could not be reclaimed (nfs/v4/state_recovery.h).
-  // kState: the server asked for a reclaim (RESTART_RECLAIM_NEEDED).
-  if (new_client || level == Recovery::kState) RecoverOpens(true);
+  // Opens are pending after a new client ID or the server's request for a
+  // reclaim (RESTART_RECLAIM_NEEDED), until one pass got through them all.
+  bool pending;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending = opens_pending_;
+  }
+  const bool recovered = !pending || RecoverOpens(true);
   if (level == Recovery::kState) reclaim_epoch_.fetch_add(1);
   std::deque<std::shared_ptr<Flight>> parked;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!recovered || losses_reported_ != losses) {
+      // The session or client ID was lost again during this pass: the
+      // maintenance thread runs recovery again (recovery_ says at which
+      // level); requests stay parked meanwhile.
+      spdlog::info("recovery: the server lost our state again meanwhile; starting over");
+      if (recovery_ == Recovery::kNone) recovery_ = Recovery::kSession;
+      return;
+    }
+    opens_pending_ = false;
     recovery_ = Recovery::kNone;
     ready_ = true;
     parked.swap(parked_);

@@ -25,8 +25,8 @@ bool IsReclaimRefused(const Status& s) {
 }
 
 // LOCK reclaim = true of every range each owner held (8.4.2.1, 18.10.3),
-// through the open just reclaimed as `open_stateid`.
-void ReclaimLocks(RecoveryOps& ops, OpenState& open, const Stateid& open_stateid) {
+// through the open just reclaimed as `open_stateid`. False if interrupted.
+bool ReclaimLocks(RecoveryOps& ops, OpenState& open, const Stateid& open_stateid) {
   for (auto& [owner, state] : open.lock_owners()) {
     if (state.lost) continue;  // lost before: stays lost until close
     const std::vector<LockRange> ranges = state.held.ranges();
@@ -52,6 +52,7 @@ void ReclaimLocks(RecoveryOps& ops, OpenState& open, const Stateid& open_stateid
         args.lock_stateid = lock_stateid;
       }
       Result<Stateid> r = ops.Lock(open, std::move(args));
+      if (!r.ok() && IsRecoveryInterrupted(r.status())) return false;
       if (!r.ok()) {
         failed = r.status();
         break;
@@ -63,6 +64,7 @@ void ReclaimLocks(RecoveryOps& ops, OpenState& open, const Stateid& open_stateid
     if (!first) open.SetLockStateid(owner, lock_stateid, open_stateid);
     if (!failed.ok()) LoseLocks(open, owner, "reclaim refused: " + failed.ToString());
   }
+  return true;
 }
 
 // Owners whose lock state hangs off an open the server no longer has lose
@@ -83,7 +85,12 @@ void DropLocksOfLostOpen(OpenState& open, bool all, const std::string& why) {
 
 }  // namespace
 
-void RecoverState(RecoveryOps& ops, const std::vector<std::shared_ptr<OpenState>>& opens,
+bool IsRecoveryInterrupted(const Status& s) {
+  return s.IsNfs(NFS4ERR_BADSESSION) || s.IsNfs(NFS4ERR_DEADSESSION) ||
+         s.IsNfs(NFS4ERR_STALE_CLIENTID) || s.kind() == Status::Kind::kShutdown;
+}
+
+bool RecoverState(RecoveryOps& ops, const std::vector<std::shared_ptr<OpenState>>& opens,
                   bool reclaim) {
   std::vector<std::shared_ptr<OpenState>> anew;  // step 3
   bool in_grace = reclaim;
@@ -95,9 +102,10 @@ void RecoverState(RecoveryOps& ops, const std::vector<std::shared_ptr<OpenState>
     Result<Stateid> r = ops.Reopen(*open, /*previous=*/true);
     if (r.ok()) {
       open->set_stateid(*r);
-      ReclaimLocks(ops, *open, *r);
+      if (!ReclaimLocks(ops, *open, *r)) return false;
       continue;
     }
+    if (IsRecoveryInterrupted(r.status())) return false;
     if (IsReclaimRefused(r.status())) {
       // NO_GRACE holds for every file; RECLAIM_BAD may be this one only.
       if (r.status().IsNfs(NFS4ERR_NO_GRACE)) in_grace = false;
@@ -110,11 +118,13 @@ void RecoverState(RecoveryOps& ops, const std::vector<std::shared_ptr<OpenState>
   }
   if (reclaim) {
     Status s = ops.ReclaimComplete();
+    if (IsRecoveryInterrupted(s)) return false;
     if (!s.ok()) spdlog::warn("RECLAIM_COMPLETE: {}", s.ToString());
   }
   for (const std::shared_ptr<OpenState>& open : anew) {
     if (open->closing()) continue;  // its CLOSE is on the way: a reopen would leak
     Result<Stateid> r = ops.Reopen(*open, /*previous=*/false);
+    if (!r.ok() && IsRecoveryInterrupted(r.status())) return false;
     if (r.ok()) {
       open->set_stateid(*r);
     } else {
@@ -124,6 +134,7 @@ void RecoverState(RecoveryOps& ops, const std::vector<std::shared_ptr<OpenState>
                         reclaim ? "the server restarted and would not let us reclaim them"
                                 : "the server lost them");
   }
+  return true;
 }
 
 // --- the engine's operations ------------------------------------------------
@@ -219,9 +230,9 @@ class Nfs41Engine::StateRecoveryOps : public RecoveryOps {
   Nfs41Engine* const engine_;
 };
 
-void Nfs41Engine::RecoverOpens(bool reclaim) {
+bool Nfs41Engine::RecoverOpens(bool reclaim) {
   StateRecoveryOps ops(this);
-  RecoverState(ops, LiveOpens(), reclaim);
+  return RecoverState(ops, LiveOpens(), reclaim);
 }
 
 // Per-stateid recovery (nfs/v4/stateid_recovery.h): a revoked-state flag

@@ -63,10 +63,17 @@ class RecoveryOps {
   virtual Status FreeStateid(const v4::Stateid& stateid) = 0;
 };
 
+// The session or client ID was lost again while a recovery call waited
+// (BADSESSION, DEADSESSION, STALE_CLIENTID, or the engine shutting down):
+// that call says nothing about the state it was about.
+bool IsRecoveryInterrupted(const Status& s);
+
 // Recovers `opens` (see the top of this file). `reclaim`: the server gave
 // us a new client ID, so it may be in its grace period: reclaim, then send
-// RECLAIM_COMPLETE.
-void RecoverState(RecoveryOps& ops, const std::vector<std::shared_ptr<OpenState>>& opens,
+// RECLAIM_COMPLETE. Returns false, having stopped at once, if a call was
+// interrupted (IsRecoveryInterrupted): no lock is marked lost for it, and
+// the caller runs the whole pass again once the session is back.
+bool RecoverState(RecoveryOps& ops, const std::vector<std::shared_ptr<OpenState>>& opens,
                   bool reclaim);
 
 }  // namespace floatmount::nfs

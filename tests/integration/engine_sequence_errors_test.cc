@@ -142,6 +142,43 @@ TEST_F(SequenceErrorsTest, ExpiredFromAReadTestsThatStateidOnly) {
   EXPECT_TRUE(sync.Close(file.file).ok());
 }
 
+// The session is lost again while recovery reopens the files (a server
+// that restarts twice, or flushes its sessions): the reopen fails at once,
+// the pass starts over on a new session, and every call gets through.
+// Before, the reopen was parked until recovery finished, and recovery
+// waited for the reopen: the mount hung for good.
+TEST_F(SequenceErrorsTest, ASessionLostDuringRecoveryStartsItOverInsteadOfHanging) {
+  auto client = Mount(1);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "again");
+  const std::vector<uint8_t> data = RandomBytes(4096, 9);
+  ASSERT_TRUE(sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync).ok());
+  std::atomic<int> stale{1}, lost_again{1};
+  proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
+    const uint32_t third = c.ops.size() >= 3 ? c.ops[2] : 0;
+    if (c.has_sequence && third == OP_GETATTR && stale.fetch_sub(1) > 0) {
+      return NFS4ERR_STALE_CLIENTID;  // the server "restarted": recover everything
+    }
+    if (c.has_sequence && third == OP_OPEN && stale.load() <= 0 && lost_again.fetch_sub(1) > 0) {
+      return NFS4ERR_BADSESSION;  // and lost the new session during the reopen
+    }
+    return 0u;
+  });
+  auto attr = std::async(std::launch::async, [&] { return sync.GetAttr(file.fh); });
+  ASSERT_EQ(attr.wait_for(30s), std::future_status::ready) << "the mount hangs";
+  EXPECT_TRUE(attr.get().ok());
+  EXPECT_EQ(proxy_->injected(), 2u);
+  std::vector<uint8_t> back(data.size());
+  auto read = sync.Read(file.fh, file.file.get(), 0, back);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(back, data);
+  const nfs::ServerInfo info = client->info();
+  EXPECT_GE(info.clientid_recoveries, 1u);
+  EXPECT_GE(info.sessions_created, 3u);  // the first, the new client's, and again
+  EXPECT_TRUE(sync.Close(file.file).ok());
+}
+
 // SEQ4_STATUS_RESTART_RECLAIM_NEEDED (RFC 8881 18.46.3): set on every reply
 // until the client's RECLAIM_COMPLETE. One reclaim pass answers it (opens
 // reclaimed, or opened anew where the server refuses), then

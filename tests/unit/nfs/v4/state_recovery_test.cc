@@ -225,3 +225,33 @@ TEST(StateRecoveryTest, WithoutANewClientIdLocksLiveOnIfTheServerHandsBackTheSam
 
 }  // namespace
 }  // namespace floatmount::nfs
+
+namespace floatmount::nfs {
+namespace {
+
+// A call of the pass that finds the session lost again says nothing about
+// the state it was for: the pass stops there and reports it, no lock is
+// marked lost, RECLAIM_COMPLETE is not sent, and the engine runs the whole
+// pass again once it has a session.
+TEST(StateRecoveryTest, AnInterruptedPassStopsWithoutLosingLocks) {
+  for (const Status& again : {Status::Nfs(NFS4ERR_BADSESSION, "LOCK"),
+                              Status::Nfs(NFS4ERR_STALE_CLIENTID, "LOCK")}) {
+    auto f = MakeOpen("f", 1);
+    auto g = MakeOpen("g", 2);
+    Locked(*f, kOwnerA, 10, WRITE_LT, 0, 100);
+    FakeRecoveryOps ops;
+    ops.lock_error["f"] = again;
+    EXPECT_FALSE(RecoverState(ops, {f, g}, /*reclaim=*/true));
+    EXPECT_EQ(ops.calls, (std::vector<std::string>{"OPEN CLAIM_PREVIOUS f", "LOCK f"}));
+    EXPECT_FALSE(f->lock_owner(kOwnerA).lost) << again.ToString();
+
+    ops.lock_error.clear();
+    ops.calls.clear();
+    EXPECT_TRUE(RecoverState(ops, {f, g}, /*reclaim=*/true));  // the pass again
+    EXPECT_EQ(ops.calls.back(), "RECLAIM_COMPLETE");
+    EXPECT_FALSE(f->lock_owner(kOwnerA).lost);
+  }
+}
+
+}  // namespace
+}  // namespace floatmount::nfs
