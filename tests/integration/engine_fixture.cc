@@ -1,6 +1,7 @@
 #include "tests/integration/engine_fixture.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -11,8 +12,6 @@
 #include <mutex>
 #include <random>
 #include <sstream>
-
-#include <spdlog/spdlog.h>
 
 #include "tests/integration/shared_knfsd.h"
 
@@ -194,8 +193,8 @@ std::vector<uint8_t> EngineTest::ReadServerFile(const std::string& rel) {
     EXPECT_TRUE(read.ok()) << "reading " << rel << " back: " << read.status().ToString();
     (void)sync.Close(opened->file);
   }
-  EXPECT_TRUE(opened.ok()) << "opening " << rel << " to read it back: "
-                           << opened.status().ToString();
+  EXPECT_TRUE(opened.ok()) << "opening " << rel
+                           << " to read it back: " << opened.status().ToString();
   client->Shutdown();
   return out;
 }
@@ -240,8 +239,8 @@ std::optional<struct stat> EngineTest::ServerStat(const std::string& rel) {
   const int rc =
       knfsd_->RunInGuest("mkdir -p -- " + ShellQuote(knfsd_->guest_export_dir() + "/" + rel), &out);
   if (rc == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "mkdir -p " << rel << " in the guest (" << rc
-                                       << "): " << out;
+  return ::testing::AssertionFailure()
+         << "mkdir -p " << rel << " in the guest (" << rc << "): " << out;
 }
 
 nfs::Nfs41Options EngineTest::Options(int nconnect, uint16_t port) const {

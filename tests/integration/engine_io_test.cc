@@ -44,9 +44,10 @@ int EstablishedConnections(KnfsdServer* knfsd, GaneshaServer* ganesha, int want)
   for (int attempt = 0; attempt < 20 && count != want; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(250ms);
     std::string out;
-    knfsd->RunInGuest("grep -cE '^ *[0-9]+: [0-9A-F]{8}:0801 [0-9A-F]{8}:[0-9A-F]{4} 01 ' "
-                      "/proc/net/tcp",
-                      &out);
+    knfsd->RunInGuest(
+        "grep -cE '^ *[0-9]+: [0-9A-F]{8}:0801 [0-9A-F]{8}:[0-9A-F]{4} 01 ' "
+        "/proc/net/tcp",
+        &out);
     count = std::atoi(out.c_str());
   }
   return count;

@@ -25,10 +25,10 @@ KnfsdServer* SharedKnfsd(std::string* error) {
       server = std::make_unique<KnfsdServer>();
       const auto start = std::chrono::steady_clock::now();
       if (server->Start()) {
-        std::fprintf(stderr, "shared_knfsd: knfsd guest booted in %.1f s on 127.0.0.1:%u (%s)\n",
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                         .count(),
-                     server->port(), server->dir().c_str());
+        std::fprintf(
+            stderr, "shared_knfsd: knfsd guest booted in %.1f s on 127.0.0.1:%u (%s)\n",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+            server->port(), server->dir().c_str());
       } else {
         failure = "the knfsd guest did not boot: " + server->error();
         server.reset();
