@@ -56,10 +56,10 @@ cmake --build build-asan -j"$jobs" --target unit_tests integration_tests
 # recovery, trunking, cache, locks, POSIX suites, torture). Left to the
 # release pass: the NFSv3 rerun of the POSIX and cache suites (the same
 # fuse/ code; Nfs3Test keeps the v3 client under ASan), the knfsd guest
-# and the POSIX suite against it (knfsd, knfsd_posix: the same client
-# code against another server), and the command-line
+# and the POSIX and engine suites against it (knfsd, knfsd_posix,
+# knfsd_engine: the same client code against another server), and the command-line
 # tests (mount/status/tools/lifecycle: process plumbing, no new paths).
-asan_skip='^nfs3\.|^knfsd(_posix)?$|^(ToolsTest|AgentTest|AgentTwoNodesTest|MountCommandTest|LifecycleTest|MountErrorsTest|StatusCommandTest)\.'
+asan_skip='^nfs3\.|^knfsd(_posix|_engine)?$|^(ToolsTest|AgentTest|AgentTwoNodesTest|MountCommandTest|LifecycleTest|MountErrorsTest|StatusCommandTest)\.'
 FLOATMOUNT_FIO_MIB=512 FLOATMOUNT_TORTURE_SEEDS=4 FLOATMOUNT_TORTURE_OPS=1000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' -E "$asan_skip"

@@ -269,6 +269,8 @@ void Nfs41Engine::OnSequenceError(std::shared_ptr<Flight> f, const Status& statu
     // is the next one the server expects.
     f->stepped_back = true;
     f->seqid = f->table->StepBack(f->slot);
+    spdlog::debug("resynchronising slot {}: {}; the interrupted request never ran, so {}", f->slot,
+                  status.ToString(), f->seqid);
     v4::SessionId session;
     bool same_session;
     {

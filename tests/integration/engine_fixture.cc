@@ -1,13 +1,19 @@
 #include "tests/integration/engine_fixture.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <sstream>
+
+#include "tests/integration/shared_knfsd.h"
 
 namespace floatmount::testing {
 
@@ -117,19 +123,130 @@ nfs::Result<std::vector<uint8_t>> ReadAll(nfs::Nfs41Client& client, const nfs::F
   return out;
 }
 
+namespace {
+
+// `s` as one word for the guest's /bin/sh.
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
 void EngineTest::SetUp() {
+  // As the agent does (agent/daemon/logging.h): FLOATMOUNT_LOG=debug shows
+  // each status the server answered and what the engine did about it.
+  if (const char* level = std::getenv("FLOATMOUNT_LOG")) {
+    spdlog::set_level(spdlog::level::from_str(level));
+  }
+  if (KnfsdRequested()) {
+    if (!ganesha_only_.empty()) GTEST_SKIP() << "ganesha only: " << ganesha_only_;
+    std::string why;
+    knfsd_ = SharedKnfsd(&why);
+    FLOATMOUNT_REQUIRE(knfsd_ != nullptr, why);
+    ASSERT_TRUE(EmptyGuestExport(*knfsd_));
+    return;
+  }
   const std::string missing = GaneshaServer::MissingPrerequisite(server_options_);
   FLOATMOUNT_REQUIRE(missing.empty(), missing);
   server_ = std::make_unique<GaneshaServer>(server_options_);
   ASSERT_TRUE(server_->Start()) << server_->error();
 }
 
-void EngineTest::TearDown() { server_.reset(); }
+void EngineTest::TearDown() {
+  if (HasFailure()) std::fprintf(stderr, "%s\n", ServerLogTail().c_str());
+  server_.reset();
+  knfsd_ = nullptr;  // shared: stays up for the next test
+}
+
+const std::string& EngineTest::server_address() const {
+  return knfsd_ != nullptr ? knfsd_->address() : server_->address();
+}
+
+uint16_t EngineTest::server_port() const {
+  return knfsd_ != nullptr ? knfsd_->port() : server_->port();
+}
+
+std::string EngineTest::pseudo_path() const {
+  return knfsd_ != nullptr ? knfsd_->pseudo_path() : server_->pseudo_path();
+}
+
+std::string EngineTest::ServerLogTail(int lines) const {
+  if (knfsd_ != nullptr) return "--- knfsd guest console ---\n" + knfsd_->LogTail(lines);
+  if (server_ != nullptr) return "--- ganesha ---\n" + server_->LogTail(lines);
+  return "";
+}
+
+std::vector<uint8_t> EngineTest::ReadServerFile(const std::string& rel) {
+  if (knfsd_ == nullptr) return ReadLocalFile(server_->export_dir() + "/" + rel);
+  auto client = MountOrFail(Options(4));
+  if (!client) return {};
+  nfs::SyncClient sync(client.get());
+  std::vector<uint8_t> out;
+  auto entry = sync.LookupPath(sync.root(), rel);
+  auto opened = entry.ok() ? sync.OpenHandle(entry->fh, true, false)
+                           : nfs::Result<nfs::OpenResult>(entry.status());
+  if (opened.ok()) {
+    auto read = ReadAll(*client, opened->fh, opened->file.get(), entry->attr.size);
+    if (read.ok()) out = std::move(read).value();
+    EXPECT_TRUE(read.ok()) << "reading " << rel << " back: " << read.status().ToString();
+    (void)sync.Close(opened->file);
+  }
+  EXPECT_TRUE(opened.ok()) << "opening " << rel
+                           << " to read it back: " << opened.status().ToString();
+  client->Shutdown();
+  return out;
+}
+
+std::optional<struct stat> EngineTest::ServerStat(const std::string& rel) {
+  const std::string path =
+      (knfsd_ != nullptr ? knfsd_->guest_export_dir() : server_->export_dir()) + "/" + rel;
+  struct stat st {};
+  if (knfsd_ == nullptr) {
+    if (lstat(path.c_str(), &st) != 0) return std::nullopt;
+    return st;
+  }
+  // %f: st_mode in hex; busybox stat does not follow links (no -L).
+  std::string out;
+  if (knfsd_->RunInGuest("stat -c '%f %s %u %g %Y' -- " + ShellQuote(path), &out) != 0) {
+    return std::nullopt;
+  }
+  std::istringstream fields(out);
+  unsigned mode = 0;
+  long long size = 0, mtime = 0;
+  unsigned uid = 0, gid = 0;
+  if (!(fields >> std::hex >> mode >> std::dec >> size >> uid >> gid >> mtime)) {
+    ADD_FAILURE() << "stat in the guest said: " << out;
+    return std::nullopt;
+  }
+  st.st_mode = mode;
+  st.st_size = size;
+  st.st_uid = uid;
+  st.st_gid = gid;
+  st.st_mtim.tv_sec = mtime;
+  return st;
+}
+
+::testing::AssertionResult EngineTest::MakeServerDirs(const std::string& rel) {
+  if (knfsd_ == nullptr) {
+    std::error_code ec;
+    std::filesystem::create_directories(server_->export_dir() + "/" + rel, ec);
+    if (!ec) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "mkdir -p " << rel << ": " << ec.message();
+  }
+  std::string out;
+  const int rc =
+      knfsd_->RunInGuest("mkdir -p -- " + ShellQuote(knfsd_->guest_export_dir() + "/" + rel), &out);
+  if (rc == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "mkdir -p " << rel << " in the guest (" << rc << "): " << out;
+}
 
 nfs::Nfs41Options EngineTest::Options(int nconnect, uint16_t port) const {
   nfs::Nfs41Options options;
-  options.endpoints = {{server_->address(), port != 0 ? port : server_->port()}};
-  options.export_path = server_->pseudo_path();
+  options.endpoints = {{server_address(), port != 0 ? port : server_port()}};
+  options.export_path = pseudo_path();
   options.nconnect = nconnect;
   std::random_device rd;
   options.owner_id = "floatmount-test/" + std::to_string(rd()) + std::to_string(rd());
@@ -141,7 +258,7 @@ nfs::Nfs41Options EngineTest::Options(int nconnect, uint16_t port) const {
 
 std::unique_ptr<nfs::Nfs41Client> EngineTest::MountOrFail(const nfs::Nfs41Options& options) {
   auto client = nfs::Nfs41Client::Mount(options);
-  EXPECT_TRUE(client.ok()) << client.status().ToString() << "\n" << server_->LogTail();
+  EXPECT_TRUE(client.ok()) << client.status().ToString() << "\n" << ServerLogTail();
   if (!client.ok()) return nullptr;
   return std::move(client).value();
 }

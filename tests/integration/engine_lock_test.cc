@@ -22,6 +22,9 @@ constexpr uint64_t kOwnerC = 0xC3;
 
 class LockTest : public EngineTest {
  protected:
+  LockTest() {
+    ganesha_only_ = "kills and restarts ganesha with and without grace (knfsd's locks: KnfsdTest)";
+  }
   // Blocking wrappers (SyncClient has no lock calls).
   // `attr`, if given, receives the attributes that came with the grant.
   static nfs::Status Lock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,

@@ -1,4 +1,5 @@
-// Directory and metadata operations through the engine against ganesha.
+// Directory and metadata operations through the engine against a real server
+// (ganesha, or knfsd with FLOATMOUNT_TEST_SERVER=knfsd: engine_fixture.h).
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -44,7 +45,6 @@ class NamespaceTest : public EngineTest {
     EXPECT_TRUE(opened.ok()) << name << ": " << opened.status().ToString();
     return opened.ok() ? *opened : nfs::OpenResult{};
   }
-  std::string Local(const std::string& rel) { return server_->export_dir() + "/" + rel; }
 
   std::unique_ptr<nfs::Nfs41Client> client_;
   std::unique_ptr<nfs::SyncClient> sync_;
@@ -63,9 +63,9 @@ TEST_F(NamespaceTest, MkdirLookupGetattr) {
   nfs::CreateRequest again;
   again.type = nfs::FileType::kDirectory;
   EXPECT_TRUE(sync_->Create(sync_->root(), "d", again).status().IsNfs(NFS4ERR_EXIST));
-  struct stat st;
-  ASSERT_EQ(stat(Local("d").c_str(), &st), 0);
-  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  const auto st = ServerStat("d");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(S_ISDIR(st->st_mode));
 }
 
 TEST_F(NamespaceTest, OpenCreateModes) {
@@ -139,11 +139,11 @@ TEST_F(NamespaceTest, SetattrModeSizeTimesOwner) {
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->uid, 777u);
   EXPECT_EQ(a->gid, 888u);
-  struct stat st;
-  ASSERT_EQ(stat(Local("f").c_str(), &st), 0);
-  EXPECT_EQ(st.st_size, 123456);
-  EXPECT_EQ(st.st_uid, 777u);
-  EXPECT_EQ(st.st_mtim.tv_sec, a->mtime.seconds);
+  const auto st = ServerStat("f");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->st_size, 123456);
+  EXPECT_EQ(st->st_uid, 777u);
+  EXPECT_EQ(st->st_mtim.tv_sec, a->mtime.seconds);
   ASSERT_TRUE(sync_->Close(f.file).ok());
 }
 
@@ -164,9 +164,9 @@ TEST_F(NamespaceTest, SymlinksAndSpecialFiles) {
   made = sync_->Create(sync_->root(), "fifo", fifo);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   EXPECT_EQ(made->attr.type, nfs::FileType::kFifo);
-  struct stat st;
-  ASSERT_EQ(lstat(Local("fifo").c_str(), &st), 0);
-  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  const auto st = ServerStat("fifo");
+  ASSERT_TRUE(st.has_value());
+  EXPECT_TRUE(S_ISFIFO(st->st_mode));
 
   nfs::CreateRequest sock;
   sock.type = nfs::FileType::kSocket;
@@ -255,8 +255,7 @@ TEST_F(NamespaceTest, LongAndUnicodeNames) {
   nfs::OpenResult u = Make(sync_->root(), unicode);
   ASSERT_TRUE(u.file);
   ASSERT_TRUE(sync_->Close(u.file).ok());
-  struct stat st;
-  EXPECT_EQ(stat(Local(unicode).c_str(), &st), 0);
+  EXPECT_TRUE(ServerStat(unicode).has_value());
 }
 
 TEST_F(NamespaceTest, AccessAndStatFs) {
@@ -290,9 +289,10 @@ namespace {
 TEST_F(EngineTest, AMountPathDeeperThanOneCompoundIsWalkedInSeveral) {
   std::string rel;
   for (int i = 0; i < 30; ++i) rel += "/d" + std::to_string(i);
-  std::filesystem::create_directories(server_->export_dir() + rel);
+  ASSERT_TRUE(MakeServerDirs(rel));
   nfs::Nfs41Options options = Options(1);
-  options.export_path = server_->pseudo_path() + rel;
+  // "/export" + rel (ganesha) or rel (knfsd: the export is the pseudo-root).
+  options.export_path = pseudo_path() == "/" ? rel : pseudo_path() + rel;
   auto client = nfs::Nfs41Client::Mount(options);
   ASSERT_TRUE(client.ok()) << client.status().ToString();
   EXPECT_LE((*client)->info().max_operations, 16u);
@@ -301,7 +301,8 @@ TEST_F(EngineTest, AMountPathDeeperThanOneCompoundIsWalkedInSeveral) {
   dir.type = nfs::FileType::kDirectory;
   auto made = sync.Create(sync.root(), "deepest", dir);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
-  EXPECT_TRUE(std::filesystem::is_directory(server_->export_dir() + rel + "/deepest"));
+  const auto deepest = ServerStat(rel + "/deepest");
+  EXPECT_TRUE(deepest.has_value() && S_ISDIR(deepest->st_mode));
   (*client)->Shutdown();
 }
 

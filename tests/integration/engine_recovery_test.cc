@@ -1,5 +1,6 @@
 // Recovery through the engine: lost connections, lost replies, a server
-// that dies and comes back, and other clients' state.
+// that dies and comes back, and other clients' state. Against ganesha, and
+// against knfsd with FLOATMOUNT_TEST_SERVER=knfsd (engine_fixture.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,7 +22,7 @@ class RecoveryTest : public EngineTest {
  protected:
   // A proxy in front of the server; mounts made with ProxyOptions go through it.
   void StartProxy() {
-    proxy_ = std::make_unique<FaultProxy>("127.0.0.1", 0, server_->address(), server_->port());
+    proxy_ = std::make_unique<FaultProxy>("127.0.0.1", 0, server_address(), server_port());
     ASSERT_TRUE(proxy_->Start()) << proxy_->error();
   }
   nfs::Nfs41Options ProxyOptions(int nconnect) const { return Options(nconnect, proxy_->port()); }
@@ -29,18 +30,26 @@ class RecoveryTest : public EngineTest {
 };
 
 TEST_F(RecoveryTest, WriteCompletesByteIdenticalWhenEveryConnectionIsCut) {
+  if (knfsd()) {
+    // Seen here once in two runs: the proxy's RST reaches QEMU's forwarded
+    // socket while its buffer toward the guest is full (a bulk write), and
+    // libslirp 4.7.0 (Debian 12's QEMU 7.2) aborts QEMU ("soread: Assertion
+    // `buf_len != 0' failed"), killing the guest for the rest of the run.
+    GTEST_SKIP() << "cutting bulk writes kills QEMU's user network (libslirp 4.7.0 soread "
+                    "assertion); the lost-reply and restart tests cut knfsd's connections";
+  }
   StartProxy();
   auto client = MountOrFail(ProxyOptions(4));
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
-  const std::vector<uint8_t> data = RandomBytes(512 << 20, 11);
+  const std::vector<uint8_t> data = RandomBytes(DataSize(512 << 20), 11);
   nfs::OpenResult file = CreateFile(sync, "cut.bin");
   auto writer = std::async(std::launch::async,
                            [&] { return WriteAll(*client, file.fh, file.file.get(), data); });
   // Cut everything three times while the write is under way.
   for (int i = 0; i < 3; ++i) {
     const uint64_t before = proxy_->BytesToTarget();
-    while (proxy_->BytesToTarget() < before + (64 << 20) &&
+    while (proxy_->BytesToTarget() < before + data.size() / 8 &&
            writer.wait_for(0ms) != std::future_status::ready) {
       std::this_thread::sleep_for(5ms);
     }
@@ -50,7 +59,7 @@ TEST_F(RecoveryTest, WriteCompletesByteIdenticalWhenEveryConnectionIsCut) {
   ASSERT_TRUE(written.ok()) << written.ToString();
   ASSERT_TRUE(sync.Close(file.file).ok());
   EXPECT_GE(client->info().reconnects, 1u);
-  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/cut.bin") == data);
+  EXPECT_TRUE(ReadServerFile("cut.bin") == data);
 }
 
 // The reply to a non-idempotent operation is lost after the server ran it.
@@ -108,8 +117,8 @@ TEST_F(RecoveryTest, TwoClientsWithDifferentOwnersBothKeepTheirOpens) {
   ASSERT_TRUE(WriteAll(*second, fb.fh, fb.file.get(), db).ok());
   ASSERT_TRUE(a.Close(fa.file).ok());
   ASSERT_TRUE(b.Close(fb.file).ok());
-  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/a.bin") == da);
-  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/b.bin") == db);
+  EXPECT_TRUE(ReadServerFile("a.bin") == da);
+  EXPECT_TRUE(ReadServerFile("b.bin") == db);
   EXPECT_EQ(first->info().clientid_recoveries, 0u);
   EXPECT_EQ(second->info().clientid_recoveries, 0u);
 }
@@ -143,7 +152,10 @@ TEST_F(RecoveryTest, ABadStateidRecoversThatOpenOnlyAndNeverAClosedOne) {
   auto f0 = std::dynamic_pointer_cast<nfs::OpenState>(files[0].file);
   ASSERT_TRUE(f0);
   nfs::v4::Stateid forged = f0->stateid();
-  forged.other[11] ^= 0x5a;  // ganesha's epoch and client stay: another, unknown open
+  // Another, unknown open of the same client: ganesha's epoch and client
+  // stay; knfsd's boot time and client ID (bytes 0-7) stay and the high
+  // byte of its stateid number (bytes 8-11, host order) changes.
+  forged.other[11] ^= 0x5a;
   f0->set_stateid(forged);
   const uint64_t reopens = calls("OPEN (reopen)"), tests = calls("TEST_STATEID");
   auto r = write(0);
@@ -174,18 +186,26 @@ TEST_F(RecoveryTest, ABadStateidRecoversThatOpenOnlyAndNeverAClosedOne) {
   EXPECT_EQ(client->info().session_recoveries, 0u);
 }
 
+// ganesha is killed (SIGKILL) and started again without grace; knfsd is
+// restarted in its guest (rpc.nfsd 0, then started: every client, open and
+// session forgotten, connections reset) and begins a 10 s grace period, in
+// which the open is reclaimed.
 TEST_F(RecoveryTest, ServerKilledAndRestartedDuringIoRecovers) {
   auto client = MountOrFail(Options(4));
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
-  const std::vector<uint8_t> data = RandomBytes(256 << 20, 5);
+  const std::vector<uint8_t> data = RandomBytes(DataSize(256 << 20), 5);
   nfs::OpenResult file = CreateFile(sync, "restart.bin");
   auto writer = std::async(std::launch::async,
                            [&] { return WriteAll(*client, file.fh, file.file.get(), data, 8); });
   std::this_thread::sleep_for(100ms);
-  server_->Kill();
-  std::this_thread::sleep_for(1s);
-  ASSERT_TRUE(server_->Restart()) << server_->error();
+  if (knfsd()) {
+    ASSERT_TRUE(knfsd_->RestartNfsd()) << knfsd_->error();
+  } else {
+    server_->Kill();
+    std::this_thread::sleep_for(1s);
+    ASSERT_TRUE(server_->Restart()) << server_->error();
+  }
   nfs::Status written = writer.get();
   ASSERT_TRUE(written.ok()) << written.ToString();
   // The open was re-established under a new client ID, and still works.
@@ -194,7 +214,7 @@ TEST_F(RecoveryTest, ServerKilledAndRestartedDuringIoRecovers) {
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   ASSERT_TRUE(sync.Close(file.file).ok());
   EXPECT_GE(client->info().clientid_recoveries, 1u);
-  EXPECT_TRUE(ReadLocalFile(server_->export_dir() + "/restart.bin") == data);
+  EXPECT_TRUE(ReadServerFile("restart.bin") == data);
 }
 
 TEST_F(RecoveryTest, SoftMountFailsCallsWithTimeoutWhenTheServerIsSilent) {
@@ -285,7 +305,7 @@ TEST_F(RecoveryTest, SoftMountSlotsGivenUpInAnOutageAreUsableAfterIt) {
   EXPECT_GE(info.slot_resyncs, 1u);
   ASSERT_TRUE(sync.Close(file.file).ok());
 
-  const std::vector<uint8_t> on_server = ReadLocalFile(server_->export_dir() + "/soft.bin");
+  const std::vector<uint8_t> on_server = ReadServerFile("soft.bin");
   EXPECT_EQ(std::count(on_server.begin(), on_server.end(), 0xEE), 0)
       << "a buffer was sent after its call had failed";
 }
@@ -305,10 +325,11 @@ TEST_F(RecoveryTest, SoftMountNeverSendsAPayloadAfterItsCallTimedOut) {
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
   nfs::OpenResult file = CreateFile(sync, "slow.bin");
-  proxy_->SetBandwidth(8 << 20);
 
+  // One WRITE per buffer (knfsd's wsize is below 1 MiB), eight a second.
+  const size_t kSize = std::min<size_t>(1 << 20, client->wsize());
+  proxy_->SetBandwidth(8 * kSize);
   const int writes = static_cast<int>(std::min<uint32_t>(client->info().slots, 64)) - 4;
-  constexpr size_t kSize = 1 << 20;
   std::vector<std::vector<uint8_t>> buffers(writes, std::vector<uint8_t>(kSize, 0x5A));
   std::vector<std::promise<nfs::Status>> done(writes);
   for (int i = 0; i < writes; ++i) {
@@ -330,7 +351,7 @@ TEST_F(RecoveryTest, SoftMountNeverSendsAPayloadAfterItsCallTimedOut) {
   ASSERT_TRUE(attr.ok()) << attr.status().ToString();
   ASSERT_TRUE(sync.Close(file.file).ok());
   std::this_thread::sleep_for(300ms);  // the server's workers finish what they read
-  const std::vector<uint8_t> on_server = ReadLocalFile(server_->export_dir() + "/slow.bin");
+  const std::vector<uint8_t> on_server = ReadServerFile("slow.bin");
   EXPECT_EQ(std::count(on_server.begin(), on_server.end(), 0xEE), 0)
       << "a buffer was sent after its call had failed (" << timed_out << " of " << writes
       << " timed out)";
@@ -376,7 +397,10 @@ namespace {
 // from the caller but not from the counters).
 class LeaseTest : public EngineTest {
  protected:
-  LeaseTest() { server_options_.lease_lifetime_s = 3; }
+  LeaseTest() {
+    server_options_.lease_lifetime_s = 3;
+    ganesha_only_ = "a 3 s lease; the shared guest's is 10 s (knfsd: KnfsdTest.LeaseIs*)";
+  }
 };
 
 TEST_F(LeaseTest, AnIdleClientRenewsItsLease) {

@@ -27,7 +27,7 @@ class SequenceErrorsTest : public EngineTest {
   void SetUp() override {
     EngineTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    proxy_ = std::make_unique<RpcFaultProxy>(server_->address(), server_->port());
+    proxy_ = std::make_unique<RpcFaultProxy>(server_address(), server_port());
     ASSERT_TRUE(proxy_->Start()) << proxy_->error();
   }
   void TearDown() override {

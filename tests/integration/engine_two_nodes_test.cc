@@ -20,6 +20,7 @@ using namespace std::chrono_literals;
 
 class TrunkingTwoNodesTest : public EngineTest {
  protected:
+  TrunkingTwoNodesTest() { ganesha_only_ = "two ganesha nodes share one export directory"; }
   void SetUp() override {
     EngineTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;

@@ -556,11 +556,6 @@ std::string NfsVersionUnderTest() {
   return value != nullptr && std::string(value) == "3" ? "3" : "4.1";
 }
 
-bool KnfsdRequested() {
-  const char* value = std::getenv("FLOATMOUNT_TEST_SERVER");
-  return value != nullptr && std::string(value) == "knfsd";
-}
-
 bool ReferenceMountRequested() {
   const char* value = std::getenv("FLOATMOUNT_TEST_REFERENCE_MOUNT");
   return value != nullptr && value[0] != '\0' && std::strcmp(value, "0") != 0;
@@ -796,38 +791,6 @@ void CleanUpAfterDeadTests() {
   }
 }
 
-// The knfsd guest shared by every MountTest of the process: booted by the
-// first SetUp that asks, stopped when the process exits (and killed with
-// it: QEMU has PR_SET_PDEATHSIG). Null with *error set if it cannot be had;
-// a failed boot is not retried.
-KnfsdServer* SharedKnfsd(std::string* error) {
-  static std::unique_ptr<KnfsdServer> server;
-  static std::string failure;
-  static bool tried = false;
-  if (!tried) {
-    tried = true;
-    failure = KnfsdServer::MissingPrerequisite();
-    if (failure.empty()) {
-      server = std::make_unique<KnfsdServer>();
-      const auto start = Clock::now();
-      if (server->Start()) {
-        std::fprintf(stderr, "mount_fixture: knfsd guest booted in %.1f s on 127.0.0.1:%u (%s)\n",
-                     std::chrono::duration<double>(Clock::now() - start).count(), server->port(),
-                     server->dir().c_str());
-      } else {
-        failure = "the knfsd guest did not boot: " + server->error();
-        server.reset();
-      }
-    }
-  }
-  if (server != nullptr && !server->running()) {
-    failure = "the knfsd guest is gone:\n" + server->LogTail();
-    server.reset();
-  }
-  *error = failure;
-  return server.get();
-}
-
 // The knfsd guest's export mounted with noac once for the whole process
 // (a mount and unmount cost ~2 s under QEMU TCG): ServerPath() under knfsd.
 // Mounted again if its agent is gone (a watchdog killed it). Unmounted at
@@ -844,19 +807,6 @@ FloatMount* SharedServerView(const FloatMount::Config& config, std::string* erro
   *error = mounted.message();
   view.reset();
   return nullptr;
-}
-
-// Leaves the guest's export empty and world-writable, as a fresh ganesha
-// export is, for the next test.
-::testing::AssertionResult EmptyGuestExport(KnfsdServer& server) {
-  const std::string dir = server.guest_export_dir();
-  std::string output;
-  const int rc = server.RunInGuest("cd " + dir + " && rm -rf -- * .[!.]* ..?* && chmod 0777 . &&" +
-                                       " chown 0:0 . && [ -z \"$(ls -A)\" ]",
-                                   &output);
-  if (rc == 0) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure()
-         << "emptying the guest's " << dir << " failed (" << rc << "): " << output;
 }
 
 }  // namespace

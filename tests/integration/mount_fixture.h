@@ -70,6 +70,7 @@
 #include "tests/harness/ganesha_server.h"
 #include "tests/harness/integration_env.h"
 #include "tests/harness/knfsd_server.h"
+#include "tests/integration/shared_knfsd.h"
 
 #ifndef FLOATMOUNT_BINARY
 #define FLOATMOUNT_BINARY "floatmount"
@@ -186,9 +187,6 @@ std::vector<pid_t> ProcessesNaming(const std::string& path);
 bool ReferenceMountRequested();
 // "3" if FLOATMOUNT_TEST_NFS_VERS=3, else "4.1".
 std::string NfsVersionUnderTest();
-// True if FLOATMOUNT_TEST_SERVER=knfsd: the MountTest suites use the kernel
-// server in the shared QEMU guest instead of ganesha.
-bool KnfsdRequested();
 
 // One mount of an NFS export by a floatmount process (or, in reference mode,
 // a bind mount of the export directory). Owns the mount point and the state
