@@ -125,18 +125,13 @@ uint32_t SlotTable::StepBack(uint32_t slot) {
 }
 
 void SlotTable::Refuse(uint32_t slot) {
-  Grant grant;
-  uint32_t next_slot, seqid, highest;
-  bool have;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (slot >= busy_.size()) return;
-    if (busy_[slot] == kBusy) busy_[slot] = kFree;
     ceiling_ = std::clamp<uint32_t>(slot, 1, ceiling_);
     limit_ = std::min(limit_, ceiling_);
-    have = NextGrant(&grant, &next_slot, &seqid, &highest);
   }
-  if (have) grant(next_slot, seqid, highest);
+  Release(slot);
 }
 
 uint32_t SlotTable::interrupted() const {
