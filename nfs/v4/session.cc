@@ -344,11 +344,9 @@ void Nfs41Engine::RequestRecovery(Recovery level, uint64_t session_gen) {
 
 void Nfs41Engine::RunRecovery() {
   Recovery level;
-  uint64_t losses;
   {
     std::lock_guard<std::mutex> lock(mu_);
     level = recovery_;
-    losses = losses_reported_;
   }
   std::shared_ptr<RpcConnection> conn = PickConnection();
   if (!conn) return;  // wait for a connection
@@ -428,10 +426,15 @@ void Nfs41Engine::RunRecovery() {
   // anew what could not be reclaimed (nfs/v4/state_recovery.h).
   // Opens are pending after a new client ID or the server's request for a
   // reclaim (RESTART_RECLAIM_NEEDED), until one pass got through them all.
+  // Losses counted from here on are of the session this pass uses (older
+  // sessions' reports are dropped by RequestRecovery): one means the pass
+  // must run again.
   bool pending;
+  uint64_t losses;
   {
     std::lock_guard<std::mutex> lock(mu_);
     pending = opens_pending_;
+    losses = losses_reported_;
   }
   const bool recovered = !pending || RecoverOpens(true);
   if (level == Recovery::kState) reclaim_epoch_.fetch_add(1);
