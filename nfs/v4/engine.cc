@@ -7,10 +7,11 @@
 #include <future>
 #include <string_view>
 
+#include "nfs/log_limiter.h"
+#include "nfs/rpc/message.h"
 #include "nfs/v4/connection_pick.h"
 #include "nfs/v4/ops_util.h"
 #include "nfs/v4/protocol.h"
-#include "nfs/rpc/message.h"
 
 namespace floatmount::nfs {
 
@@ -449,6 +450,13 @@ void Nfs41Engine::Finish(Flight* f, const Status& status) {
   }
   if (!status.ok() && status.kind() != Status::Kind::kNfs) {
     spdlog::debug("{} failed: {}", f->compound->name, status.ToString());
+  } else if (f->compound->open != nullptr &&
+             (IsStateidLost(status) || status.IsNfs(NFS4ERR_OLD_STATEID))) {
+    // An open's stateid the engine could not repair: the caller gets EIO,
+    // and the log says why (it would otherwise be an EIO out of nowhere).
+    static LogLimiter limiter(5, std::chrono::seconds(60));
+    LogLimited(limiter, spdlog::level::warn, f->compound->name, "{} failed after {} tries: {}",
+               f->compound->name, f->attempts + 1, status.ToString());
   }
   auto complete = std::move(f->compound->complete);
   if (complete) complete(status);

@@ -56,11 +56,18 @@ class OpenState : public OpenFile {
     std::lock_guard<std::mutex> lock(mu_);
     return share_access_;
   }
-  // After an upgrade: the new stateid and the wider access, together.
+  // After an upgrade: the wider access, and the stateid the OPEN returned
+  // unless this open already has a newer one. Two upgrades at once (two
+  // callers widening one open) run on the server in one order and may be
+  // answered in the other, over two connections: the higher seqid is the
+  // server's (RFC 8881 8.2.2), the older one fails every later use with
+  // NFS4ERR_OLD_STATEID. The open then has the access of both.
   void Upgraded(const v4::Stateid& stateid, uint32_t share_access) {
     std::lock_guard<std::mutex> lock(mu_);
-    stateid_ = stateid;
-    share_access_ = share_access;
+    if (stateid.other != stateid_.other || v4::SeqidNewer(stateid.seqid, stateid_.seqid)) {
+      stateid_ = stateid;
+    }
+    share_access_ |= share_access;
   }
   const Credentials& cred() const { return cred_; }  // who opened it; reopen uses it
 

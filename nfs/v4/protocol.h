@@ -392,6 +392,11 @@ struct Stateid {
   bool operator==(const Stateid&) const = default;
 };
 
+// Whether seqid `a` of a stateid comes after `b`: the server increments
+// it with each change of the state and wraps past 2^32 - 1 (RFC 8881
+// 8.2.2), so compare in serial-number arithmetic.
+inline bool SeqidNewer(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0; }
+
 // Special stateids (RFC 8881 section 8.2.3).
 inline constexpr Stateid kAnonymousStateid{};  // all zeros: I/O without an open
 inline constexpr Stateid kReadBypassStateid{

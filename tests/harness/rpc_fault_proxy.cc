@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "tests/harness/net_util.h"
 
@@ -116,6 +117,7 @@ struct RpcFaultProxy::Link {
   // Replies to rewrite, by xid: the operation and the error it fails with.
   std::mutex rewrite_mu;
   std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>> rewrite;  // GUARDED_BY(rewrite_mu)
+  std::unordered_set<uint32_t> hold;  // GUARDED_BY(rewrite_mu): replies to hold back
 };
 
 RpcFaultProxy::RpcFaultProxy(std::string target_host, uint16_t target_port)
@@ -142,6 +144,7 @@ bool RpcFaultProxy::Start() {
 
 void RpcFaultProxy::Stop() {
   if (stopping_.exchange(true)) return;
+  ReleaseReplies();
   if (listen_fd_ >= 0) shutdown(listen_fd_, SHUT_RDWR);
   if (acceptor_.joinable()) acceptor_.join();
   if (listen_fd_ >= 0) close(listen_fd_);
@@ -163,6 +166,24 @@ void RpcFaultProxy::Stop() {
 void RpcFaultProxy::SetRule(Rule rule) {
   std::lock_guard<std::mutex> lock(mu_);
   rule_ = std::move(rule);
+}
+
+bool RpcFaultProxy::WaitHeld(uint64_t n, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(hold_mu_);
+  return hold_cv_.wait_for(lock, timeout, [&] { return held_ >= n; });
+}
+
+void RpcFaultProxy::ReleaseReplies() {
+  std::lock_guard<std::mutex> lock(hold_mu_);
+  released_ = true;
+  hold_cv_.notify_all();
+}
+
+void RpcFaultProxy::HoldReply() {
+  std::unique_lock<std::mutex> lock(hold_mu_);
+  ++held_;
+  hold_cv_.notify_all();
+  hold_cv_.wait(lock, [&] { return released_; });
 }
 
 uint64_t RpcFaultProxy::CallsWith(uint32_t op) const {
@@ -251,6 +272,11 @@ void RpcFaultProxy::ClientToServer(Link* link) {
       }
       if (rule) answer = rule(call);
     }
+    if (answer == kHoldReply) {
+      std::lock_guard<std::mutex> lock(link->rewrite_mu);
+      link->hold.insert(call.xid);
+      answer = 0;
+    }
     if ((answer & kInOperation) != 0 && call.ops.size() >= 3 && call.ops[1] == kOpPutFh) {
       std::lock_guard<std::mutex> lock(link->rewrite_mu);
       link->rewrite[call.xid] = {call.ops[2], answer & ~kInOperation};
@@ -269,6 +295,7 @@ void RpcFaultProxy::ServerToClient(Link* link) {
   std::vector<uint8_t> record;
   while (ReadRecord(link->server_fd, &record)) {
     PatchStatusFlags(record);
+    bool hold = false;
     if (record.size() >= 4) {
       uint32_t xid;
       std::memcpy(&xid, record.data(), 4);
@@ -278,7 +305,9 @@ void RpcFaultProxy::ServerToClient(Link* link) {
         FailOperation(record, it->second.first, it->second.second);
         link->rewrite.erase(it);
       }
+      hold = link->hold.erase(ntohl(xid)) > 0;
     }
+    if (hold) HoldReply();
     std::lock_guard<std::mutex> lock(link->write_mu);
     if (!WriteRecord(link->client_fd, record)) break;
   }

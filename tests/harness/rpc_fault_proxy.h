@@ -24,6 +24,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -46,9 +48,13 @@ class RpcFaultProxy {
     uint32_t slot = 0, seqid = 0;
   };
   // 0: forward the call; otherwise answer it with this nfsstat4 (in
-  // SEQUENCE, or with kInOperation ORed in, in the operation after PUTFH).
+  // SEQUENCE, or with kInOperation ORed in, in the operation after PUTFH),
+  // or, kHoldReply, forward it and hold its reply back until
+  // ReleaseReplies() (replies on other connections pass meanwhile: the
+  // client sees them in another order than the server ran the calls).
   using Rule = std::function<uint32_t(const Call&)>;
   static constexpr uint32_t kInOperation = 0x80000000u;
+  static constexpr uint32_t kHoldReply = 0x40000000u;
 
   RpcFaultProxy(std::string target_host, uint16_t target_port);
   ~RpcFaultProxy();
@@ -64,6 +70,9 @@ class RpcFaultProxy {
   void SetRule(Rule rule);
   void SetStatusFlags(uint32_t flags) { status_flags_.store(flags); }
   uint64_t injected() const { return injected_.load(); }
+  // Replies held back (kHoldReply) so far; waits up to `timeout` for `n`.
+  bool WaitHeld(uint64_t n, std::chrono::milliseconds timeout);
+  void ReleaseReplies();
   // Calls whose opcodes include `op`, forwarded or not, since Start.
   uint64_t CallsWith(uint32_t op) const;
 
@@ -74,6 +83,7 @@ class RpcFaultProxy {
   void ServerToClient(Link* link);
   bool Inject(Link* link, const std::vector<uint8_t>& call, uint32_t status);
   void PatchStatusFlags(std::vector<uint8_t>& reply) const;
+  void HoldReply();  // until ReleaseReplies or Stop
   // Cuts a COMPOUND reply after SEQUENCE and PUTFH, then `op` fails with
   // `status`.
   static void FailOperation(std::vector<uint8_t>& reply, uint32_t op, uint32_t status);
@@ -87,6 +97,11 @@ class RpcFaultProxy {
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> status_flags_{0};
   std::atomic<uint64_t> injected_{0};
+
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  uint64_t held_ = 0;      // GUARDED_BY(hold_mu_)
+  bool released_ = false;  // GUARDED_BY(hold_mu_)
 
   mutable std::mutex mu_;
   Rule rule_;                               // GUARDED_BY(mu_)

@@ -12,6 +12,16 @@
 
 namespace floatmount::testing {
 
+namespace {
+// A worker's failure: what failed and errno on stderr (the test's log),
+// and the step's number as the exit status.
+int Fail(int step, const char* what) {
+  std::fprintf(stderr, "worker %d: %s: %s\n", static_cast<int>(getpid()), what,
+               std::strerror(errno));
+  return step;
+}
+}  // namespace
+
 std::string Counter(long v) {
   char text[16];
   std::snprintf(text, sizeof(text), "%08ld", v);
@@ -45,45 +55,45 @@ std::string Counter(long v) {
 
 int ByteRangeLockedCounter(const std::string& root, int rounds) {
   const int fd = open((root + "/counter").c_str(), O_RDWR);
-  if (fd < 0) return 10;
+  if (fd < 0) return Fail(10, "open counter");
   char warm[8];
-  if (pread(fd, warm, 8, 0) != 8) return 10;  // the page is cached from here on
+  if (pread(fd, warm, 8, 0) != 8) return Fail(10, "pread");  // the page is cached from here on
   for (int i = 0; i < rounds; ++i) {
     struct flock lk {};
     lk.l_type = F_WRLCK;
     lk.l_whence = SEEK_SET;
     lk.l_start = 0;
     lk.l_len = 8;
-    if (fcntl(fd, F_SETLKW, &lk) != 0) return 11;
+    if (fcntl(fd, F_SETLKW, &lk) != 0) return Fail(11, "F_SETLKW");
     char text[9] = {};
-    if (pread(fd, text, 8, 0) != 8) return 12;
+    if (pread(fd, text, 8, 0) != 8) return Fail(12, "pread");
     const std::string next = Counter(std::strtol(text, nullptr, 10) + 1);
-    if (pwrite(fd, next.data(), 8, 0) != 8) return 13;
+    if (pwrite(fd, next.data(), 8, 0) != 8) return Fail(13, "pwrite");
     lk.l_type = F_UNLCK;
-    if (fcntl(fd, F_SETLK, &lk) != 0) return 14;
+    if (fcntl(fd, F_SETLK, &lk) != 0) return Fail(14, "F_SETLK unlock");
     // Let the others in (a waiter polls every 50 ms): the lock must pass
     // between the mounts, not stay on one until its workers are done.
     usleep(60000);
   }
-  return close(fd) == 0 ? 0 : 15;
+  return close(fd) == 0 ? 0 : Fail(15, "close");
 }
 
 int FlockLockFileCounter(const std::string& root, int rounds) {
   const int lock_fd = open((root + "/queue.lock").c_str(), O_RDONLY);
-  if (lock_fd < 0) return 10;
+  if (lock_fd < 0) return Fail(10, "open queue.lock");
   for (int i = 0; i < rounds; ++i) {
-    if (flock(lock_fd, LOCK_EX) != 0) return 11;
+    if (flock(lock_fd, LOCK_EX) != 0) return Fail(11, "flock LOCK_EX");
     const int fd = open((root + "/queue.next").c_str(), O_RDWR);
-    if (fd < 0) return 12;
+    if (fd < 0) return Fail(12, "open queue.next");
     char text[9] = {};
-    if (pread(fd, text, 8, 0) != 8) return 13;
+    if (pread(fd, text, 8, 0) != 8) return Fail(13, "pread");
     const std::string next = Counter(std::strtol(text, nullptr, 10) + 1);
-    if (pwrite(fd, next.data(), 8, 0) != 8) return 14;
-    if (close(fd) != 0) return 15;
-    if (flock(lock_fd, LOCK_UN) != 0) return 16;
+    if (pwrite(fd, next.data(), 8, 0) != 8) return Fail(14, "pwrite");
+    if (close(fd) != 0) return Fail(15, "close");
+    if (flock(lock_fd, LOCK_UN) != 0) return Fail(16, "flock LOCK_UN");
     usleep(60000);  // let the others in
   }
-  return close(lock_fd) == 0 ? 0 : 17;
+  return close(lock_fd) == 0 ? 0 : Fail(17, "close queue.lock");
 }
 
 }  // namespace floatmount::testing
