@@ -13,6 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each stage's heading says how far into the run it starts (CI's budget).
+stage() { echo "== $* [$((SECONDS / 60)) min $((SECONDS % 60)) s]"; }
+
 bash packaging/deps.sh
 export FLOATMOUNT_REQUIRE_INTEGRATION=1
 # Bounds that tests wait for stretch on a busy machine (integration_env.h).
@@ -26,31 +29,33 @@ export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE
 # The knfsd tests' QEMU guest image (Debian packages, cached by version in
 # /var/cache/floatmount-tests): built here rather than inside a test's
 # time bound; the tests use it through FLOATMOUNT_KNFSD_IMAGE.
-echo "== knfsd guest image"
+stage "knfsd guest image"
 FLOATMOUNT_KNFSD_IMAGE=$(bash tests/harness/knfsd/build_guest.sh | tee /dev/stderr | tail -n 1)
 export FLOATMOUNT_KNFSD_IMAGE
 
-echo "== release build"
+stage "release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 900
 
-echo "== the .deb: build, lintian, install into a scratch root, systemd-analyze verify"
+stage "the .deb: build, lintian, install into a scratch root, systemd-analyze verify"
 deb=$(bash packaging/build_deb.sh build-deb | tail -n 1)
 bash packaging/check_deb.sh "$deb"
-echo "== the .deb on a clean Debian 12 (debootstrap root, cached): apt install, mount"
+stage "the .deb on a clean Debian 12 (debootstrap root, cached): apt install, mount"
 bash tests/package/clean_room_install.sh "$deb" build/tests/harness/ganesha_serve
-echo "== the .deb under systemd as PID 1 (systemd-nspawn --boot): fstab, enable --now, status, restart, stop"
+stage "the .deb under systemd as PID 1 (systemd-nspawn --boot): fstab, enable --now, status, restart, stop"
 bash tests/package/systemd_boot.sh "$deb" build/tests/harness/ganesha_serve
 bash packaging/databricks/test_init_script.sh "$deb" build/tests/harness/ganesha_serve
-echo "== arm64: the .deb cross-built and checked, its binary run under qemu-user"
+stage "arm64: the .deb cross-built and checked, its binary run under qemu-user"
 bash tests/package/arm64.sh
 
-echo "== ASan/UBSan build"
+stage "ASan/UBSan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOATMOUNT_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs" --target unit_tests integration_tests
+stage "ASan/UBSan tests"
 # ASan makes every copy several times slower: the cache tests move 512 MiB
-# here instead of 4 GiB, and the torture test runs 4 seeds of 1000 ops.
+# here instead of 4 GiB, the engine's bulk tests a quarter of their data,
+# and the torture test runs 4 seeds of 1000 ops.
 # A chosen subset (it was a third of CI's time): every unit test and the
 # integration tests of the agent's own code paths over NFSv4.1 (engine,
 # recovery, trunking, cache, locks, POSIX suites, torture). Left to the
@@ -60,6 +65,7 @@ cmake --build build-asan -j"$jobs" --target unit_tests integration_tests
 # knfsd_engine: the same client code against another server), and the command-line
 # tests (mount/status/tools/lifecycle: process plumbing, no new paths).
 asan_skip='^nfs3\.|^knfsd(_posix|_engine)?$|^(ToolsTest|AgentTest|AgentTwoNodesTest|MountCommandTest|LifecycleTest|MountErrorsTest|StatusCommandTest)\.'
-FLOATMOUNT_FIO_MIB=512 FLOATMOUNT_TORTURE_SEEDS=4 FLOATMOUNT_TORTURE_OPS=1000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+FLOATMOUNT_FIO_MIB=512 FLOATMOUNT_BULK_DIVISOR=4 FLOATMOUNT_TORTURE_SEEDS=4 FLOATMOUNT_TORTURE_OPS=1000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' -E "$asan_skip"
+stage "done"

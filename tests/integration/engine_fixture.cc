@@ -243,6 +243,15 @@ std::optional<struct stat> EngineTest::ServerStat(const std::string& rel) {
          << "mkdir -p " << rel << " in the guest (" << rc << "): " << out;
 }
 
+size_t EngineTest::DataSize(size_t bytes) const {
+  size_t divisor = knfsd() ? 8 : 1;
+  if (const char* env = std::getenv("FLOATMOUNT_BULK_DIVISOR");
+      env != nullptr && std::atoi(env) > 1) {
+    divisor *= static_cast<size_t>(std::atoi(env));
+  }
+  return bytes / divisor;
+}
+
 nfs::Nfs41Options EngineTest::Options(int nconnect, uint16_t port) const {
   nfs::Nfs41Options options;
   options.endpoints = {{server_address(), port != 0 ? port : server_port()}};

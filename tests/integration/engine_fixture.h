@@ -83,8 +83,10 @@ class EngineTest : public ::testing::Test {
   ::testing::AssertionResult MakeServerDirs(const std::string& rel);
   // `bytes` for ganesha on loopback; an eighth of it under knfsd, whose
   // export is a tmpfs of at most 512 MiB reached through QEMU's user
-  // network. For tests of bulk I/O whose point is not the size itself.
-  size_t DataSize(size_t bytes) const { return knfsd() ? bytes / 8 : bytes; }
+  // network; divided again by FLOATMOUNT_BULK_DIVISOR if set (the ASan
+  // pass, where every copy is several times slower). For tests of bulk I/O
+  // whose point is not the size itself.
+  size_t DataSize(size_t bytes) const;
 
   GaneshaOptions server_options_;
   // Set (to the reason) in the constructor of a fixture that needs a

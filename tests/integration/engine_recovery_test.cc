@@ -180,7 +180,9 @@ TEST_F(RecoveryTest, ABadStateidRecoversThatOpenOnlyAndNeverAClosedOne) {
   EXPECT_FALSE(late.ok()) << "a write through a closed open went through";
   EXPECT_EQ(calls("OPEN (reopen)") - reopens, 1u) << "a closed open was opened again";
   for (int i = 0; i < kFiles; ++i) {
-    if (i != 1) EXPECT_TRUE(sync.Close(files[i].file).ok());
+    if (i != 1) {
+      EXPECT_TRUE(sync.Close(files[i].file).ok());
+    }
   }
   EXPECT_EQ(client->info().clientid_recoveries, 0u);
   EXPECT_EQ(client->info().session_recoveries, 0u);

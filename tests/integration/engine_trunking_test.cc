@@ -83,12 +83,13 @@ TEST_F(TrunkingTest, AnAddressThatDiesLosesItsConnectionsWithoutFailingCallsAndT
   ASSERT_TRUE(client);
   ASSERT_TRUE(WaitForSpread(*client, [](auto s) { return s.size() == 3; })) << Show(Spread(*client));
   nfs::SyncClient sync(client.get());
-  const std::vector<uint8_t> data = RandomBytes(768 << 20, 21);
+  const std::vector<uint8_t> data = RandomBytes(DataSize(768 << 20), 21);
   nfs::OpenResult file = CreateFile(sync, "failover.bin");
   auto writer = std::async(std::launch::async,
                            [&] { return WriteAll(*client, file.fh, file.file.get(), data); });
   // Kill the second address's proxy once the write is well under way.
-  while (proxies_[1]->BytesToTarget() < (64 << 20) && writer.wait_for(0ms) != std::future_status::ready) {
+  while (proxies_[1]->BytesToTarget() < data.size() / 12 &&
+         writer.wait_for(0ms) != std::future_status::ready) {
     std::this_thread::sleep_for(5ms);
   }
   proxies_[1]->Stop();
