@@ -1,12 +1,14 @@
 // FileSystem: open files — open/create (one shared NFS open per file and
 // user, see SharedOpen), read, write, flush/fsync/release, and locks. See
 // file_system.h.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <optional>
 
-#include "fuse/errno_map.h"
 #include "fuse/cache/file_cache.h"
+#include "fuse/errno_map.h"
 #include "fuse/file_system.h"
 #include "fuse/file_system_state.h"
 #include "nfs/nfsstat4.h"
@@ -359,36 +361,64 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
               [reply = std::move(reply), size = data.size()] { reply(0, size); });
 }
 
+// O_DIRECT: FILE_SYNC WRITEs straight from the caller's bytes. A server
+// may answer with less than FILE_SYNC (DATA_SYNC, UNSTABLE); then a COMMIT
+// follows before the write returns, as the kernel client does, and if its
+// verifier is not the WRITEs' (the server restarted between them and lost
+// the bytes) they are sent again, a bounded number of times.
 void FileSystem::DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<uint8_t> data,
                              uint64_t offset, Reply<size_t> reply) {
   struct Progress {
     std::vector<uint8_t> data;
     size_t done = 0;
+    bool uncommitted = false;                    // a WRITE answered below FILE_SYNC
+    std::optional<nfs::WriteVerifier> verifier;  // of the first such WRITE
+    int passes = 0;
   };
+  constexpr int kMaxPasses = 3;
   auto progress = std::make_shared<Progress>();
   progress->data = std::move(data);
   auto shared = state->shared;
   shared->cache->DropClean();
   auto file = shared->File();
   auto step = std::make_shared<std::function<void()>>();
-  *step = [this, shared, file, offset, progress, step, reply]() {
+  auto finish = [step, reply](int err, size_t n) {
+    *step = nullptr;  // breaks the self-reference
+    reply(err, n);
+  };
+  auto commit = [this, shared, offset, progress, step, finish]() {
+    const auto count = static_cast<uint32_t>(std::min<size_t>(progress->done, UINT32_MAX));
+    client_->Commit(shared->cred, shared->fh, offset, count,
+                    [progress, step, finish](nfs::Result<nfs::WriteVerifier> r) {
+                      if (!r.ok()) return finish(ErrnoFromStatus(r.status()), 0);
+                      if (*r == *progress->verifier) return finish(0, progress->done);
+                      if (++progress->passes >= kMaxPasses) return finish(EIO, 0);
+                      // The server restarted since the WRITEs: send them again.
+                      progress->done = 0;
+                      progress->uncommitted = false;
+                      progress->verifier.reset();
+                      (*step)();
+                    });
+  };
+  *step = [this, shared, file, offset, progress, step, finish, commit]() {
     const size_t done = progress->done;
-    client_->Write(shared->cred, shared->fh, file.get(), offset + done,
-                   std::span<const uint8_t>(progress->data.data() + done,
-                                            progress->data.size() - done),
-                   nfs::Stability::kFileSync,
-                   [progress, step, reply](nfs::Result<nfs::WriteResult> r) {
-                     if (!r.ok()) {
-                       *step = nullptr;  // breaks the self-reference
-                       return reply(ErrnoFromStatus(r.status()), {});
-                     }
-                     progress->done += r->count;
-                     if (r->count == 0 || progress->done >= progress->data.size()) {
-                       *step = nullptr;
-                       return reply(0, progress->done);
-                     }
-                     (*step)();
-                   });
+    client_->Write(
+        shared->cred, shared->fh, file.get(), offset + done,
+        std::span<const uint8_t>(progress->data.data() + done, progress->data.size() - done),
+        nfs::Stability::kFileSync,
+        [progress, step, finish, commit](nfs::Result<nfs::WriteResult> r) {
+          if (!r.ok()) return finish(ErrnoFromStatus(r.status()), 0);
+          if (r->committed != nfs::Stability::kFileSync && r->count > 0) {
+            if (!progress->verifier) progress->verifier = r->verifier;
+            progress->uncommitted = true;
+          }
+          progress->done += r->count;
+          if (r->count == 0 || progress->done >= progress->data.size()) {
+            if (progress->uncommitted) return commit();
+            return finish(0, progress->done);
+          }
+          (*step)();
+        });
   };
   (*step)();
 }

@@ -104,10 +104,16 @@ void FaultyClient::SetDelay(const std::string& op, std::chrono::microseconds del
   delays_[op] = delay;
 }
 
+void FaultyClient::BeforeNth(const std::string& op, uint64_t n, std::function<void()> action) {
+  std::lock_guard lock(mu_);
+  actions_.push_back(Action{op, calls_[op] + n, std::move(action)});
+}
+
 void FaultyClient::ClearFaults() {
   std::lock_guard lock(mu_);
   rules_.clear();
   delays_.clear();
+  actions_.clear();
 }
 
 uint64_t FaultyClient::calls(const std::string& op) const {
@@ -133,6 +139,13 @@ FaultyClient::Decision FaultyClient::Decide(const char* op) {
   ++calls_["*"];
   call_log_.push_back(op);
   Decision d;
+  for (auto it = actions_.begin(); it != actions_.end(); ++it) {
+    if (it->op == op && calls_[op] == it->ordinal) {
+      d.before = std::move(it->run);
+      actions_.erase(it);
+      break;
+    }
+  }
   for (const char* key : {op, "*"}) {
     auto it = delays_.find(key);
     if (it != delays_.end()) d.delay = std::max(d.delay, it->second);
@@ -165,6 +178,7 @@ FaultyClient::Decision FaultyClient::Decide(const char* op) {
 template <typename T, typename Issue>
 void FaultyClient::Run(const char* op, Callback<T> done, Issue issue) {
   const Decision d = Decide(op);
+  if (d.before) d.before();
   Callback<T> finish = std::move(done);
   if (d.delay.count() > 0) {
     finish = [timer = timer_, delay = d.delay, done = std::move(finish)](nfs::Result<T> r) {

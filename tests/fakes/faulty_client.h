@@ -34,6 +34,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,7 +59,11 @@ class FaultyClient : public nfs::Client {
   void FailWithProbability(const std::string& op, double p, nfs::Status status,
                            bool forward = false);
   void SetDelay(const std::string& op, std::chrono::microseconds delay);
-  void ClearFaults();  // rules and delays
+  // Runs `action` just before the n-th call of `op` from now on goes to the
+  // wrapped client (e.g. the fake server restarts between a WRITE and its
+  // COMMIT), once.
+  void BeforeNth(const std::string& op, uint64_t n, std::function<void()> action);
+  void ClearFaults();  // rules, delays and actions
 
   uint64_t calls(const std::string& op) const;     // calls made through this client
   uint64_t injected(const std::string& op) const;  // of them, failed by a rule
@@ -131,6 +136,12 @@ class FaultyClient : public nfs::Client {
     bool forward = false;
     nfs::Status status;
     std::chrono::microseconds delay{0};
+    std::function<void()> before;  // BeforeNth
+  };
+  struct Action {
+    std::string op;
+    uint64_t ordinal = 0;
+    std::function<void()> run;
   };
 
   Decision Decide(const char* op);
@@ -143,6 +154,7 @@ class FaultyClient : public nfs::Client {
 
   mutable std::mutex mu_;
   std::vector<Rule> rules_;                                  // GUARDED_BY(mu_)
+  std::vector<Action> actions_;                              // GUARDED_BY(mu_)
   std::map<std::string, std::chrono::microseconds> delays_;  // GUARDED_BY(mu_)
   std::map<std::string, uint64_t> calls_;                    // GUARDED_BY(mu_)
   std::vector<std::string> call_log_;                        // GUARDED_BY(mu_)

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 
 #include "tests/integration/mount_fixture.h"
 
@@ -264,6 +266,32 @@ TEST_F(PosixFilesTest, FsyncPutsTheDataOnTheServer) {
   ASSERT_TRUE(PwriteAll(fd.get(), second, static_cast<off_t>(first.size())));
   EXPECT_EQ(fdatasync(fd.get()), 0) << ErrnoText();
   EXPECT_TRUE(SameBytes(ReadFile(ServerPath("synced")).value_or(""), first + second));
+  EXPECT_EQ(fd.Close(), 0) << ErrnoText();
+}
+
+// O_DIRECT writes reach the server before they return (FILE_SYNC WRITEs,
+// or a COMMIT after a weaker answer), after the buffered writes before
+// them; O_DIRECT reads come from the server.
+TEST_F(PosixFilesTest, DirectWritesAreOnTheServerWhenTheyReturn) {
+  const std::string buffered = TestData(64 * kKiB, 15);
+  ASSERT_TRUE(WriteFile(Path("direct"), buffered));
+  UniqueFd fd(open(Path("direct").c_str(), O_RDWR | O_DIRECT));
+  ASSERT_SYSCALL(fd.get());
+  constexpr size_t kSize = kMiB;
+  void* raw = nullptr;
+  ASSERT_EQ(posix_memalign(&raw, 4096, kSize), 0);
+  std::unique_ptr<char, decltype(&free)> buf(static_cast<char*>(raw), &free);
+  const std::string data = TestData(kSize, 16);
+  std::copy(data.begin(), data.end(), buf.get());
+  ASSERT_EQ(pwrite(fd.get(), buf.get(), kSize, 32 * kKiB), static_cast<ssize_t>(kSize))
+      << ErrnoText();
+  // Still open, no fsync: the server has both.
+  const std::string want = buffered.substr(0, 32 * kKiB) + data;
+  EXPECT_TRUE(SameBytes(ReadFile(ServerPath("direct")).value_or(""), want));
+  std::fill(buf.get(), buf.get() + kSize, 0);
+  ASSERT_EQ(pread(fd.get(), buf.get(), kSize, 32 * kKiB), static_cast<ssize_t>(kSize))
+      << ErrnoText();
+  EXPECT_TRUE(SameBytes(std::string(buf.get(), kSize), data));
   EXPECT_EQ(fd.Close(), 0) << ErrnoText();
 }
 

@@ -343,6 +343,67 @@ TEST_F(FileSystemTest, CloseToOpenDropsCachedPagesWhenTheFileChanged) {
   EXPECT_EQ(Release(d.value.handle), 0);
 }
 
+// O_DIRECT writes go to the server as FILE_SYNC WRITEs from the caller's
+// bytes. A server may answer with less than FILE_SYNC: then the write
+// returns only after a COMMIT of its range; a COMMIT whose verifier is not
+// the WRITEs' (the server restarted and lost them) sends them again.
+class DirectWriteTest : public FileSystemTest {
+ protected:
+  DirectWriteTest() : FileSystemTest(Answering(nfs::Stability::kUnstable)) {}
+  static FakeClient::Options Answering(nfs::Stability committed) {
+    FakeClient::Options o;
+    o.stable_writes_answered = committed;
+    return o;
+  }
+  uint64_t OpenDirect(const std::string& name) {
+    auto e = Lookup(kRootInode, name);
+    OpenFlags flags;
+    flags.write = true;
+    flags.direct = true;
+    auto o = Open(e.value.ino, flags);
+    EXPECT_EQ(o.err, 0);
+    return o.value.handle;
+  }
+};
+
+TEST_F(DirectWriteTest, AnAnswerBelowFileSyncIsCommittedBeforeTheWriteReturns) {
+  const nfs::FileHandle fh = fake_.AddFile("d", "");
+  const uint64_t h = OpenDirect("d");
+  auto w = Write(h, "direct bytes", 0);
+  ASSERT_EQ(w.err, 0);
+  EXPECT_EQ(w.value, 12u);
+  EXPECT_EQ(fake_.CommittedContentOf(fh), "direct bytes");
+  EXPECT_EQ(faulty_.calls("COMMIT"), 1u);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(DirectWriteTest, ARestartBeforeTheCommitSendsTheBytesAgain) {
+  const nfs::FileHandle fh = fake_.AddFile("d", "");
+  const uint64_t h = OpenDirect("d");
+  faulty_.BeforeNth("COMMIT", 1, [this] { fake_.SimulateRestart(); });
+  auto w = Write(h, "direct bytes", 0);
+  ASSERT_EQ(w.err, 0);
+  EXPECT_EQ(w.value, 12u);
+  EXPECT_EQ(fake_.CommittedContentOf(fh), "direct bytes");
+  EXPECT_EQ(faulty_.calls("WRITE"), 2u);
+  EXPECT_EQ(faulty_.calls("COMMIT"), 2u);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(FileSystemTest, ADirectWriteAnsweredFileSyncNeedsNoCommit) {
+  const nfs::FileHandle fh = fake_.AddFile("d", "");
+  auto e = Lookup(kRootInode, "d");
+  OpenFlags flags;
+  flags.write = true;
+  flags.direct = true;
+  auto o = Open(e.value.ino, flags);
+  ASSERT_EQ(o.err, 0);
+  EXPECT_EQ(Write(o.value.handle, "direct bytes", 0).value, 12u);
+  EXPECT_EQ(fake_.CommittedContentOf(fh), "direct bytes");
+  EXPECT_EQ(faulty_.calls("COMMIT"), 0u);
+  EXPECT_EQ(Release(o.value.handle), 0);
+}
+
 TEST_F(FileSystemTest, CallsCarryTheCallersCredentialsAndTheServerDecides) {
   fake_.AddFile("private", "secret", 0600, 1000, 1000);
   auto e = Lookup(kRootInode, "private");
