@@ -14,8 +14,7 @@
 #include <vector>
 
 #include "nfs/v4/protocol.h"
-#include "tests/harness/rpc_fault_proxy.h"
-#include "tests/integration/engine_fixture.h"
+#include "tests/integration/proxied_engine_fixture.h"
 
 namespace floatmount::testing {
 namespace {
@@ -23,18 +22,8 @@ namespace {
 using namespace std::chrono_literals;
 using namespace nfs::v4;
 
-class OpenUpgradeTest : public EngineTest {
+class OpenUpgradeTest : public ProxiedEngineTest {
  protected:
-  void SetUp() override {
-    EngineTest::SetUp();
-    if (HasFatalFailure() || IsSkipped()) return;
-    proxy_ = std::make_unique<RpcFaultProxy>(server_address(), server_port());
-    ASSERT_TRUE(proxy_->Start()) << proxy_->error();
-  }
-  void TearDown() override {
-    proxy_.reset();
-    EngineTest::TearDown();
-  }
   static std::future<nfs::Status> Upgrade(nfs::Client& client, const nfs::OpenFile* file) {
     auto p = std::make_shared<std::promise<nfs::Status>>();
     client.Upgrade({}, file, true, true,
@@ -47,12 +36,10 @@ class OpenUpgradeTest : public EngineTest {
                 [&](nfs::Result<nfs::Attributes> r) { p.set_value(r.status()); });
     return p.get_future().get();
   }
-
-  std::unique_ptr<RpcFaultProxy> proxy_;
 };
 
 TEST_F(OpenUpgradeTest, RepliesOutOfOrderKeepTheNewerStateid) {
-  auto client = MountOrFail(Options(2, proxy_->port()));
+  auto client = Mount(2);
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
   nfs::OpenResult created = CreateFile(sync, "upgraded");

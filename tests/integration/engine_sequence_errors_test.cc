@@ -13,8 +13,7 @@
 #include <vector>
 
 #include "nfs/v4/protocol.h"
-#include "tests/harness/rpc_fault_proxy.h"
-#include "tests/integration/engine_fixture.h"
+#include "tests/integration/proxied_engine_fixture.h"
 
 namespace floatmount::testing {
 namespace {
@@ -22,21 +21,8 @@ namespace {
 using namespace std::chrono_literals;
 using namespace nfs::v4;
 
-class SequenceErrorsTest : public EngineTest {
+class SequenceErrorsTest : public ProxiedEngineTest {
  protected:
-  void SetUp() override {
-    EngineTest::SetUp();
-    if (HasFatalFailure() || IsSkipped()) return;
-    proxy_ = std::make_unique<RpcFaultProxy>(server_address(), server_port());
-    ASSERT_TRUE(proxy_->Start()) << proxy_->error();
-  }
-  void TearDown() override {
-    proxy_.reset();
-    EngineTest::TearDown();
-  }
-  std::unique_ptr<nfs::Nfs41Client> Mount(int nconnect) {
-    return MountOrFail(Options(nconnect, proxy_->port()));
-  }
   // Runs `n` GETATTRs at once; true if all succeeded.
   static bool ConcurrentGetAttrs(nfs::SyncClient& sync, int n) {
     std::vector<std::future<bool>> all;
@@ -51,8 +37,6 @@ class SequenceErrorsTest : public EngineTest {
   static bool IsWork(const RpcFaultProxy::Call& c) {
     return c.has_sequence && c.ops.size() >= 2;
   }
-
-  std::unique_ptr<RpcFaultProxy> proxy_;
 };
 
 // BADSLOT: the server now has fewer slots than the session said. The
