@@ -30,12 +30,20 @@ std::string Counter(long v) {
 
 ::testing::AssertionResult RunWorkers(const std::vector<std::string>& roots, int workers,
                                       const std::function<int(const std::string&)>& fn) {
+  return RunNumberedWorkers(roots, workers,
+                            [&fn](const std::string& root, int) { return fn(root); });
+}
+
+::testing::AssertionResult RunNumberedWorkers(
+    const std::vector<std::string>& roots, int workers,
+    const std::function<int(const std::string&, int)>& fn) {
   std::vector<pid_t> pids;
   std::string failures;
+  int number = 0;
   for (const std::string& root : roots) {
-    for (int i = 0; i < workers; ++i) {
+    for (int i = 0; i < workers; ++i, ++number) {
       const pid_t pid = fork();
-      if (pid == 0) _exit(fn(root));
+      if (pid == 0) _exit(fn(root, number));
       if (pid < 0) {
         failures += std::string(" fork: ") + std::strerror(errno);
         break;

@@ -20,6 +20,10 @@ std::string Counter(long v);
 // success if every one exited 0 (else which did not, with its status).
 ::testing::AssertionResult RunWorkers(const std::vector<std::string>& roots, int workers,
                                       const std::function<int(const std::string&)>& fn);
+// The same, fn(root, i) with i the worker's number (0, 1, ... in fork order).
+::testing::AssertionResult RunNumberedWorkers(
+    const std::vector<std::string>& roots, int workers,
+    const std::function<int(const std::string&, int)>& fn);
 
 // `rounds` read-modify-writes of root/counter (made with Counter(0)) under
 // an fcntl write lock on its first 8 bytes, the file kept open (and its
