@@ -118,6 +118,8 @@ struct RpcFaultProxy::Link {
   std::mutex rewrite_mu;
   std::unordered_map<uint32_t, std::pair<uint32_t, uint32_t>> rewrite;  // GUARDED_BY(rewrite_mu)
   std::unordered_set<uint32_t> hold;  // GUARDED_BY(rewrite_mu): replies to hold back
+  // GUARDED_BY(rewrite_mu): replies to replace (kAfterRun), by xid.
+  std::unordered_map<uint32_t, std::vector<uint8_t>> replace;
 };
 
 RpcFaultProxy::RpcFaultProxy(std::string target_host, uint16_t target_port)
@@ -272,6 +274,12 @@ void RpcFaultProxy::ClientToServer(Link* link) {
       }
       if (rule) answer = rule(call);
     }
+    if ((answer & kAfterRun) != 0) {
+      std::vector<uint8_t> reply = SequenceErrorReply(record, answer & ~kAfterRun);
+      std::lock_guard<std::mutex> lock(link->rewrite_mu);
+      if (!reply.empty()) link->replace[call.xid] = std::move(reply);
+      answer = 0;
+    }
     if (answer == kHoldReply) {
       std::lock_guard<std::mutex> lock(link->rewrite_mu);
       link->hold.insert(call.xid);
@@ -306,6 +314,12 @@ void RpcFaultProxy::ServerToClient(Link* link) {
         link->rewrite.erase(it);
       }
       hold = link->hold.erase(ntohl(xid)) > 0;
+      auto replaced = link->replace.find(ntohl(xid));
+      if (replaced != link->replace.end()) {
+        record = std::move(replaced->second);
+        link->replace.erase(replaced);
+        injected_.fetch_add(1);
+      }
     }
     if (hold) HoldReply();
     std::lock_guard<std::mutex> lock(link->write_mu);
@@ -318,6 +332,15 @@ void RpcFaultProxy::ServerToClient(Link* link) {
 // The reply a server gives to a COMPOUND refused in SEQUENCE: COMPOUND
 // status and one result, SEQUENCE's, both `status`; the call's tag echoed.
 bool RpcFaultProxy::Inject(Link* link, const std::vector<uint8_t>& call, uint32_t status) {
+  const std::vector<uint8_t> reply = SequenceErrorReply(call, status);
+  if (reply.empty()) return false;
+  injected_.fetch_add(1);
+  std::lock_guard<std::mutex> lock(link->write_mu);
+  return WriteRecord(link->client_fd, reply);
+}
+
+std::vector<uint8_t> RpcFaultProxy::SequenceErrorReply(const std::vector<uint8_t>& call,
+                                                       uint32_t status) {
   Reader r(call);
   const uint32_t xid = r.U32();
   r.Skip(20);
@@ -326,7 +349,7 @@ bool RpcFaultProxy::Inject(Link* link, const std::vector<uint8_t>& call, uint32_
   r.U32();
   r.Opaque();
   const auto [tag_at, tag_len] = r.Opaque();
-  if (!r.ok()) return false;
+  if (!r.ok()) return {};
   std::vector<uint8_t> reply;
   PutU32(reply, xid);
   PutU32(reply, 1);  // REPLY
@@ -340,9 +363,7 @@ bool RpcFaultProxy::Inject(Link* link, const std::vector<uint8_t>& call, uint32_
   PutU32(reply, 1);
   PutU32(reply, kOpSequence);
   PutU32(reply, status);
-  injected_.fetch_add(1);
-  std::lock_guard<std::mutex> lock(link->write_mu);
-  return WriteRecord(link->client_fd, reply);
+  return reply;
 }
 
 void RpcFaultProxy::FailOperation(std::vector<uint8_t>& reply, uint32_t op, uint32_t status) {

@@ -48,13 +48,17 @@ class RpcFaultProxy {
     uint32_t slot = 0, seqid = 0;
   };
   // 0: forward the call; otherwise answer it with this nfsstat4 (in
-  // SEQUENCE, or with kInOperation ORed in, in the operation after PUTFH),
-  // or, kHoldReply, forward it and hold its reply back until
-  // ReleaseReplies() (replies on other connections pass meanwhile: the
-  // client sees them in another order than the server ran the calls).
+  // SEQUENCE, or with kInOperation ORed in, in the operation after PUTFH;
+  // with kAfterRun ORed in, in SEQUENCE but only after the server ran the
+  // call, its real reply dropped: NFS4ERR_RETRY_UNCACHED_REP as a server
+  // answers the retry of a request whose reply it did not keep), or,
+  // kHoldReply, forward it and hold its reply back until ReleaseReplies()
+  // (replies on other connections pass meanwhile: the client sees them in
+  // another order than the server ran the calls).
   using Rule = std::function<uint32_t(const Call&)>;
   static constexpr uint32_t kInOperation = 0x80000000u;
   static constexpr uint32_t kHoldReply = 0x40000000u;
+  static constexpr uint32_t kAfterRun = 0x20000000u;
 
   RpcFaultProxy(std::string target_host, uint16_t target_port);
   ~RpcFaultProxy();
@@ -82,6 +86,9 @@ class RpcFaultProxy {
   void ClientToServer(Link* link);
   void ServerToClient(Link* link);
   bool Inject(Link* link, const std::vector<uint8_t>& call, uint32_t status);
+  // The reply of a COMPOUND refused in SEQUENCE with `status`; empty if
+  // the call cannot be read.
+  static std::vector<uint8_t> SequenceErrorReply(const std::vector<uint8_t>& call, uint32_t status);
   void PatchStatusFlags(std::vector<uint8_t>& reply) const;
   void HoldReply();  // until ReleaseReplies or Stop
   // Cuts a COMPOUND reply after SEQUENCE and PUTFH, then `op` fails with

@@ -9,7 +9,10 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
+#include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "nfs/v4/protocol.h"
@@ -95,6 +98,50 @@ TEST_F(SequenceErrorsTest, ConnectionNotBoundIsBoundAgain) {
   const nfs::ServerInfo info = client->info();
   EXPECT_EQ(info.sessions_created, 1u) << "a new session for one unbound connection";
   EXPECT_EQ(info.session_recoveries, 0u);
+}
+
+// NFS4ERR_RETRY_UNCACHED_REP: the server ran the request but did not keep
+// its reply (we did not ask it to: sa_cachethis is false for an idempotent
+// call). The call runs again on another slot; the slot it used has moved
+// on at the server too (no resync), and the session and slot limit stay.
+TEST_F(SequenceErrorsTest, RetryUncachedReplyRunsAnIdempotentCallAgain) {
+  auto client = Mount(1);
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  const uint32_t limit = client->info().slot_limit;
+  std::atomic<int> left{1};
+  std::mutex mu;
+  std::set<std::pair<uint32_t, uint32_t>> sent;  // (slot, sequence id) of work
+  int resent = 0;
+  proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
+    if (!IsWork(c)) return 0u;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!sent.insert({c.slot, c.seqid}).second) ++resent;
+    }
+    const bool getattr = c.ops.size() >= 3 && c.ops[2] == OP_GETATTR;
+    return getattr && left.fetch_sub(1) > 0
+               ? (RpcFaultProxy::kAfterRun | NFS4ERR_RETRY_UNCACHED_REP)
+               : 0u;
+  });
+  auto attr = sync.GetAttr(sync.root());
+  EXPECT_TRUE(attr.ok()) << attr.status().ToString();
+  EXPECT_EQ(proxy_->injected(), 1u);
+  auto missing = sync.Lookup(sync.root(), "missing");
+  EXPECT_TRUE(missing.status().IsNfs(NFS4ERR_NOENT)) << missing.status().ToString();
+  EXPECT_TRUE(ConcurrentGetAttrs(sync, 16));
+  {
+    // Sent again as the same slot and sequence id, a request is a retry of
+    // the one the server ran (answered from its reply cache, or refused).
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(resent, 0) << "a call went out again with a used slot and sequence id";
+  }
+  const nfs::ServerInfo info = client->info();
+  EXPECT_EQ(info.sessions_created, 1u);
+  EXPECT_EQ(info.session_recoveries, 0u);
+  EXPECT_EQ(info.slot_resyncs, 0u);
+  EXPECT_EQ(info.slots_interrupted, 0u);
+  EXPECT_EQ(info.slot_limit, limit);
 }
 
 // NFS4ERR_EXPIRED from an operation names that operation's stateid
