@@ -175,9 +175,23 @@ class Worker {
     if (choice < 65) return Check();
     if (choice < 75) return Flock();
     if (choice < 83) return RangeLock();
-    if (choice < 90) return Sync();
-    if (choice < 97) return CloseAt(static_cast<int>(Pick(fds_.size())));
+    if (choice < 88) return Sync();
+    if (choice < 95) return CloseAt(static_cast<int>(Pick(fds_.size())));
+    if (choice < 97) return Extend();
     return Size();
+  }
+
+  // ftruncate to W::kExtendedSize, past every stripe: the file grows (a hole
+  // to the end) while the others write, and never shrinks under them.
+  bool Extend() {
+    const int i = PickFd(Writable);
+    if (i < 0) return true;
+    const Fd& d = fds_[i];
+    if (ftruncate(d.fd, static_cast<off_t>(W::kExtendedSize)) != 0) {
+      return Fail("ftruncate %s: %s", FileName(d.file).c_str(), std::strerror(errno));
+    }
+    end_[d.file] = std::max<uint64_t>(end_[d.file], W::kExtendedSize);
+    return true;
   }
 
   bool Open() {
@@ -330,6 +344,7 @@ class Worker {
 }  // namespace
 
 ::testing::AssertionResult SharedFileWorkload::Prepare() const {
+  if (workers() > 8) return ::testing::AssertionFailure() << "at most 8 workers (kExtendedSize)";
   for (int f = 0; f < kFiles; ++f) {
     std::ofstream out(roots[0] + "/" + FileName(f));
     if (!out) return ::testing::AssertionFailure() << "cannot create " << FileName(f);

@@ -11,7 +11,8 @@
 // reads of them against its own model, so any interleaving has one right
 // answer: after all workers exit, each file must hold every worker's last
 // bytes in its stripes and zeros everywhere else below the size (holes),
-// and be exactly as long as the furthest write. Under flock of a file, a
+// and be exactly as long as the furthest write or kExtendedSize if a
+// worker extended it with ftruncate. Under flock of a file, a
 // worker also increments a shared counter (the lock-file protocol), which
 // must end at the number of increments.
 //
@@ -39,6 +40,9 @@ struct SharedFileWorkload {
   static constexpr size_t kStripe = 4099;
   static constexpr int kStripesPerWorker = 24;
   static constexpr int kBurstEvery = 10;  // ops; see Worker::Burst
+  // What a worker's ftruncate makes a file: past every stripe of up to 8
+  // workers, so it only ever grows it.
+  static constexpr uint64_t kExtendedSize = 8 * kStripesPerWorker * kStripe + 5000;
 
   std::vector<std::string> roots;  // one per mount, each the same directory
   int workers_per_root = 2;
