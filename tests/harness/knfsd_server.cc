@@ -263,7 +263,16 @@ bool KnfsdServer::ConnectControl() {
     CloseControl();
     return Fail("cannot connect to the guest's control port " + path + ": " + std::strerror(err));
   }
-  return true;
+  // The shell on ttyS1 may still be starting when the guest is ready, and
+  // what it is sent meanwhile can lose its first bytes (seen in CI: "echo"
+  // arrived as "o", the command's begin marker never came, and the test
+  // waited out its bound). Wait until it runs a line whole.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    std::string out;
+    if (RunInGuest("true", &out, std::chrono::milliseconds(1000)) == 0) return true;
+  }
+  CloseControl();
+  return Fail("the guest's control shell on " + path + " does not run commands");
 }
 
 void KnfsdServer::CloseControl() {
@@ -280,8 +289,11 @@ int KnfsdServer::RunInGuest(const std::string& command, std::string* output,
   const uint64_t n = ++commands_run_;
   const std::string begin = "KNFSD-BEGIN-" + std::to_string(n) + "\n";
   const std::string end = "KNFSD-END-" + std::to_string(n) + "-";
-  const std::string line = "echo KNFSD-BEGIN-$((" + std::to_string(n) + ")); { " + command +
-                           "\n} </dev/null 2>&1; echo KNFSD-END-$((" + std::to_string(n) + "))-$?\n";
+  // Leading blanks: if the shell drops the first bytes it is sent, it drops
+  // those.
+  const std::string line = std::string(32, ' ') + "echo KNFSD-BEGIN-$((" + std::to_string(n) +
+                           ")); { " + command + "\n} </dev/null 2>&1; echo KNFSD-END-$((" +
+                           std::to_string(n) + "))-$?\n";
   for (size_t sent = 0; sent < line.size();) {
     const ssize_t w = send(control_fd_, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (w < 0 && errno == EINTR) continue;
@@ -299,6 +311,11 @@ int KnfsdServer::RunInGuest(const std::string& command, std::string* output,
         if (output != nullptr) *output = got.substr(b + begin.size(), e - b - begin.size());
         return std::atoi(got.c_str() + e + end.size());
       }
+    } else if (const size_t e = got.find(end); e != std::string::npos && got.find('\n', e) != std::string::npos) {
+      // It ended but never began: the line reached the shell damaged.
+      // Whatever ran, its output cannot be told apart: fail now rather
+      // than wait out the bound.
+      break;
     }
     const int wait_ms = MillisUntil(deadline);
     if (wait_ms <= 0) break;
