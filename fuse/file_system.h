@@ -61,7 +61,7 @@ struct FsOptions {
   double entry_timeout = 1.0;  // seconds the kernel may cache name lookups
   // A name the server says does not exist is answered as a negative entry
   // (ino 0) valid for entry_timeout, so the kernel answers the next lookup
-  // of it with ENOENT itself (fuse_lowlevel.h, fuse_entry_param::ino). The
+  // of it with ENOENT itself (libfuse's fuse_entry_param with ino 0). The
   // kernel drops it when a create through this mount makes the name; a
   // create on another client shows here once it expires. False
   // (lookupcache=positive): a missing name is asked for every time.

@@ -371,8 +371,8 @@ void FileSystem::DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<u
   struct Progress {
     std::vector<uint8_t> data;
     size_t done = 0;
-    bool uncommitted = false;                    // a WRITE answered below FILE_SYNC
-    std::optional<nfs::WriteVerifier> verifier;  // of the first such WRITE
+    // Of the first WRITE answered below FILE_SYNC: set while a COMMIT is owed.
+    std::optional<nfs::WriteVerifier> verifier;
     int passes = 0;
   };
   constexpr int kMaxPasses = 3;
@@ -395,7 +395,6 @@ void FileSystem::DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<u
                       if (++progress->passes >= kMaxPasses) return finish(EIO, 0);
                       // The server restarted since the WRITEs: send them again.
                       progress->done = 0;
-                      progress->uncommitted = false;
                       progress->verifier.reset();
                       (*step)();
                     });
@@ -410,11 +409,10 @@ void FileSystem::DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<u
           if (!r.ok()) return finish(ErrnoFromStatus(r.status()), 0);
           if (r->committed != nfs::Stability::kFileSync && r->count > 0) {
             if (!progress->verifier) progress->verifier = r->verifier;
-            progress->uncommitted = true;
           }
           progress->done += r->count;
           if (r->count == 0 || progress->done >= progress->data.size()) {
-            if (progress->uncommitted) return commit();
+            if (progress->verifier) return commit();
             return finish(0, progress->done);
           }
           (*step)();

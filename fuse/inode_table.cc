@@ -4,7 +4,7 @@ namespace floatmount::fuse {
 
 InodeTable::InodeTable(nfs::FileHandle root) {
   by_fh_[Key(root)] = kRootInode;
-  entries_[kRootInode] = Entry{std::move(root), 1, {}};
+  entries_[kRootInode] = Entry{std::move(root), 1, {}, std::nullopt};
 }
 
 InodeId InodeTable::Learn(const nfs::FileHandle& fh, const nfs::Attributes& attr) {

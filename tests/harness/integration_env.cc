@@ -17,6 +17,14 @@ bool IntegrationRequired() { return EnvFlag("FLOATMOUNT_REQUIRE_INTEGRATION"); }
 
 bool KeepTestDirs() { return EnvFlag("FLOATMOUNT_KEEP_TEST_DIRS"); }
 
+uint64_t EnvNumber(const char* name, uint64_t fallback) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || value[0] == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(value, &end, 0);
+  return *end == '\0' ? v : fallback;
+}
+
 double TimeScale() {
   const char* value = std::getenv("FLOATMOUNT_TEST_TIME_SCALE");
   if (value == nullptr || value[0] == '\0') return 1.0;

@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace floatmount::testing {
@@ -37,6 +38,11 @@ bool KeepTestDirs();
 
 // FLOATMOUNT_TEST_TIME_SCALE as a factor >= 1 (1 when unset or invalid).
 double TimeScale();
+
+// The environment variable `name` as a whole number (decimal, or 0x hex),
+// `fallback` when it is unset, empty or not a number: the knobs that size
+// long runs (seeds, op counts, data sizes).
+uint64_t EnvNumber(const char* name, uint64_t fallback);
 
 // `bound` stretched by TimeScale().
 template <class Rep, class Period>

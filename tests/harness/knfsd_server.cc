@@ -311,7 +311,8 @@ int KnfsdServer::RunInGuest(const std::string& command, std::string* output,
         if (output != nullptr) *output = got.substr(b + begin.size(), e - b - begin.size());
         return std::atoi(got.c_str() + e + end.size());
       }
-    } else if (const size_t e = got.find(end); e != std::string::npos && got.find('\n', e) != std::string::npos) {
+    } else if (const size_t e = got.find(end);
+               e != std::string::npos && got.find('\n', e) != std::string::npos) {
       // It ended but never began: the line reached the shell damaged.
       // Whatever ran, its output cannot be told apart: fail now rather
       // than wait out the bound.

@@ -24,8 +24,8 @@ namespace {
 constexpr auto kFioTimeout = std::chrono::seconds(900);
 
 uint64_t FioMib() {
-  const char* env = getenv("FLOATMOUNT_FIO_MIB");
-  return env != nullptr && atoi(env) > 0 ? uint64_t(atoi(env)) : 4096;
+  const uint64_t mib = EnvNumber("FLOATMOUNT_FIO_MIB", 4096);
+  return mib > 0 ? mib : 4096;
 }
 
 // Empties the kernel's page cache, so reads go through floatmount again.

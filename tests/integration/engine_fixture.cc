@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -244,12 +245,8 @@ std::optional<struct stat> EngineTest::ServerStat(const std::string& rel) {
 }
 
 size_t EngineTest::DataSize(size_t bytes) const {
-  size_t divisor = knfsd() ? 8 : 1;
-  if (const char* env = std::getenv("FLOATMOUNT_BULK_DIVISOR");
-      env != nullptr && std::atoi(env) > 1) {
-    divisor *= static_cast<size_t>(std::atoi(env));
-  }
-  return bytes / divisor;
+  const size_t divisor = knfsd() ? 8 : 1;
+  return bytes / divisor / std::max<uint64_t>(EnvNumber("FLOATMOUNT_BULK_DIVISOR", 1), 1);
 }
 
 nfs::Nfs41Options EngineTest::Options(int nconnect, uint16_t port) const {

@@ -329,12 +329,8 @@ TEST_F(KnfsdTest, FlockLockFileCounterOnTwoMountsIsExact) {
 // servers see different sequences. FLOATMOUNT_KNFSD_TORTURE_SEEDS (default
 // 4) and FLOATMOUNT_TORTURE_OPS (default 2000 here) size it.
 TEST_F(KnfsdTest, TortureRandomOpsMatchTheModel) {
-  auto env = [](const char* name, uint64_t fallback) {
-    const char* v = std::getenv(name);
-    return v == nullptr || *v == '\0' ? fallback : std::strtoull(v, nullptr, 0);
-  };
-  const uint64_t seeds = env("FLOATMOUNT_KNFSD_TORTURE_SEEDS", 4);
-  const uint64_t ops = env("FLOATMOUNT_TORTURE_OPS", 2000);
+  const uint64_t seeds = EnvNumber("FLOATMOUNT_KNFSD_TORTURE_SEEDS", 4);
+  const uint64_t ops = EnvNumber("FLOATMOUNT_TORTURE_OPS", 2000);
   FloatMount second;
   ASSERT_TRUE(second.Mount(MountConfig()));
   for (uint64_t seed = 101; seed < 101 + seeds; ++seed) {

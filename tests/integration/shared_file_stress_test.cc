@@ -20,11 +20,6 @@
 namespace floatmount::testing {
 namespace {
 
-uint64_t EnvNumber(const char* name, uint64_t fallback) {
-  const char* env = std::getenv(name);
-  return env == nullptr || *env == '\0' ? fallback : std::strtoull(env, nullptr, 10);
-}
-
 class SharedFileStressTest : public MountTest {
  protected:
   SharedFileStressTest() { test_timeout_ = std::chrono::seconds(600); }

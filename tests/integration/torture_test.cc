@@ -35,14 +35,6 @@ namespace {
 constexpr int kShards = 4;
 constexpr auto kSeedTimeout = std::chrono::seconds(500);
 
-uint64_t EnvNumber(const char* name, uint64_t fallback) {
-  const char* env = std::getenv(name);
-  if (env == nullptr || *env == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long v = std::strtoull(env, &end, 0);
-  return *end == '\0' ? v : fallback;
-}
-
 class TortureTest : public MountTest, public ::testing::WithParamInterface<int> {
  protected:
   TortureTest() { test_timeout_ = std::chrono::seconds(1800); }

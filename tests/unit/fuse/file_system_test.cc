@@ -893,7 +893,9 @@ TEST_F(FileSystemTest, OpensFollowThisMountsRenamesAndRemoves) {
   auto again = Open(f.value.ino, {true, false});
   EXPECT_EQ(again.err, 0);
   EXPECT_EQ(Release(o.value.handle), 0);
-  if (again.err == 0) EXPECT_EQ(Release(again.value.handle), 0);
+  if (again.err == 0) {
+    EXPECT_EQ(Release(again.value.handle), 0);
+  }
 }
 
 class AsyncFileSystemTest : public FileSystemTest {
