@@ -130,7 +130,8 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
   const bool size_only = attrs.size && !attrs.mode && !attrs.uid && !attrs.gid &&
                          attrs.atime_how == nfs::SetAttributes::TimeHow::kDontChange &&
                          attrs.mtime_how == nfs::SetAttributes::TimeHow::kDontChange;
-  auto done = [this, ino, reply, file, size_only](nfs::Result<nfs::Attributes> r) {
+  const bool truncates = attrs.size.has_value();
+  auto done = [this, ino, reply, file, size_only, truncates](nfs::Result<nfs::Attributes> r) {
     if (!r.ok()) {
       int err = ErrnoFromStatus(r.status());
       // POSIX truncate(2) says EACCES for a file one may not write; servers
@@ -139,6 +140,7 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
       return reply(err, {});
     }
     inodes_.UpdateAttributes(ino, *r);
+    if (truncates) DropCachedBytes(ino);
     AttrOut out{*r, options_.attr_timeout};
     ApplyPendingSize(ino, &out.attr);
     reply(0, std::move(out));

@@ -66,6 +66,11 @@ struct FsOptions {
   // create on another client shows here once it expires. False
   // (lookupcache=positive): a missing name is asked for every time.
   bool negative_entries = true;
+  // A file last seen no larger than this (and not empty) is read in the
+  // compound of its OPEN, when that OPEN is the first of the file by this
+  // user and is to read: open + read of a small file in one round trip
+  // (issue 18). 0: never. The kernel's read-ahead window by default.
+  uint32_t open_read_max = 128 << 10;
   // Poll interval while waiting for a blocking lock (F_SETLKW, flock).
   std::chrono::milliseconds lock_poll{50};
   // Memory for read-ahead and dirty data together (0: min(1 GiB, 10% of RAM)).
@@ -252,8 +257,13 @@ class FileSystem {
   static constexpr std::chrono::milliseconds kTickInterval{1000};
 
   std::optional<nfs::FileHandle> HandleOf(InodeId ino) const { return inodes_.Handle(ino); }
+  // `read_first`: see nfs::OpenRequest (by name only).
   void OpenByName(const nfs::Credentials& cred, InodeId ino, const nfs::FileHandle& fh, bool read,
-                  bool write, nfs::Callback<nfs::OpenResult> done);
+                  bool write, uint32_t read_first, nfs::Callback<nfs::OpenResult> done);
+  // How much of the file an OPEN for `flags` reads in its compound (0:
+  // none), and the cache's mark for keeping those bytes (FileCache::Seed).
+  uint32_t ReadFirstSize(InodeId ino, OpenFlags flags, const FileCache& cache,
+                         uint64_t* mark) const;
   // Learns the entry's inode, as `name` in `parent` (see InodeTable).
   EntryOut MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name);
   std::shared_ptr<OpenFileState> FindOpen(uint64_t handle) const;
@@ -295,6 +305,10 @@ class FileSystem {
   // through it: one sent before those bytes would be undone when they
   // arrive (ftruncate, O_TRUNC at open and at create alike).
   void AfterPendingWrites(InodeId ino, std::function<void()> then);
+  // This mount changed the file's bytes without its cache (a truncate, an
+  // O_DIRECT write): what the cache read before is stale, and so are bytes
+  // an OPEN in flight read (FileCache::Seed). Call once the server answered.
+  void DropCachedBytes(InodeId ino);
   // A file being written here is at least as long as our pending writes.
   void ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const;
   std::vector<std::shared_ptr<FileCache>> LiveCaches() const;  // outside mu_

@@ -37,6 +37,10 @@ void FileSystem::AfterPendingWrites(InodeId ino, std::function<void()> then) {
   cache->Flush(std::move(then));
 }
 
+void FileSystem::DropCachedBytes(InodeId ino) {
+  if (auto cache = FindCache(ino)) cache->DropClean();
+}
+
 void FileSystem::ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const {
   if (attr->type != nfs::FileType::kRegular) return;
   auto cache = FindCache(ino);

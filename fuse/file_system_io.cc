@@ -111,8 +111,12 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
   }
   // The first open of this file by this user: ask for read access too (a
   // later read-only descriptor can then share it); fall back to what was
-  // asked if the server refuses (a 0200 file).
-  auto opened = [this, cred, shared, flags, reply](nfs::Result<nfs::OpenResult> r, bool read) {
+  // asked if the server refuses (a 0200 file). A small file to be read is
+  // read in the same compound.
+  uint64_t mark = 0;
+  const uint32_t read_first = ReadFirstSize(ino, flags, *shared->cache, &mark);
+  auto opened = [this, cred, shared, flags, mark, reply](nfs::Result<nfs::OpenResult> r,
+                                                         bool read) {
     int err = r.ok() ? 0 : ErrnoFromStatus(r.status());
     if (r.ok() && r->fh != shared->fh) {
       // The name leads to another file now: not this inode's to open.
@@ -124,19 +128,41 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
       DropShared(shared);
       return reply(err, {});
     }
+    if (r->first_read && r->first_read->eof && r->attr.Has(nfs::Attributes::kChange)) {
+      shared->cache->Seed(CacheIdentity{cred, r->file}, mark, r->attr.change,
+                          r->first_read->data);
+    }
     SharedReady(shared, 0, r->file, read, flags.write);
     FinishOpen(shared, flags, r->attr, reply);
   };
-  OpenByName(cred, ino, *fh, true, flags.write,
+  OpenByName(cred, ino, *fh, true, flags.write, read_first,
              [this, cred, ino, fh = *fh, flags, opened](nfs::Result<nfs::OpenResult> r) {
                if (!r.ok() && flags.write && !flags.read && ErrnoFromStatus(r.status()) == EACCES) {
-                 OpenByName(cred, ino, fh, false, true, [opened](nfs::Result<nfs::OpenResult> w) {
-                   opened(std::move(w), false);
-                 });
+                 OpenByName(cred, ino, fh, false, true, 0,
+                            [opened](nfs::Result<nfs::OpenResult> w) {
+                              opened(std::move(w), false);
+                            });
                  return;
                }
                opened(std::move(r), true);
              });
+}
+
+uint32_t FileSystem::ReadFirstSize(InodeId ino, OpenFlags flags, const FileCache& cache,
+                                   uint64_t* mark) const {
+  if (options_.open_read_max == 0 || !flags.read || flags.direct || flags.truncate) return 0;
+  const auto attr = inodes_.Attributes(ino);
+  if (!attr || !attr->Has(nfs::Attributes::kSize) || attr->size == 0 ||
+      attr->size > options_.open_read_max) {
+    return 0;
+  }
+  const auto m = cache.SeedMark();
+  if (!m) return 0;  // this mount's writes are on the way: read after them
+  *mark = *m;
+  // A little more than the size last seen: a file that grew a little since
+  // is still read whole (the READ says eof).
+  constexpr uint64_t kSlack = 4096;
+  return uint32_t(std::min<uint64_t>(options_.open_read_max, attr->size + kSlack));
 }
 
 // Close-to-open for names. The kernel opens the inode its dentry names, and
@@ -149,7 +175,8 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
 // known name (never learned, or removed by this mount: an open through
 // /proc/self/fd) the open goes by handle.
 void FileSystem::OpenByName(const nfs::Credentials& cred, InodeId ino, const nfs::FileHandle& fh,
-                            bool read, bool write, nfs::Callback<nfs::OpenResult> done) {
+                            bool read, bool write, uint32_t read_first,
+                            nfs::Callback<nfs::OpenResult> done) {
   const auto name = inodes_.NameOf(ino);
   const auto dir = name ? HandleOf(name->parent) : std::nullopt;
   if (!dir) return client_->OpenHandle(cred, fh, read, write, std::move(done));
@@ -157,6 +184,7 @@ void FileSystem::OpenByName(const nfs::Credentials& cred, InodeId ino, const nfs
   req.read = read;
   req.write = write;
   req.create = nfs::CreateMode::kNoCreate;
+  req.read_first = read_first;
   client_->Open(cred, *dir, name->name, req, [done](nfs::Result<nfs::OpenResult> r) {
     if (!r.ok() && ErrnoFromStatus(r.status()) == ENOENT) {
       return done(nfs::Status::Nfs(nfs::v4::NFS4ERR_STALE, "the name is gone"));
@@ -267,6 +295,7 @@ void FileSystem::ContinueOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flag
                          return reply(ErrnoFromStatus(t.status()), {});
                        }
                        inodes_.UpdateAttributes(state->ino, *t);
+                       DropCachedBytes(state->ino);
                        out.keep_cache = false;
                        out.handle = RegisterOpen(std::move(state));
                        reply(0, out);
@@ -293,6 +322,7 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     CreateOut out;
     out.entry = MakeEntry(nfs::Entry{r->fh, r->attr}, parent, name);
+    if (flags.truncate) DropCachedBytes(out.entry.ino);
     bool created;
     auto shared = AcquireShared(out.entry.ino, r->fh, cred, &created);
     if (created) {
@@ -382,8 +412,9 @@ void FileSystem::DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<u
   shared->cache->DropClean();
   auto file = shared->File();
   auto step = std::make_shared<std::function<void()>>();
-  auto finish = [step, reply](int err, size_t n) {
+  auto finish = [this, shared, step, reply](int err, size_t n) {
     *step = nullptr;  // breaks the self-reference
+    DropCachedBytes(shared->ino);  // chunks read meanwhile may predate the WRITEs
     reply(err, n);
   };
   auto commit = [this, shared, offset, progress, step, finish]() {

@@ -21,6 +21,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "nfs/status.h"
 #include "nfs/types.h"
@@ -44,11 +45,20 @@ class OpenFile {
   virtual bool usable() const { return true; }
 };
 
+// The file's first bytes, read in the OPEN's compound (OpenRequest::read_first).
+struct FirstRead {
+  std::vector<uint8_t> data;
+  bool eof = false;  // `data` is the whole file
+};
+
 struct OpenResult {
   std::shared_ptr<OpenFile> file;
   FileHandle fh;
   Attributes attr;
   bool created = false;
+  // With read_first: the bytes, read after `attr` was (so they are at least
+  // as new). Empty when the READ failed; the open stands either way.
+  std::optional<FirstRead> first_read;
 };
 
 class Client {

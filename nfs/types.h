@@ -187,6 +187,10 @@ struct OpenRequest {
   CreateMode create = CreateMode::kNoCreate;
   SetAttributes attrs;  // on create: mode (and uid/gid where allowed)
   bool truncate = false;  // O_TRUNC: sets size 0 in the same compound
+  // Opening an existing file to read it: READ this many bytes from offset 0
+  // in the OPEN's own compound (0: none). A small file then needs no READ
+  // round trip of its own. Ignored with create or truncate, and by NFSv3.
+  uint32_t read_first = 0;
 };
 
 

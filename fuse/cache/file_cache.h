@@ -143,6 +143,17 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
   uint64_t PendingEnd() const;
   bool HasUncommitted() const;
 
+  // Bytes read with the file's OPEN (OpenRequest::read_first) become a
+  // chunk, as if fetched, so the first read needs no READ. Between the two
+  // calls nothing of this mount may have changed the file's bytes: take the
+  // mark before the OPEN goes out (nullopt: this mount has writes on the
+  // way, do not read first); Seed refuses bytes once a write, a truncate
+  // (DropClean) or a drop of cached bytes came after the mark. `data` must
+  // be the whole file (its READ said eof); it is labelled `change`.
+  std::optional<uint64_t> SeedMark() const;
+  bool Seed(const CacheIdentity& who, uint64_t mark, uint64_t change,
+            std::span<const uint8_t> data);
+
   void DropClean();  // read-ahead chunks
   void Relieve();    // memory pressure: drop read-ahead, send, commit
   void Tick();       // periodic: send and commit data idle for idle_flush
@@ -218,6 +229,8 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
   // Read-ahead state.
   std::map<uint64_t, std::shared_ptr<CleanChunk>> clean_;  // GUARDED_BY(mu_): by offset
   std::optional<uint64_t> clean_change_;                     // GUARDED_BY(mu_)
+  // Moves on every write buffered and every drop of clean chunks (SeedMark).
+  uint64_t clean_generation_ = 0;  // GUARDED_BY(mu_)
 
   // Write-back state.
   std::map<uint64_t, std::shared_ptr<DirtyChunk>> dirty_;  // GUARDED_BY(mu_): by offset

@@ -218,12 +218,40 @@ void FileCache::ReadFromServer(const CacheIdentity& who, uint64_t offset, size_t
   (*step)();
 }
 
+std::optional<uint64_t> FileCache::SeedMark() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (PendingAtOrAfterLocked(0)) return std::nullopt;
+  return clean_generation_;
+}
+
+bool FileCache::Seed(const CacheIdentity& who, uint64_t mark, uint64_t change,
+                     std::span<const uint8_t> data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (mark != clean_generation_ || PendingAtOrAfterLocked(0) || data.size() > chunk() ||
+      clean_.count(0) != 0) {
+    return false;
+  }
+  if (clean_change_ != change) {
+    DropCleanLocked();
+    clean_change_ = change;
+  }
+  auto c = NewCleanLocked(0, false, who);
+  if (!c) return false;  // no memory to spare: the read asks the server
+  std::memcpy(c->data.get(), data.data(), data.size());
+  c->valid = uint32_t(data.size());
+  c->eof = true;
+  c->state = CleanChunk::State::kReady;
+  context_.counters->read_from_server += data.size();
+  return true;
+}
+
 void FileCache::DropClean() {
   std::lock_guard<std::mutex> lock(mu_);
   DropCleanLocked();
 }
 
 void FileCache::DropCleanLocked() {
+  ++clean_generation_;
   for (auto& [base, c] : clean_) {
     if (c->prefetched) context_.counters->prefetch_wasted += c->valid - std::min<uint64_t>(c->served, c->valid);
   }
@@ -231,6 +259,7 @@ void FileCache::DropCleanLocked() {
 }
 
 void FileCache::DropCleanAtLocked(uint64_t base) {
+  ++clean_generation_;
   auto it = clean_.find(base);
   if (it == clean_.end()) return;
   const CleanChunk& c = *it->second;
@@ -245,6 +274,7 @@ void FileCache::DropStaleEndLocked(uint64_t end) {
   // it would be a short read in the middle of the file, which the kernel
   // takes for the file having shrunk (issue 13). A chunk still on its way
   // may meet that old end too.
+  ++clean_generation_;
   for (auto it = clean_.begin(); it != clean_.end() && it->first < end;) {
     const CleanChunk& c = *it->second;
     const bool stale = (c.eof && c.base + c.valid < end) || c.state == CleanChunk::State::kFetching;

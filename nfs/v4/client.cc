@@ -272,15 +272,18 @@ struct OpenOutcome {
   OpenRes res;
   FileHandle fh;
   Attributes attr;
+  std::optional<FirstRead> first_read;
 };
 
 }  // namespace
 
 // Shared by Open and OpenHandle: SEQUENCE, PUTFH, OPEN, GETFH, [SETATTR,]
-// GETATTR. SETATTR (size 0, with the current stateid of RFC 8881 16.2.3.1.2)
-// implements O_TRUNC in the same round trip.
+// GETATTR, [READ]. SETATTR (size 0, with the current stateid of RFC 8881
+// 16.2.3.1.2) implements O_TRUNC in the same round trip; READ (the same
+// stateid, after GETATTR, so the bytes are no older than the attributes)
+// the first read of a small file.
 void Nfs41Client::DoOpen(const Credentials& cred, const FileHandle& fh, OpenArgs args,
-                         bool truncate, Callback<OpenResult> done) {
+                         bool truncate, uint32_t read_first, Callback<OpenResult> done) {
   args.owner = StateOwner{engine_->clientid(), engine_->NewOpenOwner()};
   const IdMapper* ids = &engine_->id_mapper();
   auto outcome = std::make_shared<OpenOutcome>();
@@ -288,8 +291,13 @@ void Nfs41Client::DoOpen(const Credentials& cred, const FileHandle& fh, OpenArgs
   auto c = std::make_shared<Compound>();
   c->name = "OPEN";
   c->cred = cred;
-  c->cachethis = true;
-  c->encode = [fh, args, truncate, ids](XdrEncoder& e) {
+  // The reply cache keeps an OPEN's reply, so that a resent OPEN that
+  // creates or truncates is answered rather than run twice. Servers keep
+  // only small replies there (knfsd about 2 KiB): with a READ it would not
+  // fit. An OPEN that neither creates nor truncates may run twice (the
+  // same open owner: the same open, a newer seqid), so it goes uncached.
+  c->cachethis = read_first == 0;
+  c->encode = [fh, args, truncate, read_first, ids](XdrEncoder& e) {
     EncodePutFh(e, fh);
     EncodeOpen(e, args, *ids);
     EncodeGetFh(e);
@@ -301,9 +309,13 @@ void Nfs41Client::DoOpen(const Credentials& cred, const FileHandle& fh, OpenArgs
       ++ops;
     }
     EncodeGetAttr(e, StandardAttrs());
+    if (read_first != 0) {
+      EncodeRead(e, kCurrentStateid, 0, read_first);
+      ++ops;
+    }
     return ops;
   };
-  c->decode = [outcome, truncate, ids](XdrDecoder& d, bool) {
+  c->decode = [outcome, truncate, read_first, ids](XdrDecoder& d, bool) {
     *outcome = OpenOutcome{};
     if (Status s = DecodePutFh(d); !s.ok()) return s;
     if (Status s = DecodeOpen(d, &outcome->res); !s.ok()) return s;
@@ -312,7 +324,17 @@ void Nfs41Client::DoOpen(const Credentials& cred, const FileHandle& fh, OpenArgs
       Bitmap set;
       if (Status s = DecodeSetAttr(d, &set); !s.ok()) return s;
     }
-    return DecodeGetAttr(d, *ids, &outcome->attr);
+    if (Status s = DecodeGetAttr(d, *ids, &outcome->attr); !s.ok()) return s;
+    if (read_first == 0) return Status::Ok();
+    // The file is open whatever became of the READ: its error only means
+    // the first read goes on its own.
+    FirstRead first;
+    std::span<const uint8_t> data;
+    if (DecodeRead(d, &first.eof, &data).ok() && data.size() <= read_first) {
+      first.data.assign(data.begin(), data.end());
+      outcome->first_read = std::move(first);
+    }
+    return Status::Ok();
   };
   const Credentials owner_cred = cred;
   const uint32_t share = args.share_access & OPEN4_SHARE_ACCESS_BOTH;
@@ -339,6 +361,7 @@ void Nfs41Client::DoOpen(const Credentials& cred, const FileHandle& fh, OpenArgs
     result.attr = outcome->attr;
     result.created = !outcome->res.attrset.empty() ||
                      outcome->res.cinfo.before != outcome->res.cinfo.after;
+    result.first_read = std::move(outcome->first_read);
     done(std::move(result));
   };
   engine_->Submit(std::move(c));
@@ -390,7 +413,9 @@ void Nfs41Client::Open(const Credentials& cred, const FileHandle& dir, const std
       break;
     }
   }
-  DoOpen(cred, dir, std::move(args), req.truncate, std::move(done));
+  const bool plain_read = req.read && !req.truncate && req.create == CreateMode::kNoCreate;
+  const uint32_t read_first = plain_read ? std::min<uint32_t>(req.read_first, rsize_) : 0;
+  DoOpen(cred, dir, std::move(args), req.truncate, read_first, std::move(done));
 }
 
 void Nfs41Client::OpenHandle(const Credentials& cred, const FileHandle& fh, bool read, bool write,
@@ -399,7 +424,7 @@ void Nfs41Client::OpenHandle(const Credentials& cred, const FileHandle& fh, bool
   args.share_access = ShareAccess(read, write) | OPEN4_SHARE_ACCESS_WANT_NO_DELEG;
   args.claim = CLAIM_FH;
   args.opentype = OPEN4_NOCREATE;
-  DoOpen(cred, fh, std::move(args), false, std::move(done));
+  DoOpen(cred, fh, std::move(args), false, 0, std::move(done));
 }
 
 // SEQUENCE, PUTFH, OPEN (same open owner, wider share access: the server

@@ -155,7 +155,7 @@ class Nfs41Client : public MountedClient {
  private:
   explicit Nfs41Client(std::unique_ptr<Nfs41Engine> engine);
   void DoOpen(const Credentials& cred, const FileHandle& fh, v4::OpenArgs args, bool truncate,
-              Callback<OpenResult> done);
+              uint32_t read_first, Callback<OpenResult> done);
   void ReturnDelegation(const Credentials& cred, const FileHandle& fh, const v4::Stateid& stateid);
 
   std::unique_ptr<Nfs41Engine> engine_;

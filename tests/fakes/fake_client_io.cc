@@ -133,7 +133,17 @@ void FakeClient::Open(const Credentials& cred, const FileHandle& dir, const std:
           Touch(*n, true);
         }
       }
-      return NewOpen(*n, req.read, req.write, false);
+      auto opened = NewOpen(*n, req.read, req.write, false);
+      if (opened.ok() && req.read && req.read_first > 0 && !truncate &&
+          req.create == nfs::CreateMode::kNoCreate) {
+        // The READ in the OPEN's compound (after its attributes).
+        nfs::FirstRead first;
+        first.data.resize(std::min<uint64_t>(req.read_first, n->data.size()));
+        n->data.Read(0, first.data.data(), first.data.size());
+        first.eof = first.data.size() == n->data.size();
+        opened->first_read = std::move(first);
+      }
+      return opened;
     }
     if (req.create == nfs::CreateMode::kNoCreate) return Err(NFS4ERR_NOENT, "OPEN", name);
     if (!Permits(cred, **d, kWrite | kExec)) return Err(NFS4ERR_ACCESS, "OPEN", name);

@@ -142,5 +142,44 @@ TEST_F(EngineTest, CallsCarryTheCallersUidAndGid) {
   EXPECT_TRUE(denied.status().IsNfs(13)) << denied.status().ToString();  // NFS4ERR_ACCESS
 }
 
+// OPEN with a READ in its compound (OpenRequest::read_first, issue 18): the
+// server answers both, with the current stateid, and the open is a usable
+// one. A file larger than asked comes back in part, not marked eof.
+TEST_F(EngineTest, AnOpenReadsTheFirstBytesInItsCompound) {
+  auto client = MountOrFail(Options(1));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> small = RandomBytes(5000, 11);
+  const std::vector<uint8_t> large = RandomBytes(300000, 12);
+  for (const auto& [name, data] : {std::pair{"small", &small}, std::pair{"large", &large}}) {
+    nfs::OpenResult made = CreateFile(sync, name);
+    ASSERT_TRUE(made.file);
+    ASSERT_TRUE(WriteAll(*client, made.fh, made.file.get(), *data).ok());
+    ASSERT_TRUE(sync.Close(made.file).ok());
+  }
+  nfs::OpenRequest req;
+  req.read_first = 64 << 10;
+  auto opened = sync.Open(sync.root(), "small", req);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  ASSERT_TRUE(opened->first_read.has_value());
+  EXPECT_TRUE(opened->first_read->eof);
+  EXPECT_TRUE(opened->first_read->data == small);
+  EXPECT_EQ(opened->attr.size, small.size());
+  // The open works for a READ of its own afterwards (its stateid is right).
+  std::vector<uint8_t> back(100);
+  auto read = sync.Read(opened->fh, opened->file.get(), 4900, back);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->count, 100u);
+  ASSERT_TRUE(sync.Close(opened->file).ok());
+
+  auto part = sync.Open(sync.root(), "large", req);
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  ASSERT_TRUE(part->first_read.has_value());
+  EXPECT_FALSE(part->first_read->eof);
+  EXPECT_TRUE(part->first_read->data ==
+              std::vector<uint8_t>(large.begin(), large.begin() + req.read_first));
+  ASSERT_TRUE(sync.Close(part->file).ok());
+}
+
 }  // namespace
 }  // namespace floatmount::testing

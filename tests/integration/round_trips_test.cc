@@ -105,6 +105,8 @@ TEST_F(RoundTripsTest, CompoundsPerOperation) {
   });
   Print(create, "2");
 
+  // The READ rides in the OPEN's compound (a file of at most
+  // open_read_max); LOOKUP is the kernel's, CLOSE its RELEASE.
   const Row read = Measure("open + read 4 KiB + close (cold)", [&](int i) {
     UniqueFd fd(open(name("cold", i).c_str(), O_RDONLY));
     ASSERT_TRUE(fd.ok()) << ErrnoText();
@@ -199,9 +201,10 @@ TEST_F(RoundTripsTest, CompoundsPerOperation) {
   // Today's figures (ganesha 4.3): ceilings, not goals. The protocol's
   // minimum is in the table; issue 18 is about closing the gap. Negative
   // entries took the repeat stat of a missing name from 1 to 0, and a
-  // create or mkdir of a name looked up before from 4 to 3 and 2 to 1.
+  // create or mkdir of a name looked up before from 4 to 3 and 2 to 1; the
+  // READ in the OPEN's compound a cold open + read + close from 4 to 3.
   EXPECT_LE(create.per_op, 4.0);
-  EXPECT_LE(read.per_op, 4.0);
+  EXPECT_LE(read.per_op, 3.0);
   EXPECT_LE(stat_missing.per_op, 1.0);
   EXPECT_LE(stat_again.per_op, 0.0);
   EXPECT_LE(create_probed.per_op, 3.0);
