@@ -184,6 +184,8 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_POSIX_LOCKS);
   want(FUSE_CAP_FLOCK_LOCKS);
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;  // always plus: saves a LOOKUP per entry
+  spdlog::debug("FUSE: kernel protocol {}.{}, capable {:#x}, wanted {:#x}", conn->proto_major,
+                conn->proto_minor, conn->capable, conn->want);
   conn->max_write = 1u << 20;
   conn->max_readahead = 1u << 20;
   conn->max_background = 64;
