@@ -61,9 +61,11 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
       return reply(0, negative);
     }
   }
+  if (LookupListed(cred, parent, *dir, name, reply)) return;
   const uint64_t stamp = missing_.Stamp();
   client_->Lookup(cred, *dir, name,
-                  [this, parent, name, negative_entries, stamp, reply](nfs::Result<nfs::Entry> r) {
+                  [this, cred, parent, dir = *dir, name, negative_entries, stamp,
+                   reply](nfs::Result<nfs::Entry> r) {
     if (!r.ok()) {
       const int err = ErrnoFromStatus(r.status());
       if (err == ENOENT && negative_entries) {
@@ -83,10 +85,18 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
       return reply(err, {});
     }
     reply(0, MakeEntry(*r, parent, name));
+    LookupFound(cred, parent, dir);
   });
 }
 
-void FileSystem::Forget(InodeId ino, uint64_t count) { inodes_.Forget(ino, count); }
+void FileSystem::Forget(InodeId ino, uint64_t count) {
+  const auto name = inodes_.NameOf(ino);
+  const auto fh = inodes_.Handle(ino);
+  inodes_.Forget(ino, count);
+  // Gone from the table, so a listing would hand it out again with what
+  // may be older attributes than this mount last had: ask the server.
+  if (name && fh && !inodes_.Knows(*fh)) listings_.Forget(name->parent, name->name);
+}
 
 void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOut> reply) {
   auto fh = HandleOf(ino);
@@ -168,7 +178,9 @@ void FileSystem::CreateNode(const nfs::Credentials& cred, InodeId parent,
   if (!dir) return reply(ESTALE, {});
   if (name.size() > 255) return reply(ENAMETOOLONG, {});
   missing_.Forget(parent, name);
+  NamesChanging(parent);
   client_->Create(cred, *dir, name, req, [this, parent, name, reply](nfs::Result<nfs::Entry> r) {
+    NamesChanging(parent);
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     reply(0, MakeEntry(*r, parent, name));
   });
@@ -228,11 +240,13 @@ void FileSystem::RemoveChecked(const nfs::Credentials& cred, InodeId parent,
   if (!dir) return reply(ESTALE, {});
   const auto known = inodes_.InodeAt(parent, name);
   const auto attr = known ? inodes_.Attributes(*known) : std::nullopt;
+  NamesChanging(parent);
   if (attr && attr->Has(nfs::Attributes::kType)) {
     const bool is_dir = attr->type == nfs::FileType::kDirectory;
     if (is_dir && !want_dir) return reply(EISDIR, {});
     if (!is_dir && want_dir) return reply(ENOTDIR, {});
     client_->Remove(cred, *dir, name, [this, parent, name, reply](nfs::Result<nfs::Unit> removed) {
+      NamesChanging(parent);
       if (removed.ok()) inodes_.Removed(parent, name);
       reply(ErrnoFromStatus(removed.status()), {});
     });
@@ -245,6 +259,7 @@ void FileSystem::RemoveChecked(const nfs::Credentials& cred, InodeId parent,
                     if (is_dir && !want_dir) return reply(EISDIR, {});
                     if (!is_dir && want_dir) return reply(ENOTDIR, {});
                     client_->Remove(cred, dir, name, [this, parent, name, reply](nfs::Result<nfs::Unit> removed) {
+                      NamesChanging(parent);
                       if (removed.ok()) inodes_.Removed(parent, name);
                       reply(ErrnoFromStatus(removed.status()), {});
                     });
@@ -275,9 +290,13 @@ void FileSystem::Rename(const nfs::Credentials& cred, InodeId parent, const std:
   if (!from || !to) return reply(ESTALE, {});
   if (new_name.size() > 255) return reply(ENAMETOOLONG, {});
   missing_.Forget(new_parent, new_name);
+  NamesChanging(parent);
+  NamesChanging(new_parent);
   auto rename = [this, cred, parent, from = *from, name, new_parent, to = *to, new_name, reply]() {
     client_->Rename(cred, from, name, to, new_name,
                     [this, parent, name, new_parent, new_name, reply](nfs::Result<nfs::Unit> r) {
+                      NamesChanging(parent);
+                      NamesChanging(new_parent);
                       if (r.ok()) inodes_.Renamed(parent, name, new_parent, new_name);
                       reply(ErrnoFromStatus(r.status()), {});
                     });
@@ -299,8 +318,10 @@ void FileSystem::Link(const nfs::Credentials& cred, InodeId ino, InodeId new_par
   auto dir = HandleOf(new_parent);
   if (!fh || !dir) return reply(ESTALE, {});
   missing_.Forget(new_parent, new_name);
+  NamesChanging(new_parent);
   client_->Link(cred, *fh, *dir, new_name,
                 [this, fh = *fh, new_parent, new_name, reply](nfs::Result<nfs::Attributes> r) {
+                  NamesChanging(new_parent);
                   if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
                   reply(0, MakeEntry(nfs::Entry{fh, *r}, new_parent, new_name));
                 });

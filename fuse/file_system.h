@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "fuse/inode_table.h"
+#include "fuse/dir_listings.h"
 #include "fuse/negative_names.h"
 #include "fuse/timer_queue.h"
 #include "nfs/client.h"
@@ -66,6 +67,10 @@ struct FsOptions {
   // create on another client shows here once it expires. False
   // (lookupcache=positive): a missing name is asked for every time.
   bool negative_entries = true;
+  // A storm of LOOKUPs in one directory by one user (git status, find)
+  // reads the whole directory and answers the rest from it (DirListings;
+  // within entry_timeout, so never with noac).
+  bool dir_listings = true;
   // A file last seen no larger than this (and not empty) is read in the
   // compound of its OPEN, when that OPEN is the first of the file by this
   // user and is to read: open + read of a small file in one round trip
@@ -264,6 +269,15 @@ class FileSystem {
   // none), and the cache's mark for keeping those bytes (FileCache::Seed).
   uint32_t ReadFirstSize(InodeId ino, OpenFlags flags, const FileCache& cache,
                          uint64_t* mark) const;
+  // LOOKUP from a listing of `parent` (true: answered). After one the
+  // server answered with a name found, LookupFound counts it and maybe
+  // starts a listing (ListDirectory). Only found names count: a storm of
+  // missing ones is a tar or cp making them, whose creates would cancel it.
+  bool LookupListed(const nfs::Credentials& cred, InodeId parent, const nfs::FileHandle& dir,
+                    const std::string& name, const Reply<EntryOut>& reply);
+  void LookupFound(const nfs::Credentials& cred, InodeId parent, const nfs::FileHandle& dir);
+  void ListDirectory(const nfs::Credentials& cred, InodeId parent, const nfs::FileHandle& dir);
+  void NamesChanging(InodeId dir) { listings_.Changed(dir); }
   // Learns the entry's inode, as `name` in `parent` (see InodeTable).
   EntryOut MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name);
   std::shared_ptr<OpenFileState> FindOpen(uint64_t handle) const;
@@ -342,6 +356,10 @@ class FileSystem {
   // look again) are answered from here. Every op that may make a name
   // forgets it first.
   NegativeNames missing_;
+  // Whole directories read for a storm of LOOKUPs (dir_listings.h). Every
+  // op that changes a directory's names calls NamesChanging before it is
+  // sent and when it is answered.
+  DirListings listings_;
 
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFileState>> open_;  // GUARDED_BY(mu_)

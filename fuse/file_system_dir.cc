@@ -5,7 +5,12 @@
 // reserves cookies 1 and 2, RFC 8881 18.23.3, so they never collide);
 // every other offset is the NFS cookie of the entry it follows, so a
 // seekdir/telldir offset stays valid for as long as the server's cookie.
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <chrono>
+#include <functional>
+#include <memory>
 
 #include "fuse/errno_map.h"
 #include "fuse/file_system.h"
@@ -137,6 +142,87 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
                      serve(out, used);
                      reply(0, std::move(out));
                    });
+}
+
+
+bool FileSystem::LookupListed(const nfs::Credentials& cred, InodeId parent,
+                              const nfs::FileHandle& dir, const std::string& name,
+                              const Reply<EntryOut>& reply) {
+  if (!options_.dir_listings || options_.entry_timeout <= 0) return false;
+  const auto now = DirListings::Clock::now();
+  nfs::Entry found;
+  DirListings::Clock::duration left{};
+  switch (listings_.Find(parent, cred, name, now, &found, &left)) {
+    case DirListings::Answer::kFound:
+      // An inode this mount knows may have changed here since the listing
+      // was read: its name goes to the server.
+      if (!inodes_.Knows(found.fh)) {
+        EntryOut out = MakeEntry(found, parent, name);
+        const double seconds = std::chrono::duration<double>(left).count();
+        out.entry_timeout = std::min(out.entry_timeout, seconds);
+        out.attr_timeout = std::min(out.attr_timeout, seconds);
+        reply(0, out);
+        return true;
+      }
+      break;
+    case DirListings::Answer::kAsk:
+      break;
+  }
+  return false;
+}
+
+void FileSystem::LookupFound(const nfs::Credentials& cred, InodeId parent,
+                             const nfs::FileHandle& dir) {
+  if (!options_.dir_listings || options_.entry_timeout <= 0) return;
+  if (listings_.NoteLookup(parent, cred, DirListings::Clock::now())) {
+    ListDirectory(cred, parent, dir);
+  }
+}
+
+// ACCESS first: the listing stands in for LOOKUPs, which need search
+// permission, and READDIR needs read permission; a user without both gets
+// no listing and every LOOKUP goes to the server, which decides. The
+// listing is as old as its first READDIR.
+void FileSystem::ListDirectory(const nfs::Credentials& cred, InodeId parent,
+                               const nfs::FileHandle& dir) {
+  listings_.Begin(parent, cred);
+  const auto start = DirListings::Clock::now();
+  const auto until = start + std::chrono::duration_cast<DirListings::Clock::duration>(
+                                 std::chrono::duration<double>(options_.entry_timeout));
+  struct Progress {
+    std::vector<nfs::DirEntry> entries;
+    std::array<uint8_t, 8> verifier{};
+  };
+  auto progress = std::make_shared<Progress>();
+  auto step = std::make_shared<std::function<void(uint64_t)>>();
+  *step = [this, cred, parent, dir, until, progress, step](uint64_t cookie) {
+    client_->ReadDir(cred, dir, cookie, progress->verifier, kNfsPageBytes,
+                     [this, cred, parent, until, progress, step](nfs::Result<nfs::DirPage> page) {
+                       if (!page.ok() || (page->entries.empty() && !page->eof)) {
+                         *step = nullptr;
+                         return listings_.Abandon(parent, cred);
+                       }
+                       progress->verifier = page->cookie_verifier;
+                       const uint64_t next = page->entries.empty() ? 0 : page->entries.back().cookie;
+                       for (auto& e : page->entries) progress->entries.push_back(std::move(e));
+                       if (progress->entries.size() > listings_.max_entries()) {
+                         *step = nullptr;
+                         return listings_.Abandon(parent, cred);  // too large to keep
+                       }
+                       if (!page->eof) return (*step)(next);
+                       *step = nullptr;
+                       listings_.Complete(parent, cred, std::move(progress->entries), until);
+                     });
+  };
+  client_->Access(cred, dir, nfs::kAccessRead | nfs::kAccessLookup,
+                  [this, cred, parent, step](nfs::Result<uint32_t> r) {
+                    constexpr uint32_t kBoth = nfs::kAccessRead | nfs::kAccessLookup;
+                    if (!r.ok() || (*r & kBoth) != kBoth) {
+                      *step = nullptr;
+                      return listings_.Abandon(parent, cred);
+                    }
+                    (*step)(0);
+                  });
 }
 
 }  // namespace floatmount::fuse

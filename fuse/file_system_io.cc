@@ -317,8 +317,10 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
   req.attrs.mode = mode & 07777;
   req.truncate = flags.truncate && !flags.exclusive;
   missing_.Forget(parent, name);
+  NamesChanging(parent);
   client_->Open(cred, *dir, name, req,
                 [this, cred, parent, name, flags, reply](nfs::Result<nfs::OpenResult> r) {
+    NamesChanging(parent);
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     CreateOut out;
     out.entry = MakeEntry(nfs::Entry{r->fh, r->attr}, parent, name);

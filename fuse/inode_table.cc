@@ -121,6 +121,11 @@ std::optional<uint64_t> InodeTable::UpdateAttributes(InodeId ino, const nfs::Att
   return previous;
 }
 
+bool InodeTable::Knows(const nfs::FileHandle& fh) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return by_fh_.count(Key(fh)) != 0;
+}
+
 std::optional<nfs::Attributes> InodeTable::Attributes(InodeId ino) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);

@@ -58,6 +58,7 @@ class InodeTable {
   std::optional<Name> NameOf(InodeId ino) const;
   // The inode last learned as `name` in `parent`, if any.
   std::optional<InodeId> InodeAt(InodeId parent, const std::string& name) const;
+  bool Knows(const nfs::FileHandle& fh) const;  // an inode of `fh` is in the table
   // Updates the remembered attributes; returns the previous change value.
   std::optional<uint64_t> UpdateAttributes(InodeId ino, const nfs::Attributes& attr);
   std::optional<nfs::Attributes> Attributes(InodeId ino) const;
