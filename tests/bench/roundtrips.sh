@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Round trips per operation (issue 18): a fixed script of file operations
+# (tests/bench/roundtrips/ops.py) on a floatmount mount whose server is
+# BENCH_LATENCY_US away (fault_proxy in front of a private nfs-ganesha).
+# For each operation it prints the time per operation, that time in round
+# trips (the round trips on the caller's critical path: what a slow
+# network multiplies; a CLOSE the kernel does not wait for does not count),
+# and the compounds the agent sent (`floatmount status --json`), next to
+# the protocol's minimum. With a latency far above this machine's noise
+# (5 ms against ~0.1 ms of loopback and CPU), the figures do not depend on
+# the machine.
+#
+# The mount uses actimeo=60 (BENCH_FM_OPTS adds options), so that no cached
+# name or attribute expires during a row and the counts are repeatable;
+# "again" rows rely on it.
+#
+# Usage (root: FUSE mount, ganesha): sudo tests/bench/roundtrips.sh [ROWS]
+#   ROWS: comma-separated row keys to run only those (create, read,
+#   read_warm, stat_missing, stat_missing_again, mkdir, rmdir, rename, chmod,
+#   symlink, readlink, unlink, lock, ls, readdir, git, tar).
+# Knobs: BENCH_LATENCY_US=5000 BENCH_N=20 (repetitions of single-file rows)
+#   BENCH_DIR_ENTRIES=10000 BENCH_GIT_FILES=2000 BENCH_TAR_FILES=1000
+#   BENCH_FM_OPTS (extra -o options, comma-separated)
+#   FLOATMOUNT, FAULT_PROXY, GANESHA_SERVE (binaries; default build/)
+# Exit status: 0 ran, 1 an operation failed, 2 could not be set up.
+# Takes about 1.5 minutes at the defaults.
+# shellcheck disable=SC2317
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$SCRIPT_DIR/lib.sh"
+REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
+
+LATENCY_US=${BENCH_LATENCY_US:-5000}
+N=${BENCH_N:-20}
+FM_OPTS=${BENCH_FM_OPTS:-}
+ROWS=${1:-}
+FLOATMOUNT=${FLOATMOUNT:-$REPO/build/agent/floatmount}
+FAULT_PROXY=${FAULT_PROXY:-$REPO/build/tests/harness/fault_proxy}
+GANESHA_SERVE=${GANESHA_SERVE:-$REPO/build/tests/harness/ganesha_serve}
+
+die() { echo "roundtrips: $*" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || die "run as root"
+for b in "$FLOATMOUNT" "$FAULT_PROXY" "$GANESHA_SERVE"; do [[ -x $b ]] || die "$b missing"; done
+is_uint "$LATENCY_US" && ((LATENCY_US > 0)) || die "BENCH_LATENCY_US must be a positive number of microseconds"
+is_uint "$N" && ((N > 0)) || die "BENCH_N must be a positive number"
+
+TMP=$(mktemp -d /tmp/fmrt.XXXXXX)
+chmod 755 "$TMP"
+MNT=$TMP/mnt
+SERVE_PID="" PROXY_PID="" AGENT_PID=""
+read_kv() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1; }
+is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  if is_mounted "$MNT"; then
+    timeout 120 "$FLOATMOUNT" unmount "$MNT" >/dev/null 2>&1 || umount -l "$MNT"
+  fi
+  [[ -n $AGENT_PID ]] && stop_pid "$AGENT_PID" 5
+  [[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID" 5
+  [[ -n $SERVE_PID ]] && stop_pid "$SERVE_PID" 30
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$TMP/bin" "$MNT"
+cp "$FLOATMOUNT" "$FAULT_PROXY" "$GANESHA_SERVE" "$TMP/bin/"
+FLOATMOUNT=$TMP/bin/floatmount
+
+"$TMP/bin/ganesha_serve" >"$TMP/serve.out" 2>"$TMP/serve.err" </dev/null &
+SERVE_PID=$!
+for ((i = 0; i < 600; i++)); do
+  PORT=$(read_kv "$TMP/serve.out" port)
+  EXPORT_DIR=$(read_kv "$TMP/serve.out" export_dir)
+  PSEUDO=$(read_kv "$TMP/serve.out" pseudo)
+  [[ -n $PSEUDO && -n $EXPORT_DIR && -n $PORT ]] && break
+  kill -0 "$SERVE_PID" 2>/dev/null || die "ganesha_serve exited: $(tail -n 5 "$TMP/serve.err")"
+  sleep 0.1
+done
+[[ -n $PSEUDO && -d $EXPORT_DIR ]] || die "ganesha_serve did not come up: $(tail -n 5 "$TMP/serve.err")"
+
+"$TMP/bin/fault_proxy" --listen 127.0.0.1:0 --target "127.0.0.1:$PORT" --latency-us "$LATENCY_US" \
+  >"$TMP/proxy.out" 2>"$TMP/proxy.err" &
+PROXY_PID=$!
+for ((i = 0; i < 100; i++)); do
+  PROXY_PORT=$(read_kv "$TMP/proxy.out" port)
+  [[ -n $PROXY_PORT ]] && break
+  sleep 0.1
+done
+[[ -n $PROXY_PORT ]] || die "fault_proxy did not start: $(cat "$TMP/proxy.err")"
+
+OPTS="port=$PROXY_PORT,actimeo=60,state_dir=$TMP/state${FM_OPTS:+,$FM_OPTS}"
+timeout 60 "$FLOATMOUNT" -o "$OPTS" "127.0.0.1:$PSEUDO" "$MNT" >"$TMP/mount.log" 2>&1 ||
+  die "mount failed: $(tr '\n' ' ' <"$TMP/mount.log")"
+is_mounted "$MNT" || die "not mounted"
+AGENT_PID=$(cat "/run/floatmount/$(tr / - <<<"${MNT#/}").pid" 2>/dev/null || true)
+
+rtt_ms=$(awk -v u="$LATENCY_US" 'BEGIN { printf "%.3f", u / 1000 }')
+echo "# round trips: $(date -u +%FT%TZ), git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo ?)," \
+  "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# mount -o $OPTS via fault_proxy +${LATENCY_US} us per round trip; $N of each single-file operation"
+echo "# RTs/op = ms/op / $rtt_ms ms (the added round trip; loopback and CPU add ~0.1 ms each)"
+BENCH_TMP=$TMP /usr/bin/python3 "$SCRIPT_DIR/roundtrips/ops.py" "$MNT" "$EXPORT_DIR" "$rtt_ms" "$N" \
+  "$FLOATMOUNT" "$ROWS"
