@@ -103,3 +103,43 @@ print_cells() {  # cells...
   done
   echo "${line%"${line##*[! ]}"}"
 }
+
+# The value of KEY in a file of KEY=VALUE lines ("" if absent).
+read_kv() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1; }  # file key
+
+is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+# A private nfs-ganesha for the mount benchmarks: DIR/bin/ganesha_serve,
+# its output in DIR. Sets SERVE_PID, PORT, EXPORT_DIR and PSEUDO; returns 1
+# with the reason on stderr if it does not come up.
+start_ganesha() {  # dir
+  local dir=$1 i
+  "$dir/bin/ganesha_serve" >"$dir/serve.out" 2>"$dir/serve.err" </dev/null &
+  SERVE_PID=$!
+  for ((i = 0; i < 600; i++)); do
+    PORT=$(read_kv "$dir/serve.out" port)
+    EXPORT_DIR=$(read_kv "$dir/serve.out" export_dir)
+    PSEUDO=$(read_kv "$dir/serve.out" pseudo)
+    [[ -n $PSEUDO && -d $EXPORT_DIR && -n $PORT ]] && return 0
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "ganesha_serve did not come up: $(tail -n 5 "$dir/serve.err")" >&2
+  return 1
+}
+
+# DIR/bin/fault_proxy in front of 127.0.0.1:TARGET_PORT, adding LATENCY_US
+# per round trip. Sets PROXY_PID and PROXY_PORT; returns 1 if it does not start.
+start_proxy() {  # dir target_port latency_us
+  local dir=$1 i
+  "$dir/bin/fault_proxy" --listen 127.0.0.1:0 --target "127.0.0.1:$2" --latency-us "$3" \
+    >"$dir/proxy.out" 2>"$dir/proxy.err" &
+  PROXY_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    PROXY_PORT=$(read_kv "$dir/proxy.out" port)
+    [[ -n $PROXY_PORT ]] && return 0
+    sleep 0.1
+  done
+  echo "fault_proxy did not start: $(cat "$dir/proxy.err")" >&2
+  return 1
+}

@@ -17,7 +17,9 @@
 # Usage (root: FUSE mount, ganesha): sudo tests/bench/roundtrips.sh [ROWS]
 #   ROWS: comma-separated row keys to run only those (create, read,
 #   read_warm, stat_missing, stat_missing_again, mkdir, rmdir, rename, chmod,
-#   symlink, readlink, unlink, lock, ls, readdir, git, tar).
+#   symlink, readlink, unlink, lock, ls, readdir, git, tar). A row chosen
+#   without the row that makes its files (rename, chmod and unlink use
+#   create's, rmdir mkdir's) makes them on the server: one LOOKUP more.
 # Knobs: BENCH_LATENCY_US=5000 BENCH_N=20 (repetitions of single-file rows)
 #   BENCH_DIR_ENTRIES=10000 BENCH_GIT_FILES=2000 BENCH_TAR_FILES=1000
 #   BENCH_FM_OPTS (extra -o options, comma-separated)
@@ -50,8 +52,6 @@ TMP=$(mktemp -d /tmp/fmrt.XXXXXX)
 chmod 755 "$TMP"
 MNT=$TMP/mnt
 SERVE_PID="" PROXY_PID="" AGENT_PID=""
-read_kv() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1; }
-is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
 
 cleanup() {
   local rc=$?
@@ -74,27 +74,8 @@ mkdir -p "$TMP/bin" "$MNT"
 cp "$FLOATMOUNT" "$FAULT_PROXY" "$GANESHA_SERVE" "$TMP/bin/"
 FLOATMOUNT=$TMP/bin/floatmount
 
-"$TMP/bin/ganesha_serve" >"$TMP/serve.out" 2>"$TMP/serve.err" </dev/null &
-SERVE_PID=$!
-for ((i = 0; i < 600; i++)); do
-  PORT=$(read_kv "$TMP/serve.out" port)
-  EXPORT_DIR=$(read_kv "$TMP/serve.out" export_dir)
-  PSEUDO=$(read_kv "$TMP/serve.out" pseudo)
-  [[ -n $PSEUDO && -n $EXPORT_DIR && -n $PORT ]] && break
-  kill -0 "$SERVE_PID" 2>/dev/null || die "ganesha_serve exited: $(tail -n 5 "$TMP/serve.err")"
-  sleep 0.1
-done
-[[ -n $PSEUDO && -d $EXPORT_DIR ]] || die "ganesha_serve did not come up: $(tail -n 5 "$TMP/serve.err")"
-
-"$TMP/bin/fault_proxy" --listen 127.0.0.1:0 --target "127.0.0.1:$PORT" --latency-us "$LATENCY_US" \
-  >"$TMP/proxy.out" 2>"$TMP/proxy.err" &
-PROXY_PID=$!
-for ((i = 0; i < 100; i++)); do
-  PROXY_PORT=$(read_kv "$TMP/proxy.out" port)
-  [[ -n $PROXY_PORT ]] && break
-  sleep 0.1
-done
-[[ -n $PROXY_PORT ]] || die "fault_proxy did not start: $(cat "$TMP/proxy.err")"
+start_ganesha "$TMP" || die "could not start the server"
+start_proxy "$TMP" "$PORT" "$LATENCY_US" || die "could not start the proxy"
 
 OPTS="port=$PROXY_PORT,actimeo=60,state_dir=$TMP/state${FM_OPTS:+,$FM_OPTS}"
 timeout 60 "$FLOATMOUNT" -o "$OPTS" "127.0.0.1:$PSEUDO" "$MNT" >"$TMP/mount.log" 2>&1 ||

@@ -54,8 +54,6 @@ chmod 755 "$TMP"
 MNT=$TMP/mnt
 SERVE_PID="" PROXY_PID="" AGENT_PID=""
 WRITER_PIDS=()
-read_kv() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1; }
-is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
 
 cleanup() {
   local rc=$? pid
@@ -81,27 +79,8 @@ mkdir -p "$TMP/bin" "$MNT"
 cp "$FLOATMOUNT" "$FAULT_PROXY" "$GANESHA_SERVE" "$TMP/bin/"
 FLOATMOUNT=$TMP/bin/floatmount
 
-"$TMP/bin/ganesha_serve" >"$TMP/serve.out" 2>"$TMP/serve.err" </dev/null &
-SERVE_PID=$!
-for ((i = 0; i < 600; i++)); do
-  PORT=$(read_kv "$TMP/serve.out" port)
-  EXPORT_DIR=$(read_kv "$TMP/serve.out" export_dir)
-  PSEUDO=$(read_kv "$TMP/serve.out" pseudo)
-  [[ -n $PSEUDO && -n $EXPORT_DIR && -n $PORT ]] && break
-  kill -0 "$SERVE_PID" 2>/dev/null || die "ganesha_serve exited: $(tail -n 5 "$TMP/serve.err")"
-  sleep 0.1
-done
-[[ -n $PSEUDO && -d $EXPORT_DIR ]] || die "ganesha_serve did not come up: $(tail -n 5 "$TMP/serve.err")"
-
-"$TMP/bin/fault_proxy" --listen 127.0.0.1:0 --target "127.0.0.1:$PORT" --latency-us "$LATENCY_US" \
-  >"$TMP/proxy.out" 2>"$TMP/proxy.err" &
-PROXY_PID=$!
-for ((i = 0; i < 100; i++)); do
-  PROXY_PORT=$(read_kv "$TMP/proxy.out" port)
-  [[ -n $PROXY_PORT ]] && break
-  sleep 0.1
-done
-[[ -n $PROXY_PORT ]] || die "fault_proxy did not start: $(cat "$TMP/proxy.err")"
+start_ganesha "$TMP" || die "could not start the server"
+start_proxy "$TMP" "$PORT" "$LATENCY_US" || die "could not start the proxy"
 
 # The prober's files, made on the server's side; the writers' directory.
 mkdir -p "$EXPORT_DIR/small" "$EXPORT_DIR/big"

@@ -68,6 +68,18 @@ def server_files(directory, prefix, count, size=4096):
             f.write(os.urandom(size) if size else b"")
 
 
+def ensure(prefix):
+    """Setup for a row that works on files an earlier row made, when that
+    row was not chosen (ONLY): they are made on the server (so they are
+    new to the mount, which may add a LOOKUP to the row)."""
+    def setup():
+        for i in range(N):
+            if not os.path.exists(spath("w", f"{prefix}{i}")):
+                with open(spath("w", f"{prefix}{i}"), "wb") as f:
+                    f.write(DATA)
+    return setup
+
+
 def create_write_close(i):
     with open(mpath("w", f"new{i}"), "wb") as f:
         f.write(DATA)
@@ -156,14 +168,17 @@ def main():
     measure("stat_missing", "stat of a missing name", "1", stat_missing)
     measure("stat_missing_again", "stat of it again (within actimeo)", "0", stat_missing)
     measure("mkdir", "mkdir", "1", lambda i: os.mkdir(mpath("w", f"d{i}")))
-    measure("rmdir", "rmdir", "1", lambda i: os.rmdir(mpath("w", f"d{i}")))
+    measure("rmdir", "rmdir", "1", lambda i: os.rmdir(mpath("w", f"d{i}")),
+            setup=lambda: [os.makedirs(spath("w", f"d{i}"), exist_ok=True) for i in range(N)])
     measure("rename", "rename", "1",
-            lambda i: os.rename(mpath("w", f"new{i}"), mpath("w", f"moved{i}")))
-    measure("chmod", "chmod", "1", lambda i: os.chmod(mpath("w", f"moved{i}"), 0o600))
+            lambda i: os.rename(mpath("w", f"new{i}"), mpath("w", f"moved{i}")), setup=ensure("new"))
+    measure("chmod", "chmod", "1", lambda i: os.chmod(mpath("w", f"moved{i}"), 0o600),
+            setup=ensure("moved"))
     measure("symlink", "symlink", "1", lambda i: os.symlink(f"target{i}", mpath("w", f"l{i}")))
     measure("readlink", "readlink (cold)", "1", lambda i: os.readlink(mpath("r", f"l{i}")),
             setup=lambda: [os.symlink(f"target{i}", spath("r", f"l{i}")) for i in range(N)])
-    measure("unlink", "unlink", "1", lambda i: os.unlink(mpath("w", f"moved{i}")))
+    measure("unlink", "unlink", "1", lambda i: os.unlink(mpath("w", f"moved{i}")),
+            setup=ensure("moved"))
     if ONLY is None or "lock" in ONLY:
         fd = os.open(mpath("r", "f0"), os.O_RDWR)
         measure("lock", "fcntl lock + unlock (file open)", "2", lock_unlock(fd))
