@@ -237,7 +237,9 @@ bool FileCache::Seed(const CacheIdentity& who, uint64_t mark, uint64_t change,
   }
   auto c = NewCleanLocked(0, false, who);
   if (!c) return false;  // no memory to spare: the read asks the server
-  std::memcpy(c->data.get(), data.data(), data.size());
+  // An empty file (truncated since it was seen) has no bytes to copy, and
+  // memcpy from an empty span's null pointer is undefined.
+  if (!data.empty()) std::memcpy(c->data.get(), data.data(), data.size());
   c->valid = uint32_t(data.size());
   c->eof = true;
   c->state = CleanChunk::State::kReady;
