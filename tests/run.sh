@@ -6,7 +6,8 @@
 # portability, installed into a scratch root, its units verified, then
 # installed with apt on a minimal Debian 12 and mounting from there, and
 # booted there under systemd with systemd-nspawn), the arm64 .deb
-# (cross-built, checked, its binary run under qemu-user), then
+# (cross-built, checked, its binary and the unit tests run under
+# qemu-user), then
 # the unit and integration tests again under AddressSanitizer/UBSan. Needs
 # root (ganesha, apt).
 # Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
@@ -46,8 +47,8 @@ bash tests/package/clean_room_install.sh "$deb" build/tests/harness/ganesha_serv
 stage "the .deb under systemd as PID 1 (systemd-nspawn --boot): fstab, enable --now, status, restart, stop"
 bash tests/package/systemd_boot.sh "$deb" build/tests/harness/ganesha_serve
 bash packaging/databricks/test_init_script.sh "$deb" build/tests/harness/ganesha_serve
-stage "arm64: the .deb cross-built and checked, its binary run under qemu-user"
-bash tests/package/arm64.sh
+stage "arm64: the .deb and the unit tests cross-built, run under qemu-user"
+bash tests/package/arm64.sh --unit-tests
 
 stage "ASan/UBSan build"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLOATMOUNT_SANITIZE=ON >/dev/null
