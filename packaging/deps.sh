@@ -25,6 +25,7 @@ runtime_test_packages=(
   rpcbind                        # NFSv3 tests: ganesha registers MOUNT and NFS with it
   qemu-system-x86                # the knfsd tests: the kernel NFS server in a QEMU guest
   cpio kmod                      # tests/harness/knfsd/build_guest.sh: the guest's initramfs
+  busybox-static                 # tests/bench/kernel_reference.sh: the guest's programs on the host too
   debootstrap zstd               # tests/package/debian_root.sh: the clean Debian 12 root, cached
   systemd-container              # systemd-nspawn: tests/package/systemd_boot.sh boots that root
   git sqlite3 tar diffutils      # real tools run on the mount in the integration tests

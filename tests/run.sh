@@ -2,7 +2,8 @@
 # Installs what is needed, builds, and runs the whole test suite: unit
 # tests, the harness's own tests, and the integration tests against a real
 # nfs-ganesha on loopback and the kernel NFS server in a QEMU guest — first
-# in the release build, then the .deb (built, checked by lintian and for
+# in the release build (with a short run of the kernel NFS client next to
+# floatmount on that server), then the .deb (built, checked by lintian and for
 # portability, installed into a scratch root, its units verified, then
 # installed with apt on a minimal Debian 12 and mounting from there, and
 # booted there under systemd with systemd-nspawn), the arm64 .deb
@@ -38,6 +39,10 @@ stage "release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 900
+stage "the kernel NFS client next to floatmount on knfsd (kernel_reference.sh, short)"
+# A short run of the benchmark (its rows both clients must complete) so
+# that the comparison in the README can always be made again.
+BENCH_N=5 BENCH_TAR_FILES=50 bash tests/bench/kernel_reference.sh
 
 stage "the .deb: build, lintian, install into a scratch root, systemd-analyze verify"
 deb=$(bash packaging/build_deb.sh build-deb | tail -n 1)
