@@ -144,7 +144,6 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
                    });
 }
 
-
 bool FileSystem::LookupListed(const nfs::Credentials& cred, InodeId parent,
                               const nfs::FileHandle& dir, const std::string& name,
                               const Reply<EntryOut>& reply) {

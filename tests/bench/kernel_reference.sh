@@ -60,9 +60,7 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  if is_mounted "$MNT"; then
-    timeout 120 "$FLOATMOUNT" unmount "$MNT" >/dev/null 2>&1 || umount -l "$MNT"
-  fi
+  unmount_floatmount "$FLOATMOUNT" "$MNT"
   [[ -n $SERVE_PID ]] && { guest "umount $GUEST_MNT" >/dev/null 2>&1; exec 3>&-; stop_pid "$SERVE_PID" 60; }
   rm -rf "$TMP"
   exit "$rc"

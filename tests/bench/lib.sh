@@ -1,5 +1,6 @@
-# Shell functions shared by the benchmark scripts (engine_bench.sh,
-# fio_bench.sh): numbers, processes, CPU accounting. Sourced, not run.
+# Shell functions shared by the benchmark scripts in this directory:
+# numbers, processes, CPU accounting, the test servers and mounts. Sourced,
+# not run.
 # CLK_TCK must be set by the caller (getconf CLK_TCK) before the CPU ones
 # are used.
 # shellcheck shell=bash
@@ -108,6 +109,13 @@ print_cells() {  # cells...
 read_kv() { sed -n "s/^$2=//p" "$1" 2>/dev/null | head -n 1; }  # file key
 
 is_mounted() { awk -v m="$1" '$5 == m { f = 1 } END { exit !f }' /proc/self/mountinfo; }
+
+# At the end of a benchmark: `floatmount unmount` (it commits and stops the
+# agent), or a lazy unmount if that fails or takes over 2 minutes.
+unmount_floatmount() {  # floatmount-binary mountpoint
+  is_mounted "$2" || return 0
+  timeout 120 "$1" unmount "$2" >/dev/null 2>&1 || umount -l "$2"
+}
 
 # A private nfs-ganesha for the mount benchmarks: DIR/bin/ganesha_serve,
 # its output in DIR. Sets SERVE_PID, PORT, EXPORT_DIR and PSEUDO; returns 1

@@ -57,9 +57,7 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  if is_mounted "$MNT"; then
-    timeout 120 "$FLOATMOUNT" unmount "$MNT" >/dev/null 2>&1 || umount -l "$MNT"
-  fi
+  unmount_floatmount "$FLOATMOUNT" "$MNT"
   [[ -n $AGENT_PID ]] && stop_pid "$AGENT_PID" 5
   [[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID" 5
   [[ -n $SERVE_PID ]] && stop_pid "$SERVE_PID" 30

@@ -62,9 +62,7 @@ cleanup() {
   for pid in "${WRITER_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${WRITER_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
 
-  if is_mounted "$MNT"; then
-    timeout 120 "$FLOATMOUNT" unmount "$MNT" >/dev/null 2>&1 || umount -l "$MNT"
-  fi
+  unmount_floatmount "$FLOATMOUNT" "$MNT"
   [[ -n $AGENT_PID ]] && stop_pid "$AGENT_PID" 5
   [[ -n $PROXY_PID ]] && stop_pid "$PROXY_PID" 5
   [[ -n $SERVE_PID ]] && stop_pid "$SERVE_PID" 30
