@@ -13,13 +13,14 @@
 #   BENCH_NCONNECT=16         nconnect of the mounts and of `floatmount cp`
 #   BENCH_LATENCY_US=1000     latency the second proxy adds per round trip
 #   BENCH_RAND_MIB=256        4 KiB random read: stop after this much ...
-#   BENCH_RAND_SECONDS=20     ... or after this many seconds
+#   BENCH_RAND_SECONDS=20     ... or after this many seconds (both also bound
+#                             the 16-job random read, all jobs together)
 #   BENCH_FILES=2000          small-file rows: files created, stat'ed, listed
 #   BENCH_FILE_KIB=4          size of each small file
 #   BENCH_PATHS="fm v3 pt cp px0 pxN"   which paths (floatmount NFSv4.1,
 #                             floatmount NFSv3, passthrough, engine cp,
 #                             floatmount via proxy +0 / +LATENCY)
-#   BENCH_JOBS="write read par randread small"   which jobs
+#   BENCH_JOBS="write read par randread randread16 small"   which jobs
 #   BENCH_FM_OPTS             extra -o options for the floatmount mounts
 #   BENCH_PREFAULT=1          0 skips touching memory before measuring
 #   BENCH_PLOT=1              0 skips the gnuplot chart
@@ -53,7 +54,7 @@ RAND_SECONDS=${BENCH_RAND_SECONDS:-20}
 FILES=${BENCH_FILES:-2000}
 FILE_KIB=${BENCH_FILE_KIB:-4}
 read -r -a PATHS <<<"${BENCH_PATHS:-fm v3 pt cp px0 pxN}"
-read -r -a JOBS <<<"${BENCH_JOBS:-write read par randread small}"
+read -r -a JOBS <<<"${BENCH_JOBS:-write read par randread randread16 small}"
 read -r -a FM_OPTS <<<"${BENCH_FM_OPTS:-}"
 PREFAULT=${BENCH_PREFAULT:-1}
 PLOT=${BENCH_PLOT:-1}
@@ -84,7 +85,10 @@ for p in "${PATHS[@]}"; do
   case $p in fm | v3 | pt | cp | px0 | pxN) WANT_PATH[$p]=1 ;; *) die "BENCH_PATHS: unknown path '$p' (fm v3 pt cp px0 pxN)" ;; esac
 done
 for j in "${JOBS[@]}"; do
-  case $j in write | read | par | randread | small) WANT_JOB[$j]=1 ;; *) die "BENCH_JOBS: unknown job '$j' (write read par randread small)" ;; esac
+  case $j in
+    write | read | par | randread | randread16 | small) WANT_JOB[$j]=1 ;;
+    *) die "BENCH_JOBS: unknown job '$j' (write read par randread randread16 small)" ;;
+  esac
 done
 SIZE_BYTES=$((SIZE_MIB * 1048576))
 PART_MIB=$((SIZE_MIB / 4))
@@ -113,7 +117,7 @@ pkg-config --exists fuse3 || die "libfuse3 headers missing (apt-get install libf
 [[ -x $FAULT_PROXY ]] || die "$FAULT_PROXY missing (ninja -C $REPO/build fault_proxy)"
 [[ -x $GANESHA_SERVE ]] || die "$GANESHA_SERVE missing (ninja -C $REPO/build ganesha_serve)"
 FIO_JOBS=$SCRIPT_DIR/fio
-for f in checkpoint-write.fio restore-read.fio parallel-read.fio random-read.fio smallfiles.py; do
+for f in checkpoint-write.fio restore-read.fio parallel-read.fio random-read.fio random-read16.fio smallfiles.py; do
   [[ -f $FIO_JOBS/$f ]] || die "$FIO_JOBS/$f missing"
 done
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -372,7 +376,10 @@ run_fio() {  # job-file directory expected-bytes (0: any)
   local job=$1 dir=$2 expect=$3 rc=0 fig
   rm -f "$TMP/fio.json"
   start_clock
+  # random-read16.fio: each of the 16 jobs gets a sixteenth of the file and
+  # of the data (SIZE_MIB MiB / 16 = SIZE_MIB * 64 KiB, a multiple of 4 KiB).
   FIO_DIR=$dir FIO_SIZE=${SIZE_MIB}m FIO_PART=${PART_MIB}m FIO_RAND_IO=${RAND_MIB}m \
+    FIO_RAND16_PART=$((SIZE_MIB * 64))k FIO_RAND16_IO=$((RAND_MIB * 64))k \
     FIO_RAND_SECONDS=${RAND_SECONDS}s timeout "$RUN_TIMEOUT" fio --output-format=json \
     --output="$TMP/fio.json" "$FIO_JOBS/$job" >"$TMP/run.log" 2>&1 || rc=$?
   stop_clock
@@ -531,7 +538,7 @@ measure() {
 }
 
 # --- labels ---------------------------------------------------------------------------------
-JOB_ORDER=(write read par randread create stat list)
+JOB_ORDER=(write read par randread randread16 create stat list)
 PATH_ORDER=(fm v3 pt cp px0 pxN)
 job_label() {
   case $1 in
@@ -539,6 +546,7 @@ job_label() {
     read) echo "restore read, cold" ;;
     par) echo "4 readers, cold" ;;
     randread) echo "4k random read, cold" ;;
+    randread16) echo "4k random read x16, cold" ;;
     create) echo "small files: create" ;;
     stat) echo "small files: stat, cold" ;;
     list) echo "small files: ls -l, cold" ;;
@@ -558,7 +566,7 @@ path_label() {
 unit_of() {
   case $1 in
     write | read | par) echo "MiB/s" ;;
-    randread) echo "IOPS" ;;
+    randread | randread16) echo "IOPS" ;;
     *) echo "files/s" ;;
   esac
 }
@@ -580,7 +588,7 @@ if [[ $GIT_REV != "?" ]] && ! git -C "$REPO" diff --quiet HEAD -- 2>/dev/null; t
 fi
 
 n_mount_rows=0
-for j in write read par randread; do [[ -n ${WANT_JOB[$j]:-} ]] && n_mount_rows=$((n_mount_rows + 1)); done
+for j in write read par randread randread16; do [[ -n ${WANT_JOB[$j]:-} ]] && n_mount_rows=$((n_mount_rows + 1)); done
 [[ -n ${WANT_JOB[small]:-} ]] && n_mount_rows=$((n_mount_rows + 3))
 n_cp_rows=0
 for j in write read par; do [[ -n ${WANT_JOB[$j]:-} ]] && n_cp_rows=$((n_cp_rows + 1)); done
@@ -644,6 +652,9 @@ run_mount_jobs() {  # mountpoint
   fi
   if [[ -n ${WANT_JOB[randread]:-} ]]; then
     measure randread prep_read run_fio random-read.fio "$mnt" 0
+  fi
+  if [[ -n ${WANT_JOB[randread16]:-} ]]; then
+    measure randread16 prep_read run_fio random-read16.fio "$mnt" 0
   fi
   if [[ -n ${WANT_JOB[small]:-} ]]; then
     measure create prep_write run_small create "$mnt"
@@ -725,7 +736,7 @@ for job in "${JOB_ORDER[@]}"; do
     c_mibs=- c_ops=-
     case $job in
       write | read | par) c_mibs=${V_MIBS[$key]} ;;
-      randread) c_mibs=${V_MIBS[$key]} c_ops=${V_OPS[$key]} ;;
+      randread | randread16) c_mibs=${V_MIBS[$key]} c_ops=${V_OPS[$key]} ;;
       *) c_ops=${V_OPS[$key]} ;;
     esac
     csv_ops=$c_ops
@@ -828,6 +839,7 @@ write_panel() {  # file jobs...
     for job in "$@"; do
       text=$(job_label "$job")
       [[ $job == randread ]] && text="4k random read (IOPS)"
+      [[ $job == randread16 ]] && text="4k random read x16 (IOPS)"
       printf '"%s"' "${text/, cold/}"
       for path in "${cols[@]}"; do
         printf ' %s' "$(primary_of "$job|$path" | sed 's/^-$/?/')"
@@ -840,6 +852,7 @@ if [[ $PLOT == 1 ]]; then
   mb_jobs=() op_jobs=()
   for j in write read par; do [[ -n ${WANT_JOB[$j]:-} ]] && mb_jobs+=("$j"); done
   [[ -n ${WANT_JOB[randread]:-} ]] && op_jobs+=(randread)
+  [[ -n ${WANT_JOB[randread16]:-} ]] && op_jobs+=(randread16)
   [[ -n ${WANT_JOB[small]:-} ]] && op_jobs+=(create stat list)
   write_panel "$TMP/plot-mib.dat" "${mb_jobs[@]}"
   P_MIB=$PANEL_PATHS C_MIB=$PANEL_COLORS

@@ -40,7 +40,7 @@ if (nmib > 0) {
 }
 if (nops > 0) {
   set ylabel "IOPS / files per second (log)"
-  set title (nmib > 0 ? "" : title . "\n") . "4 KiB random read (IOPS, queue depth 1) and small files (files/s)"
+  set title (nmib > 0 ? "" : title . "\n") . "4 KiB random read (IOPS, queue depth 1 per job; x16: 16 jobs) and small files (files/s)"
   set xrange [-0.6:nops - 0.4]
   set logscale y
   set yrange [10:*]
