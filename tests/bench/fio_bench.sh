@@ -344,9 +344,11 @@ small_dir() { echo "small.$CUR_PATH.$1"; }
 
 # --- single runs -------------------------------------------------------------------------
 # Each run_* sets RUN_OK (1/0), RUN_MSG, RUN_MIBS and RUN_OPS (the figures, or
-# "-"), RUN_NOTE (shown in the table), RUN_T0/RUN_T1 (wall clock, us) and
-# RUN_CPU0/RUN_CPU1 (children's CPU ms).
-RUN_OK=0 RUN_MSG="" RUN_MIBS=- RUN_OPS=- RUN_NOTE=""
+# "-"), RUN_NOTE (shown in the table), RUN_BYTES and RUN_IOS (the work done:
+# bytes moved, and requests made, i.e. fio's I/Os or the small files
+# handled; the CPU figures are per unit of these), RUN_T0/RUN_T1 (wall
+# clock, us) and RUN_CPU0/RUN_CPU1 (children's CPU ms).
+RUN_OK=0 RUN_MSG="" RUN_MIBS=- RUN_OPS=- RUN_NOTE="" RUN_BYTES=0 RUN_IOS=0
 start_clock() {
   children_ms
   RUN_CPU0=$CHILD_MS
@@ -358,8 +360,8 @@ stop_clock() {
   RUN_CPU1=$CHILD_MS
 }
 
-# fio's JSON (one job: group_reporting) -> "io_bytes MiB/s IOPS" of the
-# direction that moved data, or "ERR ..." when fio reports an error.
+# fio's JSON (one job: group_reporting) -> "io_bytes MiB/s IOPS total_ios" of
+# the direction that moved data, or "ERR ..." when fio reports an error.
 fio_figures() {
   python3 - "$1" <<'EOF'
 import json, sys
@@ -368,7 +370,7 @@ if job.get("error"):
     print("ERR fio error", job["error"])
     sys.exit()
 d = job["write"] if job["write"]["io_bytes"] > 0 else job["read"]
-print(d["io_bytes"], "%.1f" % (d["bw_bytes"] / 1048576.0), "%.1f" % d["iops"])
+print(d["io_bytes"], "%.1f" % (d["bw_bytes"] / 1048576.0), "%.1f" % d["iops"], d["total_ios"])
 EOF
 }
 
@@ -383,7 +385,7 @@ run_fio() {  # job-file directory expected-bytes (0: any)
     FIO_RAND_SECONDS=${RAND_SECONDS}s timeout "$RUN_TIMEOUT" fio --output-format=json \
     --output="$TMP/fio.json" "$FIO_JOBS/$job" >"$TMP/run.log" 2>&1 || rc=$?
   stop_clock
-  RUN_OK=0 RUN_MIBS=- RUN_OPS=- RUN_NOTE=""
+  RUN_OK=0 RUN_MIBS=- RUN_OPS=- RUN_NOTE="" RUN_BYTES=0 RUN_IOS=0
   fig=$(fio_figures "$TMP/fio.json" 2>>"$TMP/run.log" || true)
   local -a f
   read -r -a f <<<"${fig:-ERR no output}"
@@ -391,7 +393,7 @@ run_fio() {  # job-file directory expected-bytes (0: any)
     RUN_MSG="fio $job exit $rc (${fig:-no JSON}): $(tail -c 300 "$TMP/run.log" | tr '\n' ' ')"
     return
   fi
-  RUN_OK=1 RUN_MIBS=${f[1]} RUN_OPS=${f[2]}
+  RUN_OK=1 RUN_MIBS=${f[1]} RUN_OPS=${f[2]} RUN_BYTES=${f[0]} RUN_IOS=${f[3]}
 }
 
 run_small() {  # phase (create|stat|list) mountpoint
@@ -401,13 +403,13 @@ run_small() {  # phase (create|stat|list) mountpoint
   timeout "$RUN_TIMEOUT" python3 "$FIO_JOBS/smallfiles.py" "$phase" "$dir" "$FILES" \
     $((FILE_KIB * 1024)) >"$TMP/run.log" 2>&1 || rc=$?
   stop_clock
-  RUN_OK=0 RUN_MIBS=- RUN_OPS=- RUN_NOTE=""
+  RUN_OK=0 RUN_MIBS=- RUN_OPS=- RUN_NOTE="" RUN_BYTES=0 RUN_IOS=0
   line=$(grep -m1 '^files_per_s=' "$TMP/run.log" || true)
   if ((rc != 0)) || [[ -z $line ]]; then
     RUN_MSG="smallfiles.py $phase exit $rc: $(tail -c 300 "$TMP/run.log" | tr '\n' ' ')"
     return
   fi
-  RUN_OK=1 RUN_OPS=${line#files_per_s=}
+  RUN_OK=1 RUN_OPS=${line#files_per_s=} RUN_IOS=$FILES
 }
 
 # `floatmount cp` runs: the figure is the rate cp prints itself (OPEN to
@@ -434,14 +436,14 @@ run_cp() {  # write|read
     cp_one "$TMP/run.log" "$(fm_url seq.bin)" /dev/null "$NCONNECT" || rc=$?
   fi
   stop_clock
-  RUN_OK=0 RUN_MIBS=- RUN_OPS=- RUN_NOTE=""
+  RUN_OK=0 RUN_MIBS=- RUN_OPS=- RUN_NOTE="" RUN_BYTES=0 RUN_IOS=0
   rate=$(cp_rate "$TMP/run.log" "$SIZE_BYTES" || true)
   if ((rc != 0)) || [[ -z $rate ]]; then
     RUN_MSG="floatmount cp $1 exit $rc: $(tail -c 300 "$TMP/run.log" | tr '\n' ' ')"
     return
   fi
   wall=$(awk -v b="$SIZE_BYTES" -v w="$((RUN_T1 - RUN_T0))" 'BEGIN { printf "%.1f", b / 1048576 / (w / 1e6) }')
-  RUN_OK=1 RUN_MIBS=$rate RUN_NOTE=$wall
+  RUN_OK=1 RUN_MIBS=$rate RUN_NOTE=$wall RUN_BYTES=$SIZE_BYTES
 }
 
 run_cp_par() {  # 4 processes, par.0..3 -> /dev/null, NCONNECT/4 connections each
@@ -456,7 +458,7 @@ run_cp_par() {  # 4 processes, par.0..3 -> /dev/null, NCONNECT/4 connections eac
   for i in 0 1 2 3; do wait "${pids[$i]}" || rc=$?; done
   stop_clock
   BG_PIDS=()
-  RUN_OK=0 RUN_MIBS=- RUN_OPS=- RUN_NOTE=""
+  RUN_OK=0 RUN_MIBS=- RUN_OPS=- RUN_NOTE="" RUN_BYTES=0 RUN_IOS=0
   for i in 0 1 2 3; do
     rate=$(cp_rate "$TMP/run.$i.log" $((PART_MIB * 1048576)) || true)
     if ((rc != 0)) || [[ -z $rate ]]; then
@@ -466,12 +468,13 @@ run_cp_par() {  # 4 processes, par.0..3 -> /dev/null, NCONNECT/4 connections eac
     sum=$(awk -v a="$sum" -v b="$rate" 'BEGIN { printf "%.1f", a + b }')
   done
   wall=$(awk -v b="$SIZE_BYTES" -v w="$((RUN_T1 - RUN_T0))" 'BEGIN { printf "%.1f", b / 1048576 / (w / 1e6) }')
-  RUN_OK=1 RUN_MIBS=$sum RUN_NOTE=$wall
+  RUN_OK=1 RUN_MIBS=$sum RUN_NOTE=$wall RUN_BYTES=$((PART_MIB * 4 * 1048576))
 }
 
 # --- measurement ---------------------------------------------------------------------------
 # Results are kept per "job|path" key.
 declare -A V_MIBS=() V_OPS=() V_RUNS=() V_APP=() V_FUSE=() V_SRV=() V_PRX=() V_OTH=() V_NOTE=() V_STATUS=()
+declare -A V_CCPU=() V_SCPU=() V_ACPU=()
 FAILURES=()
 STEP=0
 TOTAL_STEPS=0
@@ -482,7 +485,7 @@ measure() {
   local job=$1 prep=$2
   shift 2
   local key="$job|$CUR_PATH" r g0 g1 d0 d1 p0 p1 m0 m1 wall status=ok primary
-  local -a mibs=() ops=() app=() fuse=() srv=() prx=() oth=() notes=() runs=()
+  local -a mibs=() ops=() app=() fuse=() srv=() prx=() oth=() notes=() runs=() ccpu=() scpu=() acpu=()
   for ((r = 1; r <= REPEAT; r++)); do
     STEP=$((STEP + 1))
     CUR_RUN=$r
@@ -504,17 +507,26 @@ measure() {
       note "[$STEP/$TOTAL_STEPS] $job $(path_label "$CUR_PATH") run $r/$REPEAT: FAILED: $RUN_MSG"
       continue
     fi
-    local a d s p o
-    read -r a d s p o < <(awk -v w="$wall" -v cc="$((RUN_CPU1 - RUN_CPU0))" -v g="$((g1 - g0))" \
-      -v dd="$((d1 - d0))" -v pp="$((p1 - p0))" -v m="$((m1 - m0))" -v hz="$CLK_TCK" -v ncpu="$NPROC" '
+    local a d s p o cc_s sc_s ac_s work scale
+    # CPU per unit of work: seconds per GiB moved, or ms per 1000 requests
+    # (ms * 1000 / requests). The client is the FUSE daemon, or cp itself.
+    if [[ $(cpu_unit "$job") == s/GiB ]]; then work=$RUN_BYTES scale=1073741824; else work=$RUN_IOS scale=1000000; fi
+    read -r a d s p o cc_s sc_s ac_s < <(awk -v w="$wall" -v cc="$((RUN_CPU1 - RUN_CPU0))" -v g="$((g1 - g0))" \
+      -v dd="$((d1 - d0))" -v pp="$((p1 - p0))" -v m="$((m1 - m0))" -v hz="$CLK_TCK" -v ncpu="$NPROC" \
+      -v work="$work" -v scale="$scale" -v client_is_app="$([[ $CUR_PATH == cp ]] && echo 1 || echo 0)" '
       BEGIN {
         sec = w / 1e6
         a = cc / 1000 / sec; d = dd / hz / sec; s = g / hz / sec; p = pp / hz / sec
         o = m / hz / sec - a - d - s - p
         if (o > ncpu - a - d - s - p) o = ncpu - a - d - s - p  # tick granularity on short runs
         if (o < 0) o = 0
-        printf "%.2f %.2f %.2f %.2f %.2f\n", a, d, s, p, o }')
+        printf "%.2f %.2f %.2f %.2f %.2f ", a, d, s, p, o
+        if (work > 0) {
+          client = client_is_app ? cc / 1000 : dd / hz
+          printf "%.3f %.3f %.3f\n", client * scale / work, g / hz * scale / work, cc / 1000 * scale / work
+        } else print "- - -" }')
     app+=("$a") fuse+=("$d") srv+=("$s") prx+=("$p") oth+=("$o")
+    [[ $cc_s == - ]] || ccpu+=("$cc_s") scpu+=("$sc_s") acpu+=("$ac_s")
     [[ $RUN_MIBS == - ]] || mibs+=("$RUN_MIBS")
     [[ $RUN_OPS == - ]] || ops+=("$RUN_OPS")
     [[ -z $RUN_NOTE ]] || notes+=("$RUN_NOTE")
@@ -522,7 +534,8 @@ measure() {
     [[ $RUN_OPS == - ]] || primary=$RUN_OPS
     runs+=("$primary")
     note "[$STEP/$TOTAL_STEPS] $job $(path_label "$CUR_PATH") run $r/$REPEAT: $RUN_MIBS MiB/s," \
-      "$RUN_OPS ops/s${RUN_NOTE:+ (wall $RUN_NOTE MiB/s)}; cores: app $a fuse $d server $s proxy $p other $o"
+      "$RUN_OPS ops/s${RUN_NOTE:+ (wall $RUN_NOTE MiB/s)}; cores: app $a fuse $d server $s proxy $p other $o;" \
+      "CPU $(cpu_unit "$job"): client $cc_s server $sc_s"
   done
   V_MIBS[$key]=$(median "${mibs[@]}")
   V_OPS[$key]=$(median "${ops[@]}")
@@ -532,6 +545,9 @@ measure() {
   V_SRV[$key]=$(median2 "${srv[@]}")
   V_PRX[$key]=$(median2 "${prx[@]}")
   V_OTH[$key]=$(median2 "${oth[@]}")
+  V_CCPU[$key]=$(median2 "${ccpu[@]}")
+  V_SCPU[$key]=$(median2 "${scpu[@]}")
+  V_ACPU[$key]=$(median2 "${acpu[@]}")
   V_NOTE[$key]=""
   if ((${#notes[@]})); then V_NOTE[$key]="wall $(median "${notes[@]}") MiB/s"; fi
   V_STATUS[$key]=$status
@@ -568,6 +584,13 @@ unit_of() {
     write | read | par) echo "MiB/s" ;;
     randread | randread16) echo "IOPS" ;;
     *) echo "files/s" ;;
+  esac
+}
+cpu_unit() {  # job -> the unit of its CPU-per-work figures
+  case $1 in
+    write | read | par) echo "s/GiB" ;;
+    randread | randread16) echo "ms/1k IO" ;;
+    *) echo "ms/1k files" ;;
   esac
 }
 primary_of() {  # job|path -> the figure ratios use: MiB/s, IOPS or files/s
@@ -707,8 +730,8 @@ fmt_ratio() {  # a b -> a/b with 2 decimals, or -
 }
 
 HEADERS=(job path "MiB/s" "IOPS | files/s" "vs passthrough" "vs engine cp" "drop +0->+$LAT_LABEL"
-  "app cores" "fuse cores" "server cores" "proxy cores" "other cores" "runs" "note")
-CSV_HEADER="job,path,mib_s,ops_s,ops_unit,ratio_to_passthrough,ratio_to_engine_cp,drop_pct_proxy0_to_${LATENCY_US}us,app_cores,fuse_cores,server_cores,proxy_cores,other_cores,runs,note,status"
+  "client CPU" "server CPU" "app cores" "fuse cores" "server cores" "proxy cores" "other cores" "runs" "note")
+CSV_HEADER="job,path,mib_s,ops_s,ops_unit,ratio_to_passthrough,ratio_to_engine_cp,drop_pct_proxy0_to_${LATENCY_US}us,app_cores,fuse_cores,server_cores,proxy_cores,other_cores,runs,note,status,client_cpu,server_cpu,app_cpu,cpu_unit"
 declare -a CELLS=()
 CSV_LINES=()
 for job in "${JOB_ORDER[@]}"; do
@@ -742,16 +765,19 @@ for job in "${JOB_ORDER[@]}"; do
     csv_ops=$c_ops
     [[ $c_ops == - ]] || c_ops="$c_ops $(unit_of "$job")"
     [[ $path == px0 || $path == pxN ]] || V_PRX[$key]=-
+    c_ccpu=${V_CCPU[$key]} c_scpu=${V_SCPU[$key]}
+    [[ $c_ccpu == - ]] || c_ccpu="$c_ccpu $(cpu_unit "$job")"
+    [[ $c_scpu == - ]] || c_scpu="$c_scpu $(cpu_unit "$job")"
     cell_v=$c_mibs
     [[ ${V_STATUS[$key]} == ok ]] || cell_v="$cell_v (FAIL)"
     CELLS+=("$(job_label "$job")" "$(path_label "$path")" "$cell_v" "$c_ops" "$r_pt" "$r_cp" "$drop"
-      "${V_APP[$key]}" "${V_FUSE[$key]}" "${V_SRV[$key]}" "${V_PRX[$key]}" "${V_OTH[$key]}"
+      "$c_ccpu" "$c_scpu" "${V_APP[$key]}" "${V_FUSE[$key]}" "${V_SRV[$key]}" "${V_PRX[$key]}" "${V_OTH[$key]}"
       "${V_RUNS[$key]}" "${V_NOTE[$key]}")
-    CSV_LINES+=("\"$(job_label "$job")\",\"$(path_label "$path")\",$c_mibs,$csv_ops,$(unit_of "$job"),${r_pt% (ref)},${r_cp% (ref)},${drop%\%},${V_APP[$key]},${V_FUSE[$key]},${V_SRV[$key]},${V_PRX[$key]},${V_OTH[$key]},${V_RUNS[$key]// /;},\"${V_NOTE[$key]}\",${V_STATUS[$key]}")
+    CSV_LINES+=("\"$(job_label "$job")\",\"$(path_label "$path")\",$c_mibs,$csv_ops,$(unit_of "$job"),${r_pt% (ref)},${r_cp% (ref)},${drop%\%},${V_APP[$key]},${V_FUSE[$key]},${V_SRV[$key]},${V_PRX[$key]},${V_OTH[$key]},${V_RUNS[$key]// /;},\"${V_NOTE[$key]}\",${V_STATUS[$key]},${V_CCPU[$key]},${V_SCPU[$key]},${V_ACPU[$key]},$(cpu_unit "$job")")
   done
 done
 
-NUM_FIRST=2 NUM_LAST=11  # the numeric columns
+NUM_FIRST=2 NUM_LAST=13  # the numeric columns
 table_widths
 
 report() {
@@ -770,6 +796,9 @@ report() {
     "wall-clock rate in the note; small files: timed in smallfiles.py"
   echo "cold = drop_caches, then the files read on the server's side; cores = CPU / wall time of" \
     "the command: app = fio/python/cp, fuse = the FUSE daemon (floatmount agent / passthrough)"
+  echo "client / server CPU = CPU time per unit of work (median of the runs' own ratios): s per GiB" \
+    "moved, ms per 1000 I/Os (random read) or per 1000 files; client = the FUSE daemon" \
+    "(engine cp: cp itself), server = ganesha; from /proc ticks (1/$CLK_TCK s), coarse on short runs"
   local other_max=0.00 k
   for k in "${!V_OTH[@]}"; do
     if [[ ${V_OTH[$k]} != - ]]; then
