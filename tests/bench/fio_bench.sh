@@ -6,7 +6,13 @@
 # with the mount through fault_proxy at +0 us and +BENCH_LATENCY_US.
 #
 # Usage (as root: FUSE mounts, drop_caches, ganesha's open_by_handle_at):
-#   sudo tests/bench/fio_bench.sh
+#   sudo tests/bench/fio_bench.sh [--baseline COMMIT]
+# --baseline COMMIT (a hash, a branch, HEAD~1...): also build floatmount at
+#   COMMIT and run its mount as path "base", each run alternating with the
+#   current build's (path fm), with ratios this build / baseline. The
+#   build is cached in BENCH_BASELINE_CACHE/<full hash>: the tree from
+#   `git archive` (no worktree to register or prune; delete the directory
+#   to drop it), built there in build/ (floatmount target only, ccache).
 # Knobs (environment):
 #   BENCH_SIZE_MIB=1024       checkpoint / restore file size (4 readers: 1/4 each)
 #   BENCH_REPEAT=3            runs per row (the median is reported)
@@ -19,7 +25,13 @@
 #   BENCH_FILE_KIB=4          size of each small file
 #   BENCH_PATHS="fm v3 pt cp px0 pxN"   which paths (floatmount NFSv4.1,
 #                             floatmount NFSv3, passthrough, engine cp,
-#                             floatmount via proxy +0 / +LATENCY)
+#                             floatmount via proxy +0 / +LATENCY; "base",
+#                             the baseline's NFSv4.1 mount, is added by
+#                             --baseline)
+#   BENCH_BASELINE            same as --baseline (the option wins)
+#   BENCH_BASELINE_CACHE=/var/cache/floatmount-tests/bench-baseline
+#                             where baseline builds are kept
+#   BENCH_BUILD_JOBS=2        ninja -j for the baseline build (run under nice)
 #   BENCH_JOBS="write read par randread randread16 small"   which jobs
 #   BENCH_FM_OPTS             extra -o options for the floatmount mounts
 #   BENCH_PREFAULT=1          0 skips touching memory before measuring
@@ -72,7 +84,29 @@ die() {
 }
 note() { echo "fio_bench: $*" >&2; }
 
-for knob in SIZE_MIB REPEAT NCONNECT LATENCY_US RAND_MIB RAND_SECONDS FILES FILE_KIB RUN_TIMEOUT WAIT_IDLE; do
+BASELINE=${BENCH_BASELINE:-}
+BASE_CACHE=${BENCH_BASELINE_CACHE:-/var/cache/floatmount-tests/bench-baseline}
+BUILD_JOBS=${BENCH_BUILD_JOBS:-2}
+while (($#)); do
+  case $1 in
+    --baseline)
+      (($# >= 2)) || die "--baseline needs a commit"
+      BASELINE=$2
+      shift 2
+      ;;
+    --baseline=*)
+      BASELINE=${1#*=}
+      shift
+      ;;
+    -h | --help)
+      awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+      exit 0
+      ;;
+    *) die "unknown argument '$1' (--baseline COMMIT, --help)" ;;
+  esac
+done
+
+for knob in SIZE_MIB REPEAT NCONNECT LATENCY_US RAND_MIB RAND_SECONDS FILES FILE_KIB RUN_TIMEOUT WAIT_IDLE BUILD_JOBS; do
   is_uint "${!knob}" || die "$knob must be a non-negative integer (got '${!knob}')"
 done
 ((SIZE_MIB >= 4 && SIZE_MIB % 4 == 0)) || die "BENCH_SIZE_MIB must be a multiple of 4, at least 4"
@@ -80,10 +114,17 @@ done
   die "BENCH_REPEAT, BENCH_RAND_*, BENCH_FILES and BENCH_FILE_KIB must be > 0"
 ((NCONNECT >= 1 && NCONNECT <= 64)) || die "BENCH_NCONNECT must be in 1..64"
 ((LATENCY_US > 0)) || die "BENCH_LATENCY_US must be > 0 (the +0 us proxy is always there)"
+((BUILD_JOBS >= 1)) || die "BENCH_BUILD_JOBS must be >= 1"
 declare -A WANT_PATH=() WANT_JOB=()
 for p in "${PATHS[@]}"; do
-  case $p in fm | v3 | pt | cp | px0 | pxN) WANT_PATH[$p]=1 ;; *) die "BENCH_PATHS: unknown path '$p' (fm v3 pt cp px0 pxN)" ;; esac
+  case $p in fm | base | v3 | pt | cp | px0 | pxN) WANT_PATH[$p]=1 ;; *) die "BENCH_PATHS: unknown path '$p' (fm v3 pt cp px0 pxN base)" ;; esac
 done
+if [[ -n $BASELINE ]]; then
+  [[ -n ${WANT_PATH[base]:-} ]] || PATHS+=(base)
+  WANT_PATH[base]=1
+elif [[ -n ${WANT_PATH[base]:-} ]]; then
+  die "path base needs --baseline COMMIT"
+fi
 for j in "${JOBS[@]}"; do
   case $j in
     write | read | par | randread | randread16 | small) WANT_JOB[$j]=1 ;;
@@ -116,6 +157,57 @@ pkg-config --exists fuse3 || die "libfuse3 headers missing (apt-get install libf
 [[ -x $FLOATMOUNT ]] || die "$FLOATMOUNT missing (ninja -C $REPO/build floatmount)"
 [[ -x $FAULT_PROXY ]] || die "$FAULT_PROXY missing (ninja -C $REPO/build fault_proxy)"
 [[ -x $GANESHA_SERVE ]] || die "$GANESHA_SERVE missing (ninja -C $REPO/build ganesha_serve)"
+
+# --- baseline build ------------------------------------------------------------------
+# The tree at the commit comes from `git archive` into BASE_CACHE/<hash>
+# (read-only use of the repository: nothing registered in its worktree list,
+# so nothing goes stale when the cache is wiped), then cmake/ninja build
+# only floatmount in <hash>/build, as in a checkout. CCACHE_BASEDIR is the
+# tree and the build dir sits inside it as build/ does here, so compile
+# lines match the developer tree's and unchanged files hit the shared
+# cache. An flock serialises two runs building the same commit; a tree is
+# renamed into place only once fully extracted, and ninja finishes a build
+# an earlier run left half done.
+BASE_HASH="" BASE_SHORT="" BASE_SUBJECT="" BASE_DIR="" BASE_SOURCE=""
+build_baseline() {  # commit
+  local lock_fd
+  BASE_HASH=$(git -C "$REPO" rev-parse --verify --quiet "$1^{commit}") ||
+    die "--baseline: '$1' is not a commit in $REPO"
+  BASE_SHORT=$(git -C "$REPO" rev-parse --short "$BASE_HASH")
+  BASE_SUBJECT=$(git -C "$REPO" log -1 --format=%s "$BASE_HASH")
+  BASE_DIR=$BASE_CACHE/$BASE_HASH
+  BASE_SOURCE=$BASE_DIR/build/agent/floatmount
+  mkdir -p "$BASE_CACHE" || die "cannot create $BASE_CACHE"
+  exec {lock_fd}>"$BASE_CACHE/$BASE_HASH.lock"
+  flock "$lock_fd"
+  if [[ ! -f $BASE_DIR/CMakeLists.txt ]]; then
+    note "baseline $BASE_SHORT: extracting the tree into $BASE_DIR"
+    rm -rf "$BASE_DIR" "$BASE_DIR.part"
+    mkdir -p "$BASE_DIR.part"
+    git -C "$REPO" archive "$BASE_HASH" | tar -x -C "$BASE_DIR.part" ||
+      die "git archive $BASE_HASH failed"
+    mv "$BASE_DIR.part" "$BASE_DIR"
+  fi
+  note "baseline $BASE_SHORT ($BASE_SUBJECT): building floatmount in $BASE_DIR/build" \
+    "(log: $BASE_DIR/bench-build.log)"
+  if ! (
+    export CCACHE_DIR=${CCACHE_DIR:-/var/cache/floatmount-tests/ccache} CCACHE_BASEDIR=$BASE_DIR \
+      CCACHE_NOHASHDIR=true
+    cd "$BASE_DIR"
+    [[ -f build/build.ninja ]] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    nice cmake --build build -j "$BUILD_JOBS" --target floatmount
+  ) >"$BASE_DIR/bench-build.log" 2>&1; then
+    die "building baseline $BASE_SHORT failed: $(tail -n 20 "$BASE_DIR/bench-build.log")"
+  fi
+  exec {lock_fd}>&-
+  [[ -x $BASE_SOURCE ]] || die "the baseline build made no $BASE_SOURCE"
+}
+if [[ -n $BASELINE ]]; then
+  for tool in git tar flock cmake ninja; do
+    command -v "$tool" >/dev/null || die "$tool not found (needed by --baseline)"
+  done
+  build_baseline "$BASELINE"
+fi
 FIO_JOBS=$SCRIPT_DIR/fio
 for f in checkpoint-write.fio restore-read.fio parallel-read.fio random-read.fio random-read16.fio smallfiles.py; do
   [[ -f $FIO_JOBS/$f ]] || die "$FIO_JOBS/$f missing"
@@ -148,7 +240,7 @@ SERVE_PID=""
 GANESHA_PID=""
 PROXY_PIDS=()
 BG_PIDS=()
-declare -A MOUNT_KIND=() MOUNT_DAEMON=()
+declare -A MOUNT_KIND=() MOUNT_DAEMON=() MOUNT_BIN=()
 
 # "major:minor" of the file system mounted at $1, empty when nothing is.
 mount_dev() { awk -v m="$1" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo; }
@@ -157,10 +249,10 @@ is_mounted() { [[ -n $(mount_dev "$1") ]]; }
 # Unmounts one of our mounts, politely first (floatmount commits and waits
 # for its agent), then by aborting the FUSE connection; stops the daemon.
 unmount_ours() {  # mountpoint
-  local mnt=$1 kind=${MOUNT_KIND[$1]:-} daemon=${MOUNT_DAEMON[$1]:-} dev i
+  local mnt=$1 kind=${MOUNT_KIND[$1]:-} daemon=${MOUNT_DAEMON[$1]:-} bin=${MOUNT_BIN[$1]:-$FLOATMOUNT} dev i
   if is_mounted "$mnt"; then
     if [[ $kind == floatmount ]]; then
-      timeout 120 "$FLOATMOUNT" unmount "$mnt" >"$TMP/unmount.log" 2>&1 ||
+      timeout 120 "$bin" unmount "$mnt" >"$TMP/unmount.log" 2>&1 ||
         note "floatmount unmount $mnt failed: $(tr '\n' ' ' <"$TMP/unmount.log")"
     else
       timeout 60 umount "$mnt" 2>/dev/null || timeout 60 fusermount3 -u "$mnt" 2>/dev/null || true
@@ -179,7 +271,7 @@ unmount_ours() {  # mountpoint
     done
     stop_pid "$daemon" 5
   fi
-  unset "MOUNT_KIND[$mnt]" "MOUNT_DAEMON[$mnt]"
+  unset "MOUNT_KIND[$mnt]" "MOUNT_DAEMON[$mnt]" "MOUNT_BIN[$mnt]"
 }
 
 cleanup() {
@@ -216,6 +308,14 @@ FLOATMOUNT=$TMP/bin/floatmount
 FAULT_PROXY=$TMP/bin/fault_proxy
 GANESHA_SERVE=$TMP/bin/ganesha_serve
 "$FLOATMOUNT" --version >/dev/null 2>&1 || die "$FM_SOURCE does not run (being rebuilt?)"
+# Named floatmount too (in its own dir), as mount_floatmount finds agents by name.
+BASE_FLOATMOUNT=""
+if [[ -n $BASELINE ]]; then
+  mkdir "$TMP/bin/base"
+  BASE_FLOATMOUNT=$TMP/bin/base/floatmount
+  cp "$BASE_SOURCE" "$BASE_FLOATMOUNT" || die "cannot copy $BASE_SOURCE"
+  "$BASE_FLOATMOUNT" --version >/dev/null 2>&1 || die "$BASE_SOURCE does not run"
+fi
 
 PASSTHROUGH=$TMP/bin/bench_passthrough
 if [[ -n ${WANT_PATH[pt]:-} ]]; then
@@ -272,13 +372,14 @@ start_proxy() {  # latency_us
 }
 
 # --- mounts ---------------------------------------------------------------------------
-mount_floatmount() {  # mountpoint port [more -o options]
-  local mnt=$1 port=$2 opts pidfile i
+mount_floatmount() {  # mountpoint port [more -o options [binary]]
+  local mnt=$1 port=$2 bin=${4:-$FLOATMOUNT} opts pidfile i
   mkdir -p "$mnt"
   opts="port=$port,nconnect=$NCONNECT,state_dir=$TMP/state${3:+,$3}"
   for i in "${FM_OPTS[@]}"; do opts+=",$i"; done
   MOUNT_KIND[$mnt]=floatmount
-  timeout 60 "$FLOATMOUNT" -o "$opts" "127.0.0.1:$PSEUDO" "$mnt" >"$TMP/mount.log" 2>&1 ||
+  MOUNT_BIN[$mnt]=$bin
+  timeout 60 "$bin" -o "$opts" "127.0.0.1:$PSEUDO" "$mnt" >"$TMP/mount.log" 2>&1 ||
     die "floatmount mount failed: $(tr '\n' ' ' <"$TMP/mount.log")"
   is_mounted "$mnt" || die "floatmount returned but $mnt is not mounted"
   pidfile=/run/floatmount/$(tr / - <<<"${mnt#/}").pid
@@ -374,8 +475,8 @@ print(d["io_bytes"], "%.1f" % (d["bw_bytes"] / 1048576.0), "%.1f" % d["iops"], d
 EOF
 }
 
-run_fio() {  # job-file directory expected-bytes (0: any)
-  local job=$1 dir=$2 expect=$3 rc=0 fig
+run_fio() {  # job-file expected-bytes (0: any); in $CUR_MNT
+  local job=$1 dir=$CUR_MNT expect=$2 rc=0 fig
   rm -f "$TMP/fio.json"
   start_clock
   # random-read16.fio: each of the 16 jobs gets a sixteenth of the file and
@@ -396,9 +497,9 @@ run_fio() {  # job-file directory expected-bytes (0: any)
   RUN_OK=1 RUN_MIBS=${f[1]} RUN_OPS=${f[2]} RUN_BYTES=${f[0]} RUN_IOS=${f[3]}
 }
 
-run_small() {  # phase (create|stat|list) mountpoint
+run_small() {  # phase (create|stat|list); in $CUR_MNT
   local phase=$1 dir rc=0 line
-  dir=$2/$(small_dir "$CUR_RUN")
+  dir=$CUR_MNT/$(small_dir "$CUR_RUN")
   start_clock
   timeout "$RUN_TIMEOUT" python3 "$FIO_JOBS/smallfiles.py" "$phase" "$dir" "$FILES" \
     $((FILE_KIB * 1024)) >"$TMP/run.log" 2>&1 || rc=$?
@@ -480,82 +581,141 @@ STEP=0
 TOTAL_STEPS=0
 CUR_PATH="" CUR_RUN=0 CUR_FUSE_PID="" CUR_PROXY_PID=""
 
-# measure JOB PREP COMMAND...  (PREP: a function run untimed before each run, or -)
+# The paths measured together (GROUP: one, or fm and base) and what
+# select_path makes current for the run_* and prep_* functions.
+declare -A PATH_MNT=() PATH_DAEMON=() PATH_PROXY=()
+GROUP=()
+CUR_MNT=""
+select_path() {  # path
+  CUR_PATH=$1 CUR_MNT=${PATH_MNT[$1]:-} CUR_FUSE_PID=${PATH_DAEMON[$1]:-} CUR_PROXY_PID=${PATH_PROXY[$1]:-}
+}
+
+# Per-run figures of each "job|path" key, space-separated, until
+# measure_done takes their medians. Used through namerefs, which ShellCheck
+# does not follow.
+# shellcheck disable=SC2034
+declare -A R_MIBS=() R_OPS=() R_APP=() R_FUSE=() R_SRV=() R_PRX=() R_OTH=() R_NOTES=() R_RUNS=()
+# shellcheck disable=SC2034
+declare -A R_CCPU=() R_SCPU=() R_ACPU=() R_FAILED=()
+push() {  # array-name key value
+  local -n list_=$1
+  list_[$2]+="${list_[$2]:+ }$3"
+}
+list_median() {  # median-function array-name key
+  # shellcheck disable=SC2178  # a nameref to an associative array
+  local -n lists_=$2
+  local -a vals_=()
+  read -r -a vals_ <<<"${lists_[$3]:-}"
+  "$1" "${vals_[@]}"
+}
+
+# measure JOB PREP COMMAND...: BENCH_REPEAT runs of COMMAND on each path of
+# GROUP (PREP: a function run untimed before each run, or -). With two paths
+# (this build and the baseline) their runs alternate, odd repeats in GROUP's
+# order and even ones reversed, so that drifting load and any order effect
+# fall on both alike.
 measure() {
-  local job=$1 prep=$2
+  local job=$1 prep=$2 r i n=${#GROUP[@]} p
   shift 2
-  local key="$job|$CUR_PATH" r g0 g1 d0 d1 p0 p1 m0 m1 wall status=ok primary
-  local -a mibs=() ops=() app=() fuse=() srv=() prx=() oth=() notes=() runs=() ccpu=() scpu=() acpu=()
   for ((r = 1; r <= REPEAT; r++)); do
-    STEP=$((STEP + 1))
-    CUR_RUN=$r
-    [[ $prep == - ]] || "$prep"
-    m0=$(machine_busy_ticks)
-    g0=$(pid_ticks "$GANESHA_PID")
-    d0=$(pid_ticks "$CUR_FUSE_PID")
-    p0=$(pid_ticks "$CUR_PROXY_PID")
-    "$@"
-    g1=$(pid_ticks "$GANESHA_PID")
-    d1=$(pid_ticks "$CUR_FUSE_PID")
-    p1=$(pid_ticks "$CUR_PROXY_PID")
-    m1=$(machine_busy_ticks)
-    wall=$((RUN_T1 - RUN_T0))
-    ((wall > 0)) || wall=1
-    if ((RUN_OK != 1)); then
-      status=FAIL
-      FAILURES+=("$(job_label "$job") / $(path_label "$CUR_PATH") run $r: $RUN_MSG")
-      note "[$STEP/$TOTAL_STEPS] $job $(path_label "$CUR_PATH") run $r/$REPEAT: FAILED: $RUN_MSG"
-      continue
-    fi
-    local a d s p o cc_s sc_s ac_s work scale
-    # CPU per unit of work: seconds per GiB moved, or ms per 1000 requests
-    # (ms * 1000 / requests). The client is the FUSE daemon, or cp itself.
-    if [[ $(cpu_unit "$job") == s/GiB ]]; then work=$RUN_BYTES scale=1073741824; else work=$RUN_IOS scale=1000000; fi
-    read -r a d s p o cc_s sc_s ac_s < <(awk -v w="$wall" -v cc="$((RUN_CPU1 - RUN_CPU0))" -v g="$((g1 - g0))" \
-      -v dd="$((d1 - d0))" -v pp="$((p1 - p0))" -v m="$((m1 - m0))" -v hz="$CLK_TCK" -v ncpu="$NPROC" \
-      -v work="$work" -v scale="$scale" -v client_is_app="$([[ $CUR_PATH == cp ]] && echo 1 || echo 0)" '
-      BEGIN {
-        sec = w / 1e6
-        a = cc / 1000 / sec; d = dd / hz / sec; s = g / hz / sec; p = pp / hz / sec
-        o = m / hz / sec - a - d - s - p
-        if (o > ncpu - a - d - s - p) o = ncpu - a - d - s - p  # tick granularity on short runs
-        if (o < 0) o = 0
-        printf "%.2f %.2f %.2f %.2f %.2f ", a, d, s, p, o
-        if (work > 0) {
-          client = client_is_app ? cc / 1000 : dd / hz
-          printf "%.3f %.3f %.3f\n", client * scale / work, g / hz * scale / work, cc / 1000 * scale / work
-        } else print "- - -" }')
-    app+=("$a") fuse+=("$d") srv+=("$s") prx+=("$p") oth+=("$o")
-    [[ $cc_s == - ]] || ccpu+=("$cc_s") scpu+=("$sc_s") acpu+=("$ac_s")
-    [[ $RUN_MIBS == - ]] || mibs+=("$RUN_MIBS")
-    [[ $RUN_OPS == - ]] || ops+=("$RUN_OPS")
-    [[ -z $RUN_NOTE ]] || notes+=("$RUN_NOTE")
-    primary=$RUN_MIBS
-    [[ $RUN_OPS == - ]] || primary=$RUN_OPS
-    runs+=("$primary")
-    note "[$STEP/$TOTAL_STEPS] $job $(path_label "$CUR_PATH") run $r/$REPEAT: $RUN_MIBS MiB/s," \
-      "$RUN_OPS ops/s${RUN_NOTE:+ (wall $RUN_NOTE MiB/s)}; cores: app $a fuse $d server $s proxy $p other $o;" \
-      "CPU $(cpu_unit "$job"): client $cc_s server $sc_s"
+    for ((i = 0; i < n; i++)); do
+      if ((r % 2)); then p=${GROUP[i]}; else p=${GROUP[n - 1 - i]}; fi
+      select_path "$p"
+      measure_run "$job" "$prep" "$r" "$@"
+    done
   done
-  V_MIBS[$key]=$(median "${mibs[@]}")
-  V_OPS[$key]=$(median "${ops[@]}")
-  V_RUNS[$key]=${runs[*]:--}
-  V_APP[$key]=$(median2 "${app[@]}")
-  V_FUSE[$key]=$(median2 "${fuse[@]}")
-  V_SRV[$key]=$(median2 "${srv[@]}")
-  V_PRX[$key]=$(median2 "${prx[@]}")
-  V_OTH[$key]=$(median2 "${oth[@]}")
-  V_CCPU[$key]=$(median2 "${ccpu[@]}")
-  V_SCPU[$key]=$(median2 "${scpu[@]}")
-  V_ACPU[$key]=$(median2 "${acpu[@]}")
+  for p in "${GROUP[@]}"; do
+    select_path "$p"
+    measure_done "$job"
+  done
+}
+
+measure_run() {  # job prep run command... (on the current path)
+  local job=$1 prep=$2 r=$3
+  shift 3
+  local key="$job|$CUR_PATH" g0 g1 d0 d1 p0 p1 m0 m1 wall primary
+  STEP=$((STEP + 1))
+  CUR_RUN=$r
+  [[ $prep == - ]] || "$prep"
+  m0=$(machine_busy_ticks)
+  g0=$(pid_ticks "$GANESHA_PID")
+  d0=$(pid_ticks "$CUR_FUSE_PID")
+  p0=$(pid_ticks "$CUR_PROXY_PID")
+  "$@"
+  g1=$(pid_ticks "$GANESHA_PID")
+  d1=$(pid_ticks "$CUR_FUSE_PID")
+  p1=$(pid_ticks "$CUR_PROXY_PID")
+  m1=$(machine_busy_ticks)
+  wall=$((RUN_T1 - RUN_T0))
+  ((wall > 0)) || wall=1
+  if ((RUN_OK != 1)); then
+    R_FAILED[$key]=1
+    FAILURES+=("$(job_label "$job") / $(path_label "$CUR_PATH") run $r: $RUN_MSG")
+    note "[$STEP/$TOTAL_STEPS] $job $(path_label "$CUR_PATH") run $r/$REPEAT: FAILED: $RUN_MSG"
+    return 0
+  fi
+  local a d s p o cc_s sc_s ac_s work scale
+  # CPU per unit of work: seconds per GiB moved, or ms per 1000 requests
+  # (ms * 1000 / requests). The client is the FUSE daemon, or cp itself.
+  if [[ $(cpu_unit "$job") == s/GiB ]]; then work=$RUN_BYTES scale=1073741824; else work=$RUN_IOS scale=1000000; fi
+  read -r a d s p o cc_s sc_s ac_s < <(awk -v w="$wall" -v cc="$((RUN_CPU1 - RUN_CPU0))" -v g="$((g1 - g0))" \
+    -v dd="$((d1 - d0))" -v pp="$((p1 - p0))" -v m="$((m1 - m0))" -v hz="$CLK_TCK" -v ncpu="$NPROC" \
+    -v work="$work" -v scale="$scale" -v client_is_app="$([[ $CUR_PATH == cp ]] && echo 1 || echo 0)" '
+    BEGIN {
+      sec = w / 1e6
+      a = cc / 1000 / sec; d = dd / hz / sec; s = g / hz / sec; p = pp / hz / sec
+      o = m / hz / sec - a - d - s - p
+      if (o > ncpu - a - d - s - p) o = ncpu - a - d - s - p  # tick granularity on short runs
+      if (o < 0) o = 0
+      printf "%.2f %.2f %.2f %.2f %.2f ", a, d, s, p, o
+      if (work > 0) {
+        client = client_is_app ? cc / 1000 : dd / hz
+        printf "%.3f %.3f %.3f\n", client * scale / work, g / hz * scale / work, cc / 1000 * scale / work
+      } else print "- - -" }')
+  push R_APP "$key" "$a"
+  push R_FUSE "$key" "$d"
+  push R_SRV "$key" "$s"
+  push R_PRX "$key" "$p"
+  push R_OTH "$key" "$o"
+  if [[ $cc_s != - ]]; then
+    push R_CCPU "$key" "$cc_s"
+    push R_SCPU "$key" "$sc_s"
+    push R_ACPU "$key" "$ac_s"
+  fi
+  [[ $RUN_MIBS == - ]] || push R_MIBS "$key" "$RUN_MIBS"
+  [[ $RUN_OPS == - ]] || push R_OPS "$key" "$RUN_OPS"
+  [[ -z $RUN_NOTE ]] || push R_NOTES "$key" "$RUN_NOTE"
+  primary=$RUN_MIBS
+  [[ $RUN_OPS == - ]] || primary=$RUN_OPS
+  push R_RUNS "$key" "$primary"
+  note "[$STEP/$TOTAL_STEPS] $job $(path_label "$CUR_PATH") run $r/$REPEAT: $RUN_MIBS MiB/s," \
+    "$RUN_OPS ops/s${RUN_NOTE:+ (wall $RUN_NOTE MiB/s)}; cores: app $a fuse $d server $s proxy $p other $o;" \
+    "CPU $(cpu_unit "$job"): client $cc_s server $sc_s (bytes $RUN_BYTES, requests $RUN_IOS," \
+    "ticks: client $((d1 - d0)) server $((g1 - g0)), children $((RUN_CPU1 - RUN_CPU0)) ms)"
+}
+
+measure_done() {  # job: the medians of the current path's runs
+  local key="$1|$CUR_PATH"
+  V_MIBS[$key]=$(list_median median R_MIBS "$key")
+  V_OPS[$key]=$(list_median median R_OPS "$key")
+  V_RUNS[$key]=${R_RUNS[$key]:--}
+  V_APP[$key]=$(list_median median2 R_APP "$key")
+  V_FUSE[$key]=$(list_median median2 R_FUSE "$key")
+  V_SRV[$key]=$(list_median median2 R_SRV "$key")
+  V_PRX[$key]=$(list_median median2 R_PRX "$key")
+  V_OTH[$key]=$(list_median median2 R_OTH "$key")
+  V_CCPU[$key]=$(list_median median2 R_CCPU "$key")
+  V_SCPU[$key]=$(list_median median2 R_SCPU "$key")
+  V_ACPU[$key]=$(list_median median2 R_ACPU "$key")
   V_NOTE[$key]=""
-  if ((${#notes[@]})); then V_NOTE[$key]="wall $(median "${notes[@]}") MiB/s"; fi
-  V_STATUS[$key]=$status
+  if [[ -n ${R_NOTES[$key]:-} ]]; then V_NOTE[$key]="wall $(list_median median R_NOTES "$key") MiB/s"; fi
+  V_STATUS[$key]=ok
+  [[ -z ${R_FAILED[$key]:-} ]] || V_STATUS[$key]=FAIL
 }
 
 # --- labels ---------------------------------------------------------------------------------
 JOB_ORDER=(write read par randread randread16 create stat list)
-PATH_ORDER=(fm v3 pt cp px0 pxN)
+PATH_ORDER=(fm base v3 pt cp px0 pxN)
 job_label() {
   case $1 in
     write) echo "checkpoint write" ;;
@@ -572,6 +732,7 @@ if ((LATENCY_US % 1000 == 0)); then LAT_LABEL="$((LATENCY_US / 1000))ms"; else L
 path_label() {
   case $1 in
     fm) echo "floatmount" ;;
+    base) echo "baseline $BASE_SHORT" ;;
     v3) echo "floatmount NFSv3" ;;
     pt) echo "passthrough" ;;
     cp) echo "engine cp" ;;
@@ -662,65 +823,76 @@ if [[ $PREFAULT == 1 && $TMP_FS == tmpfs ]]; then
   rm -f "$TMP/prefault"
 fi
 
-run_mount_jobs() {  # mountpoint
-  local mnt=$1
+run_mount_jobs() {  # on each path of GROUP (mounted)
   if [[ -n ${WANT_JOB[write]:-} ]]; then
-    measure write prep_write run_fio checkpoint-write.fio "$mnt" "$SIZE_BYTES"
+    measure write prep_write run_fio checkpoint-write.fio "$SIZE_BYTES"
   fi
   if [[ -n ${WANT_JOB[read]:-} ]]; then
-    measure read prep_read run_fio restore-read.fio "$mnt" "$SIZE_BYTES"
+    measure read prep_read run_fio restore-read.fio "$SIZE_BYTES"
   fi
   if [[ -n ${WANT_JOB[par]:-} ]]; then
-    measure par prep_par run_fio parallel-read.fio "$mnt" "$SIZE_BYTES"
+    measure par prep_par run_fio parallel-read.fio "$SIZE_BYTES"
   fi
   if [[ -n ${WANT_JOB[randread]:-} ]]; then
-    measure randread prep_read run_fio random-read.fio "$mnt" 0
+    measure randread prep_read run_fio random-read.fio 0
   fi
   if [[ -n ${WANT_JOB[randread16]:-} ]]; then
-    measure randread16 prep_read run_fio random-read16.fio "$mnt" 0
+    measure randread16 prep_read run_fio random-read16.fio 0
   fi
   if [[ -n ${WANT_JOB[small]:-} ]]; then
-    measure create prep_write run_small create "$mnt"
-    measure stat prep_small_cold run_small stat "$mnt"
-    measure list prep_small_cold run_small list "$mnt"
+    measure create prep_write run_small create
+    measure stat prep_small_cold run_small stat
+    measure list prep_small_cold run_small list
   fi
 }
 
-for path in "${PATH_ORDER[@]}"; do
-  [[ -n ${WANT_PATH[$path]:-} ]] || continue
-  CUR_PATH=$path CUR_FUSE_PID="" CUR_PROXY_PID=""
-  mnt=$TMP/mnt_$path
+mount_path() {  # path: mounts it (PATH_MNT, PATH_DAEMON, PATH_PROXY) and checks its bytes
+  local path=$1 mnt=$TMP/mnt_$1
+  PATH_PROXY[$path]=""
   case $path in
     fm) mount_floatmount "$mnt" "$GANESHA_PORT" ;;
+    base) mount_floatmount "$mnt" "$GANESHA_PORT" "" "$BASE_FLOATMOUNT" ;;
     v3) mount_floatmount "$mnt" "$GANESHA_PORT" "vers=3,mountport=$MOUNT_PORT" ;;
     pt) mount_passthrough "$mnt" ;;
     px0)
       mount_floatmount "$mnt" "${PROXY_PORT[0]}"
-      CUR_PROXY_PID=${PROXY_PID[0]}
+      PATH_PROXY[$path]=${PROXY_PID[0]}
       ;;
     pxN)
       mount_floatmount "$mnt" "${PROXY_PORT[$LATENCY_US]}"
-      CUR_PROXY_PID=${PROXY_PID[$LATENCY_US]}
-      ;;
-    cp)
-      # Unmeasured warm-up: creates the write target and checks the bytes.
-      cp_one "$TMP/warmup.log" "$TMP/src.bin" "$(fm_url cp-write.bin)" "$NCONNECT" ||
-        die "warm-up floatmount cp failed: $(cat "$TMP/warmup.log")"
-      cmp -s "$TMP/src.bin" "$EXPORT_DIR/cp-write.bin" || die "floatmount cp wrote different bytes"
-      [[ -n ${WANT_JOB[write]:-} ]] && measure write prep_write run_cp write
-      [[ -n ${WANT_JOB[read]:-} ]] && measure read prep_read run_cp read
-      [[ -n ${WANT_JOB[par]:-} ]] && measure par prep_par run_cp_par
-      continue
+      PATH_PROXY[$path]=${PROXY_PID[$LATENCY_US]}
       ;;
   esac
-  CUR_FUSE_PID=${MOUNT_DAEMON[$mnt]}
-  note "$(path_label "$path"): mounted at $mnt (daemon pid $CUR_FUSE_PID)"
+  PATH_MNT[$path]=$mnt PATH_DAEMON[$path]=${MOUNT_DAEMON[$mnt]}
+  note "$(path_label "$path"): mounted at $mnt (daemon pid ${MOUNT_DAEMON[$mnt]})"
   check_mount "$mnt"
-  run_mount_jobs "$mnt"
-  unmount_ours "$mnt"
-  # The small files were created through this mount; remove them on the
-  # server's side now that nothing holds them.
-  rm -rf "$EXPORT_DIR"/small."$path".*
+}
+
+for path in "${PATH_ORDER[@]}"; do
+  [[ -n ${WANT_PATH[$path]:-} ]] || continue
+  # The baseline's runs alternate with the current build's (below, with fm).
+  if [[ $path == base && -n ${WANT_PATH[fm]:-} ]]; then continue; fi
+  GROUP=("$path")
+  if [[ $path == fm && -n ${WANT_PATH[base]:-} ]]; then GROUP+=(base); fi
+  if [[ $path == cp ]]; then
+    select_path cp
+    # Unmeasured warm-up: creates the write target and checks the bytes.
+    cp_one "$TMP/warmup.log" "$TMP/src.bin" "$(fm_url cp-write.bin)" "$NCONNECT" ||
+      die "warm-up floatmount cp failed: $(cat "$TMP/warmup.log")"
+    cmp -s "$TMP/src.bin" "$EXPORT_DIR/cp-write.bin" || die "floatmount cp wrote different bytes"
+    [[ -n ${WANT_JOB[write]:-} ]] && measure write prep_write run_cp write
+    [[ -n ${WANT_JOB[read]:-} ]] && measure read prep_read run_cp read
+    [[ -n ${WANT_JOB[par]:-} ]] && measure par prep_par run_cp_par
+    continue
+  fi
+  for p in "${GROUP[@]}"; do mount_path "$p"; done
+  run_mount_jobs
+  for p in "${GROUP[@]}"; do
+    unmount_ours "${PATH_MNT[$p]}"
+    # The small files were created through this mount; remove them on the
+    # server's side now that nothing holds them.
+    rm -rf "$EXPORT_DIR"/small."$p".*
+  done
 done
 
 # --- report ---------------------------------------------------------------------------------
@@ -730,8 +902,8 @@ fmt_ratio() {  # a b -> a/b with 2 decimals, or -
 }
 
 HEADERS=(job path "MiB/s" "IOPS | files/s" "vs passthrough" "vs engine cp" "drop +0->+$LAT_LABEL"
-  "client CPU" "server CPU" "app cores" "fuse cores" "server cores" "proxy cores" "other cores" "runs" "note")
-CSV_HEADER="job,path,mib_s,ops_s,ops_unit,ratio_to_passthrough,ratio_to_engine_cp,drop_pct_proxy0_to_${LATENCY_US}us,app_cores,fuse_cores,server_cores,proxy_cores,other_cores,runs,note,status,client_cpu,server_cpu,app_cpu,cpu_unit"
+  "vs baseline" "client CPU" "server CPU" "client CPU vs baseline" "app cores" "fuse cores" "server cores" "proxy cores" "other cores" "runs" "note")
+CSV_HEADER="job,path,mib_s,ops_s,ops_unit,ratio_to_passthrough,ratio_to_engine_cp,drop_pct_proxy0_to_${LATENCY_US}us,app_cores,fuse_cores,server_cores,proxy_cores,other_cores,runs,note,status,client_cpu,server_cpu,app_cpu,cpu_unit,ratio_to_baseline,client_cpu_ratio_to_baseline"
 declare -a CELLS=()
 CSV_LINES=()
 for job in "${JOB_ORDER[@]}"; do
@@ -748,7 +920,7 @@ for job in "${JOB_ORDER[@]}"; do
     r_cp=-
     if [[ $path == cp ]]; then
       r_cp="1.00 (ref)"
-    elif [[ $path == fm && -n ${V_STATUS[$job|cp]:-} ]]; then
+    elif [[ ($path == fm || $path == base) && -n ${V_STATUS[$job|cp]:-} ]]; then
       r_cp=$(fmt_ratio "$v" "$(primary_of "$job|cp")")
     fi
     drop=-
@@ -765,19 +937,26 @@ for job in "${JOB_ORDER[@]}"; do
     csv_ops=$c_ops
     [[ $c_ops == - ]] || c_ops="$c_ops $(unit_of "$job")"
     [[ $path == px0 || $path == pxN ]] || V_PRX[$key]=-
+    r_base=- r_base_cpu=-
+    if [[ $path == base ]]; then
+      r_base="1.00 (ref)" r_base_cpu="1.00 (ref)"
+    elif [[ $path == fm && -n ${V_STATUS[$job|base]:-} ]]; then
+      r_base=$(fmt_ratio "$v" "$(primary_of "$job|base")")
+      r_base_cpu=$(fmt_ratio "${V_CCPU[$key]}" "${V_CCPU[$job|base]}")
+    fi
     c_ccpu=${V_CCPU[$key]} c_scpu=${V_SCPU[$key]}
     [[ $c_ccpu == - ]] || c_ccpu="$c_ccpu $(cpu_unit "$job")"
     [[ $c_scpu == - ]] || c_scpu="$c_scpu $(cpu_unit "$job")"
     cell_v=$c_mibs
     [[ ${V_STATUS[$key]} == ok ]] || cell_v="$cell_v (FAIL)"
     CELLS+=("$(job_label "$job")" "$(path_label "$path")" "$cell_v" "$c_ops" "$r_pt" "$r_cp" "$drop"
-      "$c_ccpu" "$c_scpu" "${V_APP[$key]}" "${V_FUSE[$key]}" "${V_SRV[$key]}" "${V_PRX[$key]}" "${V_OTH[$key]}"
+      "$r_base" "$c_ccpu" "$c_scpu" "$r_base_cpu" "${V_APP[$key]}" "${V_FUSE[$key]}" "${V_SRV[$key]}" "${V_PRX[$key]}" "${V_OTH[$key]}"
       "${V_RUNS[$key]}" "${V_NOTE[$key]}")
-    CSV_LINES+=("\"$(job_label "$job")\",\"$(path_label "$path")\",$c_mibs,$csv_ops,$(unit_of "$job"),${r_pt% (ref)},${r_cp% (ref)},${drop%\%},${V_APP[$key]},${V_FUSE[$key]},${V_SRV[$key]},${V_PRX[$key]},${V_OTH[$key]},${V_RUNS[$key]// /;},\"${V_NOTE[$key]}\",${V_STATUS[$key]},${V_CCPU[$key]},${V_SCPU[$key]},${V_ACPU[$key]},$(cpu_unit "$job")")
+    CSV_LINES+=("\"$(job_label "$job")\",\"$(path_label "$path")\",$c_mibs,$csv_ops,$(unit_of "$job"),${r_pt% (ref)},${r_cp% (ref)},${drop%\%},${V_APP[$key]},${V_FUSE[$key]},${V_SRV[$key]},${V_PRX[$key]},${V_OTH[$key]},${V_RUNS[$key]// /;},\"${V_NOTE[$key]}\",${V_STATUS[$key]},${V_CCPU[$key]},${V_SCPU[$key]},${V_ACPU[$key]},$(cpu_unit "$job"),${r_base% (ref)},${r_base_cpu% (ref)}")
   done
 done
 
-NUM_FIRST=2 NUM_LAST=13  # the numeric columns
+NUM_FIRST=2 NUM_LAST=15  # the numeric columns
 table_widths
 
 report() {
@@ -788,6 +967,11 @@ report() {
   echo "files: $SIZE_MIB MiB checkpoint/restore file, 4 x $PART_MIB MiB reader files, random read" \
     "$RAND_MIB MiB or ${RAND_SECONDS}s, $FILES small files of $FILE_KIB KiB; export on $EXPORT_FS" \
     "($EXPORT_DIR); temp dir on $TMP_FS"
+  if [[ -n $BASELINE ]]; then
+    echo "baseline: git $BASE_SHORT ($BASE_SUBJECT; --baseline $BASELINE), built in $BASE_DIR/build;" \
+      "$("$BASE_FLOATMOUNT" --version 2>&1 | head -n 1 || true); its mount runs alternate with" \
+      "floatmount's (odd repeats floatmount first, even repeats baseline first); vs baseline = this build / baseline"
+  fi
   echo "paths: floatmount mount (nconnect=$NCONNECT${FM_OPTS[*]:+, ${FM_OPTS[*]}}), FUSE passthrough" \
     "over the export dir (no network), engine cp = floatmount cp (nconnect $NCONNECT; 4 readers:" \
     "4 processes x nconnect $CP_NC), mount through fault_proxy +0 us / +$LATENCY_US us"
@@ -840,6 +1024,7 @@ echo "CSV: $CSV_FILE"
 path_color() {
   case $1 in
     fm) echo "#1f77b4" ;;
+    base) echo "#7f7f7f" ;;
     v3) echo "#17becf" ;;
     pt) echo "#2ca02c" ;;
     cp) echo "#ff7f0e" ;;
