@@ -904,7 +904,16 @@ fmt_ratio() {  # a b -> a/b with 2 decimals, or -
 HEADERS=(job path "MiB/s" "IOPS | files/s" "vs passthrough" "vs engine cp" "drop +0->+$LAT_LABEL"
   "vs baseline" "client CPU" "server CPU" "client CPU vs baseline" "app cores" "fuse cores" "server cores" "proxy cores" "other cores" "runs" "note")
 CSV_HEADER="job,path,mib_s,ops_s,ops_unit,ratio_to_passthrough,ratio_to_engine_cp,drop_pct_proxy0_to_${LATENCY_US}us,app_cores,fuse_cores,server_cores,proxy_cores,other_cores,runs,note,status,client_cpu,server_cpu,app_cpu,cpu_unit,ratio_to_baseline,client_cpu_ratio_to_baseline"
-declare -a CELLS=()
+# Without --baseline the table leaves out the two baseline columns (the CSV
+# keeps them, empty, so that its columns stay put).
+drop_baseline_columns() {  # array-name: removes "vs baseline" and "client CPU vs baseline"
+  local -n cols_=$1
+  [[ -z $BASELINE ]] || return 0
+  unset 'cols_[7]' 'cols_[10]'
+  cols_=("${cols_[@]}")
+}
+drop_baseline_columns HEADERS
+declare -a CELLS=() row=()
 CSV_LINES=()
 for job in "${JOB_ORDER[@]}"; do
   for path in "${PATH_ORDER[@]}"; do
@@ -949,14 +958,16 @@ for job in "${JOB_ORDER[@]}"; do
     [[ $c_scpu == - ]] || c_scpu="$c_scpu $(cpu_unit "$job")"
     cell_v=$c_mibs
     [[ ${V_STATUS[$key]} == ok ]] || cell_v="$cell_v (FAIL)"
-    CELLS+=("$(job_label "$job")" "$(path_label "$path")" "$cell_v" "$c_ops" "$r_pt" "$r_cp" "$drop"
+    row=("$(job_label "$job")" "$(path_label "$path")" "$cell_v" "$c_ops" "$r_pt" "$r_cp" "$drop"
       "$r_base" "$c_ccpu" "$c_scpu" "$r_base_cpu" "${V_APP[$key]}" "${V_FUSE[$key]}" "${V_SRV[$key]}" "${V_PRX[$key]}" "${V_OTH[$key]}"
       "${V_RUNS[$key]}" "${V_NOTE[$key]}")
+    drop_baseline_columns row
+    CELLS+=("${row[@]}")
     CSV_LINES+=("\"$(job_label "$job")\",\"$(path_label "$path")\",$c_mibs,$csv_ops,$(unit_of "$job"),${r_pt% (ref)},${r_cp% (ref)},${drop%\%},${V_APP[$key]},${V_FUSE[$key]},${V_SRV[$key]},${V_PRX[$key]},${V_OTH[$key]},${V_RUNS[$key]// /;},\"${V_NOTE[$key]}\",${V_STATUS[$key]},${V_CCPU[$key]},${V_SCPU[$key]},${V_ACPU[$key]},$(cpu_unit "$job"),${r_base% (ref)},${r_base_cpu% (ref)}")
   done
 done
 
-NUM_FIRST=2 NUM_LAST=15  # the numeric columns
+NUM_FIRST=2 NUM_LAST=$((${#HEADERS[@]} - 3))  # the numeric columns: all but job, path, runs and note
 table_widths
 
 report() {
