@@ -50,7 +50,9 @@ class AgentTest : public MountTest {
 };
 
 TEST_F(AgentTest, FloatingIpsShareTheConnectionsAndOneDyingMovesThemWithoutAnError) {
-  if (reference_mount()) GTEST_SKIP() << "no agent in reference mode";
+  if (reference_mount() || kernel_client()) {
+    GTEST_SKIP() << "no agent in reference or kernel-client mode";
+  }
   FLOATMOUNT_REQUIRE(DnsServer::MissingPrerequisite().empty(), DnsServer::MissingPrerequisite());
   FLOATMOUNT_REQUIRE(!FindOnPath("fio").empty(), "fio not found (apt-get install fio)");
   const std::vector<std::string> ips = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
@@ -109,7 +111,9 @@ TEST_F(AgentTest, FloatingIpsShareTheConnectionsAndOneDyingMovesThemWithoutAnErr
 }
 
 TEST_F(AgentTest, ClonedNodesGetTheirOwnClientIdsAndKeepTheirState) {
-  if (reference_mount()) GTEST_SKIP() << "no agent in reference mode";
+  if (reference_mount() || kernel_client()) {
+    GTEST_SKIP() << "no agent in reference or kernel-client mode";
+  }
   const std::string dir = MakeTestDir("clone");
   ASSERT_FALSE(dir.empty());
   std::filesystem::create_directories(dir + "/node-a");

@@ -31,7 +31,9 @@ class AgentTwoNodesTest : public MountTest {
 };
 
 TEST_F(AgentTwoNodesTest, StatusNamesEachAddressesServerAndOneSessionServesTheMount) {
-  if (reference_mount()) GTEST_SKIP() << "no agent in reference mode";
+  if (reference_mount() || kernel_client()) {
+    GTEST_SKIP() << "no agent in reference or kernel-client mode";
+  }
   FLOATMOUNT_REQUIRE(DnsServer::MissingPrerequisite().empty(), DnsServer::MissingPrerequisite());
   // ganesha's client IDs start from its boot time in seconds.
   std::this_thread::sleep_for(1100ms);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -591,6 +592,9 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
   CommandResult r;
   if (config.reference) {
     r = RunCommand({"mount", "--bind", config.bind_source, mount_point_}, "", config.mount_timeout);
+  } else if (config.kernel) {
+    r = RunCommand({"mount", "-t", "nfs4", "-o", config.extra, config.server, mount_point_}, "",
+                   config.mount_timeout);
   } else {
     std::string options = "port=" + std::to_string(config.port) +
                           ",nconnect=" + std::to_string(config.nconnect) +
@@ -614,7 +618,7 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
   if (r.exit_code != 0) {
     problem = "the mount command failed: " + r.Describe();
     if (mounted_) problem += "\nand it left " + fstype + " mounted at " + mount_point_;
-  } else if (!config.reference && !IsFuse(fstype)) {
+  } else if (config.kernel ? fstype != "nfs4" : !config.reference && !IsFuse(fstype)) {
     problem = "the mount command exited 0 but /proc/self/mountinfo shows " +
               (fstype.empty() ? std::string("nothing") : fstype) + " at " + mount_point_ + ": " +
               r.Describe();
@@ -646,10 +650,10 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
   if (mounted_) {
     const auto start = std::chrono::steady_clock::now();
     std::optional<StackDumpAfter> dump;
-    if (!config_.reference) dump.emplace(daemon_pids(), kUnmountStackDumpAfter);
-    CommandResult r = config_.reference ? RunCommand({"umount", mount_point_}, "", kUnmountTimeout)
-                                        : RunCommand({FloatmountCommand(), "unmount", mount_point_},
-                                                     "", kUnmountTimeout);
+    if (floatmount()) dump.emplace(daemon_pids(), kUnmountStackDumpAfter);
+    CommandResult r = !floatmount() ? RunCommand({"umount", mount_point_}, "", kUnmountTimeout)
+                                    : RunCommand({FloatmountCommand(), "unmount", mount_point_}, "",
+                                                 kUnmountTimeout);
     dump.reset();
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
@@ -688,6 +692,13 @@ std::vector<pid_t> FloatMount::daemon_pids() const {
 }
 
 void FloatMount::Abort() {
+  if (config_.kernel) {
+    // MNT_FORCE fails the kernel client's outstanding RPCs (EIO), which
+    // frees a test blocked on a hard mount; TearDown then unmounts.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!mount_point_.empty()) umount2(mount_point_.c_str(), MNT_FORCE);
+    return;
+  }
   if (config_.reference) return;
   KillDaemons();
 }
@@ -816,6 +827,11 @@ void MountTest::SetUp() {
   CleanUpAfterDeadTests();
   reference_ = ReferenceMountRequested();
   nfs3_ = NfsVersionUnderTest() == "3";
+  kernel_ = KernelClientRequested();
+  if (kernel_) {
+    SetUpKernelClient();
+    return;
+  }
   if (nfs3_) server_options_.enable_nfsv3 = true;
   const bool use_knfsd = KnfsdRequested();
   if (use_knfsd) {
@@ -844,6 +860,26 @@ void MountTest::SetUp() {
   auto first = std::make_unique<FloatMount>();
   const ::testing::AssertionResult mounted = first->Mount(MountConfig(mount_options_));
   ASSERT_TRUE(mounted) << "\n" << ServerLogTail();
+  {
+    std::lock_guard<std::mutex> lock(mounts_mu_);
+    mounts_.push_back(std::move(first));
+  }
+  StartWatchdog();
+}
+
+void MountTest::SetUpKernelClient() {
+  ASSERT_FALSE(nfs3_ || reference_ || KnfsdRequested())
+      << "FLOATMOUNT_TEST_KERNEL_CLIENT replaces the server and the mounts: it does not combine "
+         "with FLOATMOUNT_TEST_NFS_VERS, _REFERENCE_MOUNT or _SERVER";
+  // Created on the server's own disk, so it exists before any client looks;
+  // world-writable like a fresh ganesha export, for the permission tests.
+  std::string dir = kernel_->server_dir + "/kposix-" + std::to_string(getpid()) + "-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr) << "mkdtemp " << dir << ": " << ErrnoText();
+  kernel_dir_ = dir;
+  ASSERT_SYSCALL(chmod(kernel_dir_.c_str(), 0777));
+  auto first = std::make_unique<FloatMount>();
+  const ::testing::AssertionResult mounted = first->Mount(MountConfig(mount_options_));
+  ASSERT_TRUE(mounted) << "the kernel client's mount";
   {
     std::lock_guard<std::mutex> lock(mounts_mu_);
     mounts_.push_back(std::move(first));
@@ -881,11 +917,21 @@ void MountTest::TearDown() {
                   << " s: the watchdog killed the agent to abort the mount";
   }
   server_.reset();
+  if (!kernel_dir_.empty()) {
+    if (KeepTestDirs()) {
+      std::fprintf(stderr, "FLOATMOUNT_KEEP_TEST_DIRS: kept %s\n", kernel_dir_.c_str());
+    } else {
+      std::error_code ignored;
+      std::filesystem::remove_all(kernel_dir_, ignored);
+    }
+    kernel_dir_.clear();
+  }
 }
 
 std::string MountTest::Path(const std::string& rel) const { return mounts_.front()->Path(rel); }
 
 std::string MountTest::ServerPath(const std::string& rel) const {
+  if (kernel_) return rel.empty() ? kernel_dir_ : kernel_dir_ + "/" + rel;
   if (knfsd_ == nullptr) {
     return rel.empty() ? server_->export_dir() : server_->export_dir() + "/" + rel;
   }
@@ -903,10 +949,14 @@ std::string MountTest::ServerPath(const std::string& rel) const {
 }
 
 uint16_t MountTest::server_port() const {
+  if (kernel_) return 0;
   return knfsd_ != nullptr ? knfsd_->port() : server_->port();
 }
 
 std::string MountTest::server_spec() const {
+  if (kernel_) {
+    return KernelExportOf(*kernel_, std::filesystem::path(kernel_dir_).filename().string());
+  }
   return knfsd_ != nullptr ? knfsd_->address() + ":" + knfsd_->pseudo_path()
                            : server_->address() + ":" + server_->pseudo_path();
 }
@@ -919,6 +969,12 @@ std::string MountTest::ServerLogTail(int lines) const {
 
 FloatMount::Config MountTest::MountConfig(const std::string& extra) const {
   FloatMount::Config config;
+  if (kernel_) {
+    config.server = server_spec();
+    config.extra = KernelMountOptions(*kernel_, extra);
+    config.kernel = true;
+    return config;
+  }
   config.server = server_spec();
   config.port = server_port();
   config.extra = extra;

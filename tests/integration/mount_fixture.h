@@ -45,6 +45,15 @@
 // server's own view ask the guest (knfsd_server()->RunInGuest); tests of a
 // ganesha-only hook check knfsd() and skip with the reason.
 //
+// Kernel client: FLOATMOUNT_TEST_KERNEL_CLIENT=127.0.0.1:/ (with
+// FLOATMOUNT_TEST_KERNEL_CLIENT_SERVER_DIR, kernel_client_mode.h) runs the
+// suite against the Linux kernel's NFSv4.1 client, inside the knfsd guest
+// (tests/harness/knfsd/kernel_client_posix.sh): no server is started, the
+// mounts are kernel NFS mounts of a fresh directory of the export, and
+// ServerPath() is that directory on the server's own disk. Checks of
+// floatmount itself (its command, agent, FUSE) check kernel_client() and
+// skip or differ with the reason.
+//
 // Thread-safety: the fixture and its helpers are used from the test's main
 // thread; FloatMount::Abort() may also be called from the watchdog thread.
 #pragma once
@@ -70,6 +79,7 @@
 #include "tests/harness/ganesha_server.h"
 #include "tests/harness/integration_env.h"
 #include "tests/harness/knfsd_server.h"
+#include "tests/integration/kernel_client_mode.h"
 #include "tests/integration/shared_knfsd.h"
 
 #ifndef FLOATMOUNT_BINARY
@@ -189,8 +199,9 @@ bool ReferenceMountRequested();
 std::string NfsVersionUnderTest();
 
 // One mount of an NFS export by a floatmount process (or, in reference mode,
-// a bind mount of the export directory). Owns the mount point and the state
-// directory; the destructor unmounts whatever state it is in.
+// a bind mount of the export directory; in kernel-client mode, a kernel
+// NFSv4 mount). Owns the mount point and the state directory; the
+// destructor unmounts whatever state it is in.
 class FloatMount {
  public:
   struct Config {
@@ -200,6 +211,9 @@ class FloatMount {
     std::string extra;        // more -o options, comma-separated, e.g. "noac"
     std::string bind_source;  // reference mode: the directory to bind-mount
     bool reference = false;
+    // Kernel-client mode: `mount -t nfs4 -o EXTRA SERVER MNT` (port and
+    // nconnect unused; extra holds the whole kernel option string).
+    bool kernel = false;
     std::chrono::milliseconds mount_timeout{30000};
   };
 
@@ -231,6 +245,8 @@ class FloatMount {
   std::vector<pid_t> daemon_pids() const;
 
  private:
+  // True when a floatmount agent serves the mount (not bind, not kernel).
+  bool floatmount() const { return !config_.reference && !config_.kernel; }
   void ForceUnmount();
   // Sends SIGKILL to the agent processes still alive.
   void KillDaemons();
@@ -263,6 +279,10 @@ class MountTest : public ::testing::Test {
 
   bool reference_mount() const { return reference_; }
   bool nfs3() const { return nfs3_; }
+  // True when the mounts are the Linux kernel's NFS client, not floatmount
+  // (FLOATMOUNT_TEST_KERNEL_CLIENT, kernel_client_mode.h). The server is
+  // then the knfsd of the guest the suite runs in.
+  bool kernel_client() const { return kernel_.has_value(); }
   // True when the server under test is knfsd (FLOATMOUNT_TEST_SERVER=knfsd).
   bool knfsd() const { return knfsd_ != nullptr; }
   // The configuration of the fixture's mounts, with `extra` -o options
@@ -273,9 +293,10 @@ class MountTest : public ::testing::Test {
   GaneshaServer& server() { return *server_; }
   // The shared knfsd guest; only when knfsd().
   KnfsdServer& knfsd_server() { return *knfsd_; }
-  // The server under test, whichever it is.
+  // The server under test, whichever it is (0 in kernel-client mode).
   uint16_t server_port() const;
-  // "127.0.0.1:/export" (ganesha) or "127.0.0.1:/" (knfsd).
+  // "127.0.0.1:/export" (ganesha), "127.0.0.1:/" (knfsd) or the test's
+  // directory of the export (kernel client).
   std::string server_spec() const;
   // The last lines of the server's log (ganesha) or console (knfsd).
   std::string ServerLogTail(int lines = 12) const;
@@ -287,6 +308,8 @@ class MountTest : public ::testing::Test {
   std::chrono::seconds test_timeout_{60};  // watchdog bound on the test body
 
  private:
+  // SetUp's kernel-client mode: the test's directory and the first mount.
+  void SetUpKernelClient();
   void StartWatchdog();
   void StopWatchdog();
 
@@ -294,6 +317,8 @@ class MountTest : public ::testing::Test {
   bool nfs3_ = false;
   std::unique_ptr<GaneshaServer> server_;  // null under knfsd
   KnfsdServer* knfsd_ = nullptr;           // the shared guest, or null
+  std::optional<KernelClientTarget> kernel_;  // set in kernel-client mode
+  std::string kernel_dir_;                    // kernel client: the test's directory, server side
   mutable std::mutex mounts_mu_;  // guards mounts_ and server_view_ against the watchdog
   std::vector<std::unique_ptr<FloatMount>> mounts_;
   // knfsd: the process's noac mount behind ServerPath() once a test used it.

@@ -21,7 +21,9 @@ class StatusCommandTest : public MountTest {
 };
 
 TEST_F(StatusCommandTest, ShowsTheSessionConnectionsAndCache) {
-  if (reference_mount()) GTEST_SKIP() << "no agent in reference mode";
+  if (reference_mount() || kernel_client()) {
+    GTEST_SKIP() << "no agent in reference or kernel-client mode";
+  }
   const std::string data = TestData(24 << 20, 9);
   ASSERT_TRUE(WriteFile(Path("f"), data));
   ASSERT_TRUE(SameBytes(ReadFile(Path("f")).value_or(""), data));
