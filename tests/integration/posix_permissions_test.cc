@@ -335,6 +335,8 @@ TEST_F(PosixSetIdBitsTest, AGroupMembersTruncateSucceeds) {
 
 // As on a local file system: the owner's write and truncate clear the bits
 // too (the owner may change the mode, so the kernel's SETATTR goes out).
+// Not so with the kernel NFS client: its truncate leaves the bits to the
+// server (below).
 TEST_F(PosixSetIdBitsTest, TheOwnersWriteAndTruncateClearTheBits) {
   Reset("0123456789");
   const std::string path = Path("tool");
@@ -346,6 +348,17 @@ TEST_F(PosixSetIdBitsTest, TheOwnersWriteAndTruncateClearTheBits) {
   Reset("0123456789");
   EXPECT_RESULT(0, AsAlice([&] { return Ftruncate(path, 4); }, {kTeam}));
   EXPECT_EQ(ServerContent(), "0123");
+  if (kernel_client()) {
+    // nfs_setattr drops the mode change the VFS adds to clear the bits
+    // (ATTR_KILL_SUID/SGID) and sends only the size, leaving the clearing to
+    // the server, which knfsd (Debian 12's 6.1) does not do on a SETATTR of
+    // the size (as for the group member's truncate above). POSIX allows
+    // both ("may be cleared"); floatmount clears them, as a local file
+    // system does.
+    EXPECT_EQ(ModeOnServer(), kSetIdMode);
+    EXPECT_EQ(ModeOnMount(), kSetIdMode);
+    return;
+  }
   EXPECT_EQ(ModeOnServer(), 0775u);
   EXPECT_EQ(ModeOnMount(), 0775u);
 }
