@@ -2,15 +2,14 @@
 # Installs what is needed, builds, and runs the whole test suite: unit
 # tests, the harness's own tests, and the integration tests against a real
 # nfs-ganesha on loopback and the kernel NFS server in a QEMU guest — first
-# in the release build (with a short run of the kernel NFS client next to
-# floatmount on that server), then the .deb (built, checked by lintian and for
-# portability, installed into a scratch root, its units verified, then
-# installed with apt on a minimal Debian 12 and mounting from there, and
-# booted there under systemd with systemd-nspawn), the arm64 .deb
-# (cross-built, checked, its binary and the unit tests run under
-# qemu-user), then
-# the unit and integration tests again under AddressSanitizer/UBSan. Needs
-# root (ganesha, apt).
+# in the release build (and the POSIX suite and a short round-trip
+# comparison under the guest's own kernel NFS client), then the .deb
+# (built, checked by lintian and for portability, installed into a scratch
+# root, its units verified, then installed with apt on a minimal Debian 12
+# and mounting from there, and booted there under systemd with
+# systemd-nspawn), the arm64 .deb (cross-built, checked, its binary and the
+# unit tests run under qemu-user), then the unit and integration tests
+# again under AddressSanitizer/UBSan. Needs root (ganesha, apt).
 # Missing prerequisites fail the run (FLOATMOUNT_REQUIRE_INTEGRATION).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,9 +38,12 @@ stage "release build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure --timeout 900
-stage "the kernel NFS client next to floatmount on knfsd (kernel_reference.sh, short)"
-# A short run of the benchmark (its rows both clients must complete) so
-# that the comparison in the README can always be made again.
+stage "the kernel NFS client as the reference on knfsd: the POSIX suite, round trips (short)"
+# The POSIX suite against the guest's own kernel client too, where every
+# test must pass (where the kernel client differs, the test says so), and
+# a short run of the round-trip comparison (its rows both clients must
+# complete), so that the README's comparison can always be made again.
+KPOSIX_STRICT=1 bash tests/harness/knfsd/kernel_client_posix.sh
 BENCH_N=5 BENCH_TAR_FILES=50 bash tests/bench/kernel_reference.sh
 
 stage "the .deb: build, lintian, install into a scratch root, systemd-analyze verify"

@@ -27,8 +27,10 @@
 #   KPOSIX_GTEST_ARGS (more arguments for the test binary, e.g. --gtest_repeat=2)
 #   FLOATMOUNT, KNFSD_SERVE, INTEGRATION_TESTS (binaries; default build/)
 #   FLOATMOUNT_KNFSD_IMAGE (the guest image; built if missing, ~1 min)
-# Exit status: 0 the suite ran (whatever its results), 1 it could not be
-# set up or did not finish. Takes about a minute (here: a 10 s boot, the
+#   KPOSIX_STRICT=1 (CI): exit 3 if a test failed
+# Exit status: 0 the suite ran (whatever its results, unless KPOSIX_STRICT),
+# 1 it could not be set up or did not finish, 3 a test failed under
+# KPOSIX_STRICT=1. Takes about a minute (here: a 10 s boot, the
 # suite 30-45 s; with KVM less).
 # shellcheck disable=SC2317
 set -euo pipefail
@@ -41,6 +43,7 @@ TIME_SCALE=${KPOSIX_TIME_SCALE:-4}
 SUITE_TIMEOUT=${KPOSIX_TIMEOUT:-3600}
 RESULTS=${KPOSIX_RESULTS:-/tmp/kernel-posix-results}
 GTEST_ARGS=${KPOSIX_GTEST_ARGS:-}
+STRICT=${KPOSIX_STRICT:-0}
 FLOATMOUNT=${FLOATMOUNT:-$REPO/build/agent/floatmount}
 KNFSD_SERVE=${KNFSD_SERVE:-$REPO/build/tests/harness/knfsd_serve}
 INTEGRATION_TESTS=${INTEGRATION_TESTS:-$REPO/build/tests/integration_tests}
@@ -170,7 +173,8 @@ mkdir -p "$RESULTS"
 cp "$MNT/$SUITE/gtest.log" "$RESULTS/gtest.log"
 cp "$MNT/$SUITE/report.xml" "$RESULTS/report.xml" 2>/dev/null ||
   { tail -n 40 "$RESULTS/gtest.log"; die "the suite wrote no report (crashed?)"; }
-python3 - "$RESULTS/report.xml" <<'PY'
+status=0
+python3 - "$RESULTS/report.xml" "$STRICT" <<'PY' || status=$?
 import sys
 import xml.etree.ElementTree as ET
 
@@ -196,5 +200,7 @@ for name, why in failed:
     print(f"  FAILED  {name}: {why}")
 for name, why in skipped:
     print(f"  SKIPPED {name}: {why}")
+sys.exit(3 if failed and sys.argv[2] == "1" else 0)
 PY
 echo "full log and report: $RESULTS/gtest.log, $RESULTS/report.xml"
+exit "$status"
