@@ -105,6 +105,50 @@ TEST_F(TrunkingTest, AnAddressThatDiesLosesItsConnectionsWithoutFailingCallsAndT
       << Show(Spread(*client));
 }
 
+// Issue 15: a floating IP moved while this client's connections to it stay
+// open and look alive: nothing answers on them and no reset comes (the node
+// that had the IP went silent and its packets are dropped), and new
+// connections to the address are accepted but never answered. As in the
+// kernel client, a connection silent for timeo with calls outstanding is
+// deemed dead: its calls go out again on the other addresses. The write
+// finishes byte-identical, and once the silence is known no call waits on
+// the silent address again.
+TEST_F(TrunkingTest, AnAddressThatGoesSilentBehindLiveConnectionsLosesItsCallsAfterTimeo) {
+  nfs::Nfs41Options o = ThreeAddresses(12);
+  o.timeo = 2s;
+  auto client = MountOrFail(o);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(WaitForSpread(*client, [](auto s) { return s.size() == 3; })) << Show(Spread(*client));
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> data = RandomBytes(DataSize(256 << 20), 22);
+  nfs::OpenResult file = CreateFile(sync, "silent.bin");
+  auto writer = std::async(std::launch::async,
+                           [&] { return WriteAll(*client, file.fh, file.file.get(), data); });
+  while (proxies_[1]->BytesToTarget() < data.size() / 12 &&
+         writer.wait_for(0ms) != std::future_status::ready) {
+    std::this_thread::sleep_for(5ms);
+  }
+  proxies_[1]->SetBlackHole(true);
+  const auto silent = std::chrono::steady_clock::now();
+  const nfs::Status written = writer.get();
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  EXPECT_EQ(ReadLocalFile(server_->export_dir() + "/silent.bin"), data);
+
+  // Every call from now on is answered well within timeo: none is placed on
+  // a connection to the silent address (old or new) any more.
+  std::this_thread::sleep_until(silent + 3 * o.timeo);
+  for (int i = 0; i < 40; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(sync.GetAttr(client->root()).ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, o.timeo / 2) << "call " << i;
+  }
+  // Unmounted while the address is still silent: a connection set-up held
+  // there ends with the client (released later, its EXCHANGE_ID would meet
+  // a destroyed client ID and only make noise in the log).
+  client.reset();
+  proxies_[1]->SetBlackHole(false);
+}
+
 TEST_F(TrunkingTest, AnAddressThatLeavesDnsIsDrainedAndANewOneJoins) {
   auto client = MountOrFail([&] {
     nfs::Nfs41Options o = ThreeAddresses(8);
