@@ -144,7 +144,9 @@ TEST_F(TrunkingTest, AnAddressThatGoesSilentBehindLiveConnectionsLosesItsCallsAf
   }
   // Unmounted while the address is still silent: a connection set-up held
   // there ends with the client (released later, its EXCHANGE_ID would meet
-  // a destroyed client ID and only make noise in the log).
+  // a destroyed client ID and only make noise in the log). The open file
+  // goes first: its last reference unregisters it from the engine.
+  file.file.reset();
   client.reset();
   proxies_[1]->SetBlackHole(false);
 }
