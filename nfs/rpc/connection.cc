@@ -124,15 +124,16 @@ RpcConnection::~RpcConnection() {
   close(fd_);
 }
 
-void RpcConnection::Close() { Fail(Status::Transport("connection closed by the client")); }
+void RpcConnection::Close() { Fail(Status::Transport("connection closed by the client"), true); }
 
 std::chrono::steady_clock::time_point RpcConnection::last_receive() const {
   return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(last_receive_ns_.load()));
 }
 
-void RpcConnection::Fail(const Status& why) {
+void RpcConnection::Fail(const Status& why, bool local) {
   std::call_once(fail_once_, [&] {
     failure_ = why;
+    closed_locally_.store(local, std::memory_order_release);
     dead_.store(true, std::memory_order_release);
     shutdown(fd_, SHUT_RDWR);  // wakes the receiver
     {

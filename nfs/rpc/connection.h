@@ -109,6 +109,9 @@ class RpcConnection {
   void Close();
 
   bool alive() const { return !dead_.load(std::memory_order_acquire); }
+  // Whether this side ended the connection (Close() came before any error
+  // of the peer's or the network's). Meaningful once !alive().
+  bool closed_locally() const { return closed_locally_.load(std::memory_order_acquire); }
   size_t outstanding() const { return outstanding_.load(std::memory_order_relaxed); }
   const Endpoint& endpoint() const { return endpoint_; }  // constant after construction
   // When the last byte arrived, or when the connection went from idle to
@@ -136,7 +139,7 @@ class RpcConnection {
   bool ReceiveRecord(std::shared_ptr<RpcCall>* call, bool* payload_received);
   // Sends as much of `out` as the socket takes now; true when all is sent.
   bool SendSome(Outgoing& out, Status* error);
-  void Fail(const Status& why);
+  void Fail(const Status& why, bool local = false);
 
   const int fd_;
   const Endpoint endpoint_;
@@ -152,6 +155,7 @@ class RpcConnection {
   std::unordered_map<uint32_t, std::shared_ptr<RpcCall>> pending_;  // GUARDED_BY(pending_mu_)
 
   std::atomic<bool> dead_{false};
+  std::atomic<bool> closed_locally_{false};  // set once, with failure_
   std::atomic<size_t> outstanding_{0};
   std::atomic<int64_t> last_receive_ns_;
   std::atomic<uint64_t> bytes_sent_{0};

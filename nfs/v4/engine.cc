@@ -468,17 +468,24 @@ void Nfs41Engine::OnConnectionLost(RpcConnection* conn,
   std::vector<std::shared_ptr<RpcCall>> direct;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!shutdown_) {
-      spdlog::warn("connection to {} lost ({}); {} calls will be resent",
-                   conn->endpoint().ToString(), why.message(), orphans.size());
-      ++reconnects_;
-    }
+    size_t resent = 0;
     for (auto& call : orphans) {
       if (auto f = std::dynamic_pointer_cast<Flight>(call)) {
         resend_.push_back(std::move(f));
+        ++resent;
       } else {
         direct.push_back(std::move(call));
       }
+    }
+    if (!shutdown_) {
+      ++reconnects_;
+      // A connection this client closed had its reason logged by whoever
+      // closed it (silence, a move, a set-up call unanswered): only the
+      // resent calls are news. One the server or the network cut is.
+      const bool news = !conn->closed_locally() || resent > 0;
+      spdlog::log(news ? spdlog::level::warn : spdlog::level::debug,
+                  "connection to {} lost ({}); {} calls will be resent",
+                  conn->endpoint().ToString(), why.message(), resent);
     }
   }
   // Setup calls (EXCHANGE_ID, CREATE_SESSION...) fail; their caller retries.
