@@ -9,8 +9,9 @@
 //     address returned and takes back its share) first drains: it gets no
 //     new calls and is closed once its calls are answered.
 // An address counts as failed when a connect to it fails while no
-// connection to it is alive; it is probed (a TCP connect) with back-off
-// and is usable again once that works.
+// connection to it is alive; it is probed (a connect and the NULL
+// procedure: an address may accept connections and answer nothing) with
+// back-off, and is usable again once the server answers there.
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -96,11 +97,15 @@ void Nfs41Engine::ProbeLocked(size_t index) {
   a.prober = std::thread([this, index, endpoint = a.endpoint] {
     pthread_setname_np(pthread_self(), "fm-nfs-probe");
     auto conn = Connect(endpoint);
-    if (conn.ok()) (*conn)->Close();
+    Status answered = conn.status();
+    if (conn.ok()) {
+      answered = Ping(conn->get());
+      (*conn)->Close();
+    }
     std::lock_guard<std::mutex> lock(conns_mu_);
     Address& x = addresses_[index];
     x.probing = false;
-    if (conn.ok()) {
+    if (answered.ok()) {
       spdlog::info("{} answers again", x.endpoint.ToString());
       x.failures = 0;
     } else {
@@ -167,14 +172,14 @@ void Nfs41Engine::MaintainConnections() {
       bool ready;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        ready = !shutdown_;
+        ready = !shutdown_ && !unmounting_;
       }
       Status s = ready ? SetUpConnection(i) : Status::Shutdown("shutting down");
       std::lock_guard<std::mutex> lock(conns_mu_);
       Conn& c = conns_[i];
       c.connecting = false;
       if (!s.ok()) {
-        if (ready) NoteConnectFailureLocked(i);
+        if (s.kind() != Status::Kind::kShutdown) NoteConnectFailureLocked(i);
         spdlog::debug("connecting to {} failed: {}", c.endpoint.ToString(), s.ToString());
       } else {
         spdlog::debug("connected to {}", c.endpoint.ToString());

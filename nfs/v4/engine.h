@@ -153,6 +153,9 @@ class Nfs41Engine {
                     const std::function<void(XdrEncoder&)>& encode_ops, uint32_t num_ops,
                     const std::function<Status(XdrDecoder&)>& decode_ops,
                     std::chrono::milliseconds wait = std::chrono::milliseconds::zero());
+  Status SendDirect(RpcConnection* conn, const std::shared_ptr<DirectCall>& call, const char* name,
+                    std::chrono::milliseconds wait);
+  Status Ping(RpcConnection* conn);  // NFSPROC4_NULL
   Result<std::shared_ptr<RpcConnection>> Connect(const Endpoint& endpoint);
   Status ExchangeId(RpcConnection* conn, v4::ExchangeIdRes* res);
   Status CreateSession(RpcConnection* conn);
@@ -209,6 +212,7 @@ class Nfs41Engine {
   mutable std::mutex mu_;
   std::condition_variable maint_cv_;
   bool shutdown_ = false;                       // GUARDED_BY(mu_)
+  bool unmounting_ = false;                     // GUARDED_BY(mu_): DESTROY_SESSION sent
   bool ready_ = false;                          // GUARDED_BY(mu_): session usable
   Recovery recovery_ = Recovery::kNone;         // GUARDED_BY(mu_): requested
   RevokedFlagEpisode revoked_flags_;                  // GUARDED_BY(mu_)

@@ -58,6 +58,8 @@ bool IsClientIdLostStatus(const Status& s) {
 }
 
 constexpr std::chrono::seconds kShutdownWait{10};
+// How long a mount waits for its other nconnect connections (Start).
+constexpr std::chrono::seconds kMountWidthWait{2};
 // DESTROY_SESSION and DESTROY_CLIENTID at unmount are courtesy: every byte
 // is committed and every file closed by then, and a server that does not
 // answer frees our state when the lease runs out. Waiting timeo (60 s by
@@ -110,7 +112,6 @@ Status Nfs41Engine::CallDirect(RpcConnection* conn, const char* name,
   const size_t numops_at = EncodeCompoundHeader(call->message, "", NFS4_MINOR_VERSION);
   encode_ops(call->message);
   call->message.PatchUint32(numops_at, num_ops);
-  std::future<Status> future = call->done.get_future();
   DirectCall* raw = call.get();
   call->on_reply = [raw, decode_ops, name](const Status& header, XdrDecoder& d, bool) {
     if (raw->answered.exchange(true)) return;
@@ -125,16 +126,51 @@ Status Nfs41Engine::CallDirect(RpcConnection* conn, const char* name,
     if (s.ok() && !d.ok()) s = Status::Protocol(std::string("bad reply to ") + name);
     raw->done.set_value(s);
   };
+  return SendDirect(conn, call, name, wait);
+}
+
+Status Nfs41Engine::SendDirect(RpcConnection* conn, const std::shared_ptr<DirectCall>& call,
+                               const char* name, std::chrono::milliseconds wait) {
+  std::future<Status> future = call->done.get_future();
   if (!conn->Send(call)) return Status::Transport("connection lost");
   if (wait == std::chrono::milliseconds::zero()) {
     wait = std::max(options_.timeo, std::chrono::milliseconds(1000));
   }
-  if (future.wait_for(wait) != std::future_status::ready) {
-    conn->Close();  // a server that does not answer setup calls is not usable
-    return Status::TimedOut(std::string(name) + ": no answer from " +
-                            conn->endpoint().ToString());
+  // Waited in ticks: at unmount a set-up call to an address that does not
+  // answer must not hold Shutdown (which joins its thread) for timeo.
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (future.wait_for(std::min<std::chrono::steady_clock::duration>(
+             kTick, deadline - std::chrono::steady_clock::now())) != std::future_status::ready) {
+    if (stopping_.load()) {
+      conn->Close();
+      return Status::Shutdown(std::string(name) + ": the NFS client is shut down");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      conn->Close();  // a server that does not answer setup calls is not usable
+      return Status::TimedOut(std::string(name) + ": no answer from " +
+                              conn->endpoint().ToString());
+    }
   }
   return future.get();
+}
+
+// The NFSv4 NULL procedure (RFC 8881 16.1): whether an NFS server answers
+// at this connection's address at all. A TCP connect is not enough: an
+// address whose node went silent, or a proxy in front of it, may accept
+// connections and never answer a call.
+Status Nfs41Engine::Ping(RpcConnection* conn) {
+  auto call = std::make_shared<DirectCall>();
+  rpc::EncodeCallHeader(call->message, NFS4_PROGRAM, NFS_V4, NFSPROC4_NULL, Credentials{},
+                        machine_name_);
+  DirectCall* raw = call.get();
+  call->on_reply = [raw](const Status& header, XdrDecoder&, bool) {
+    if (!raw->answered.exchange(true)) raw->done.set_value(header);
+  };
+  // Bounded apart from timeo: an address that cannot answer NULL within
+  // this is not one to move connections to, and the probe is repeated.
+  const auto wait = std::min(std::max(options_.timeo, std::chrono::milliseconds(1000)),
+                             std::chrono::milliseconds(10000));
+  return SendDirect(conn, call, "NULL", wait);
 }
 
 Result<std::shared_ptr<RpcConnection>> Nfs41Engine::Connect(const Endpoint& endpoint) {
@@ -270,28 +306,31 @@ Status Nfs41Engine::Start() {
   });
   s = ReclaimComplete();
   if (!s.ok()) return s;
-  // The other connections, now, so the mount starts at full width.
-  const size_t n = conns_.size();
-  for (size_t i = 1; i < n; ++i) {
-    Status cs = conns_[i].address >= 0 ? SetUpConnection(i) : Status::Ok();
-    if (!cs.ok()) {
-      // Fall back to the primary address for this connection.
-      {
-        std::lock_guard<std::mutex> lock(conns_mu_);
-        if (cs.kind() != Status::Kind::kInvalidArgument) {  // another server: logged once
-          spdlog::warn("connection {} to {}: {}", i, conns_[i].endpoint.ToString(), cs.ToString());
-        }
-        NoteConnectFailureLocked(i);
-        AssignLocked(i, primary_index);
-      }
-      cs = SetUpConnection(i);
-    }
+  // The other connections, now and side by side (the maintenance thread
+  // sets each up on its own thread), so the mount starts at full width.
+  // The mount waits for them only as long as a working network needs: one
+  // at an address that does not answer (a connect or an EXCHANGE_ID that
+  // waits connect_timeout or timeo) is set up, or moved elsewhere, after
+  // the mount, instead of holding it once per connection placed there.
+  {
     std::lock_guard<std::mutex> lock(conns_mu_);
-    conns_[i].connecting = false;
-    if (!cs.ok()) {
-      conns_[i].failures = 1;
-      conns_[i].next_attempt = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    for (size_t i = 1; i < conns_.size(); ++i) {
+      conns_[i].connecting = false;
+      conns_[i].next_attempt = std::chrono::steady_clock::now();
     }
+  }
+  maint_cv_.notify_all();
+  const auto width_deadline = std::chrono::steady_clock::now() + kMountWidthWait;
+  while (std::chrono::steady_clock::now() < width_deadline) {
+    {
+      std::lock_guard<std::mutex> lock(conns_mu_);
+      if (std::all_of(conns_.begin(), conns_.end(), [](const Conn& c) {
+            return (c.rpc && c.rpc->alive()) || c.failures > 0 || c.address < 0;
+          })) {
+        break;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return Status::Ok();
 }
@@ -328,7 +367,7 @@ std::vector<std::shared_ptr<OpenState>> Nfs41Engine::LiveOpens() const {
 void Nfs41Engine::RequestRecovery(Recovery level, uint64_t session_gen) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (shutdown_) return;
+    if (shutdown_ || unmounting_) return;
     if (session_gen != session_gen_ && level != Recovery::kState) return;  // already done
     if (level >= Recovery::kSession) ++losses_reported_;
     if (level == Recovery::kState) opens_pending_ = true;
@@ -706,6 +745,12 @@ void Nfs41Engine::Shutdown() {
         return s.ok() ? DecodeClose(d, &ignored) : s;
       };
       SubmitAndWait(c, kShutdownWait);
+    }
+    {
+      // From here on a session or client ID the server no longer knows is
+      // ours going away, not a loss to recover from.
+      std::lock_guard<std::mutex> lock(mu_);
+      unmounting_ = true;
     }
     Status s = CallDirect(
         conn.get(), "DESTROY_SESSION", [&](XdrEncoder& e) { EncodeDestroySession(e, session); },

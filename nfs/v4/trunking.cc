@@ -153,6 +153,9 @@ Status Nfs41Engine::SetUpConnection(size_t index) {
   bool session_works;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // Unmounting: the answer may be a client ID made anew after
+    // DESTROY_CLIENTID. Nothing to join or recover.
+    if (shutdown_ || unmounting_) return Status::Shutdown("unmounting");
     primary = server_;
     primary.clientid = clientid_;
     gen = session_gen_;

@@ -4,8 +4,14 @@
 // address dies, its connections move to the others and a large write goes
 // on without an error and byte-identical; when it returns it takes back its
 // share; an address that leaves DNS is drained; a per-address cap holds.
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
 #include <future>
 #include <map>
+#include <mutex>
+#include <sstream>
 
 #include "tests/harness/fault_proxy.h"
 #include "tests/integration/engine_fixture.h"
@@ -148,6 +154,101 @@ TEST_F(TrunkingTest, AnAddressThatGoesSilentBehindLiveConnectionsLosesItsCallsAf
   // goes first: its last reference unregisters it from the engine.
   file.file.reset();
   client.reset();
+  proxies_[1]->SetBlackHole(false);
+}
+
+// What the engine logs while it lives, still written where it went before.
+class LogCapture {
+ public:
+  LogCapture() : saved_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>("capture", saved_->sinks().begin(),
+                                                   saved_->sinks().end());
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    sink->set_pattern("%l %v");
+    logger->sinks().push_back(sink);
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(saved_); }
+  std::string text() {
+    spdlog::default_logger()->flush();
+    return out_.str();
+  }
+
+ private:
+  std::shared_ptr<spdlog::logger> saved_;
+  std::ostringstream out_;
+};
+
+// Issue 15: an address that accepts connections and answers no call (its
+// node went silent behind a proxy or a load balancer). Probed with a TCP
+// connect, it looked back at every probe, took its connections again, lost
+// them after timeo, and the log flapped "does not answer" / "answers again"
+// for as long as it stayed silent. Probed with the NULL procedure it is
+// down once, stays down while silent, and returns when it answers again.
+TEST_F(TrunkingTest, AnAddressThatAcceptsConnectionsButAnswersNothingIsDownOnceNotFlapping) {
+  std::mutex mu;
+  int downs = 0;
+  nfs::Nfs41Options o = ThreeAddresses(12);
+  o.timeo = 1s;
+  o.on_address_down = [&](const nfs::Endpoint& ep) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (ep.address == Address(1)) ++downs;
+  };
+  LogCapture log;
+  auto client = MountOrFail(o);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(WaitForSpread(*client, [](auto s) { return s.size() == 3; })) << Show(Spread(*client));
+  proxies_[1]->SetBlackHole(true);
+  proxies_[1]->CutAll();  // its connections go; new ones are accepted and never answered
+  nfs::SyncClient sync(client.get());
+  for (int i = 0; i < 60; ++i) {  // 12 s: many probe rounds at 1 s back-off and timeo
+    EXPECT_TRUE(sync.GetAttr(client->root()).ok());
+    std::this_thread::sleep_for(200ms);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(downs, 1) << log.text();
+  }
+  EXPECT_EQ(log.text().find(Address(1) + ":" + std::to_string(port_) + " answers again"),
+            std::string::npos)
+      << log.text();
+  EXPECT_EQ(Spread(*client).count(Address(1)), 0u) << Show(Spread(*client));
+
+  proxies_[1]->SetBlackHole(false);  // it answers again: it takes back its share
+  EXPECT_TRUE(WaitForSpread(*client, [](auto s) { return s[Address(1)] == 4 && s[Address(0)] == 4 && s[Address(2)] == 4; }))
+      << Show(Spread(*client));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(downs, 1);
+}
+
+// Issue 15: connections being set up at an address that answers nothing
+// wait up to timeo (60 s by default) for EXCHANGE_ID. Neither the mount
+// (it waited once per connection placed there: 2 minutes here) nor the
+// unmount may wait for them, and must not read the session it destroys itself as one the
+// server lost ("recovering") or the address's silence as news.
+TEST_F(TrunkingTest, UnmountDoesNotWaitForSetUpCallsToASilentAddress) {
+  proxies_[1]->SetBlackHole(true);
+  nfs::Nfs41Options o = ThreeAddresses(12);
+  o.timeo = 60s;  // nfs(5)'s default: what a set-up call there would wait
+  LogCapture log;
+  const auto mount_start = std::chrono::steady_clock::now();
+  auto client = MountOrFail(o);
+  ASSERT_TRUE(client);
+  // Nor does the mount wait timeo once per connection placed there.
+  EXPECT_LT(std::chrono::steady_clock::now() - mount_start, 5s);
+  ASSERT_TRUE(WaitForSpread(*client, [](auto s) { return s[Address(0)] + s[Address(2)] >= 8; }))
+      << Show(Spread(*client));
+  std::this_thread::sleep_for(500ms);  // the set-up calls to address 1 are out
+  EXPECT_GE(proxies_[1]->ActiveConnections(), 1);
+  const auto start = std::chrono::steady_clock::now();
+  client.reset();
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                      << " ms";
+  const std::string text = log.text();
+  EXPECT_EQ(text.find("recovering"), std::string::npos) << text;
+  EXPECT_EQ(text.find("does not answer"), std::string::npos) << text;
   proxies_[1]->SetBlackHole(false);
 }
 
