@@ -210,7 +210,7 @@ Status Nfs41Engine::CreateSession(RpcConnection* conn) {
   args.fore.maxresponsesize = options_.rsize + kRequestOverhead;
   args.fore.maxresponsesize_cached = 8192;
   args.fore.maxoperations = 16;
-  args.fore.maxrequests = options_.max_slots;
+  args.fore.maxrequests = std::max<uint32_t>(1, options_.max_slots);
   args.back.maxrequestsize = 4096;
   args.back.maxresponsesize = 4096;
   args.back.maxresponsesize_cached = 0;
@@ -223,7 +223,14 @@ Status Nfs41Engine::CreateSession(RpcConnection* conn) {
       conn, "CREATE_SESSION", [&](XdrEncoder& e) { EncodeCreateSession(e, args); }, 1,
       [&](XdrDecoder& d) { return DecodeCreateSession(d, &res); });
   if (!s.ok()) return s;
-  const uint32_t slots = std::max<uint32_t>(1, res.fore.maxrequests);
+  // RFC 8881 18.36.3: the server may grant fewer slots than asked for,
+  // never more; a server that grants more gets what was asked (a slot
+  // table of whatever a reply says would be memory the server decides).
+  const uint32_t slots = std::clamp<uint32_t>(res.fore.maxrequests, 1, args.fore.maxrequests);
+  if (res.fore.maxrequests > args.fore.maxrequests) {
+    spdlog::debug("CREATE_SESSION granted {} slots, more than the {} asked for; using {}",
+                  res.fore.maxrequests, args.fore.maxrequests, slots);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   budget_.Record(std::chrono::steady_clock::now());
   ++create_session_seq_;

@@ -20,6 +20,7 @@ constexpr uint32_t kNfsProgram = 100003;
 constexpr uint32_t kCompoundProc = 1;
 constexpr uint32_t kOpSequence = 53;
 constexpr uint32_t kOpPutFh = 22;
+constexpr uint32_t kOpCreateSession = 43;
 constexpr uint32_t kLastFragment = 0x80000000u;
 
 bool ReadExact(int fd, void* buf, size_t len) {
@@ -303,6 +304,7 @@ void RpcFaultProxy::ServerToClient(Link* link) {
   std::vector<uint8_t> record;
   while (ReadRecord(link->server_fd, &record)) {
     PatchStatusFlags(record);
+    PatchSlotGrant(record);
     bool hold = false;
     if (record.size() >= 4) {
       uint32_t xid;
@@ -407,6 +409,27 @@ void RpcFaultProxy::PatchStatusFlags(std::vector<uint8_t>& reply) const {
   uint32_t v;
   std::memcpy(&v, reply.data() + at, 4);
   v = htonl(ntohl(v) | flags);
+  std::memcpy(reply.data() + at, &v, 4);
+}
+
+// RFC 8881 18.36.2: csr_sessionid, csr_sequence, csr_flags, then the fore
+// channel's attributes, ca_maxrequests the sixth of them.
+void RpcFaultProxy::PatchSlotGrant(std::vector<uint8_t>& reply) const {
+  const uint32_t slots = slot_grant_.load();
+  if (slots == 0) return;
+  Reader r(reply);
+  r.Skip(4);  // xid
+  if (r.U32() != 1 || r.U32() != 0) return;  // not an accepted reply
+  r.U32();
+  r.Opaque();  // verifier
+  if (r.U32() != 0) return;  // accept_stat
+  if (r.U32() != 0) return;  // COMPOUND status
+  r.Opaque();                // tag
+  if (r.U32() != 1 || r.U32() != kOpCreateSession || r.U32() != 0) return;
+  r.Skip(16 + 4 + 4 + 5 * 4);  // sessionid, sequence, flags, five channel attributes
+  const size_t at = r.at();
+  if (!r.ok() || at + 4 > reply.size()) return;
+  const uint32_t v = htonl(slots);
   std::memcpy(reply.data() + at, &v, 4);
 }
 

@@ -73,6 +73,10 @@ class RpcFaultProxy {
 
   void SetRule(Rule rule);
   void SetStatusFlags(uint32_t flags) { status_flags_.store(flags); }
+  // While nonzero, every CREATE_SESSION reply grants this many fore-channel
+  // slots (ca_maxrequests), whatever the client asked for and the server
+  // granted: a server that grants more than it was asked for.
+  void SetSlotGrant(uint32_t slots) { slot_grant_.store(slots); }
   uint64_t injected() const { return injected_.load(); }
   // Replies held back (kHoldReply) so far; waits up to `timeout` for `n`.
   bool WaitHeld(uint64_t n, std::chrono::milliseconds timeout);
@@ -90,6 +94,7 @@ class RpcFaultProxy {
   // the call cannot be read.
   static std::vector<uint8_t> SequenceErrorReply(const std::vector<uint8_t>& call, uint32_t status);
   void PatchStatusFlags(std::vector<uint8_t>& reply) const;
+  void PatchSlotGrant(std::vector<uint8_t>& reply) const;
   void HoldReply();  // until ReleaseReplies or Stop
   // Cuts a COMPOUND reply after SEQUENCE and PUTFH, then `op` fails with
   // `status`.
@@ -103,6 +108,7 @@ class RpcFaultProxy {
   std::thread acceptor_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> status_flags_{0};
+  std::atomic<uint32_t> slot_grant_{0};
   std::atomic<uint64_t> injected_{0};
 
   std::mutex hold_mu_;

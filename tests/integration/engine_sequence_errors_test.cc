@@ -60,6 +60,21 @@ TEST_F(SequenceErrorsTest, BadSlotLowersTheSlotLimitAndKeepsTheSession) {
   EXPECT_TRUE(ConcurrentGetAttrs(sync, 32));
 }
 
+// CREATE_SESSION limits are honoured and bounded (issue 15): a server that
+// grants more slots than were asked for (here four billion, which taken
+// at its word is a slot table of 20 GiB) gets the slots asked for.
+TEST_F(SequenceErrorsTest, ASessionGrantingMoreSlotsThanAskedForGetsWhatWasAsked) {
+  proxy_->SetSlotGrant(0xffffffffu);
+  nfs::Nfs41Options o = Options(2, proxy_->port());
+  o.max_slots = 32;
+  auto client = MountOrFail(o);
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->info().slots, 32u);
+  nfs::SyncClient sync(client.get());
+  EXPECT_TRUE(ConcurrentGetAttrs(sync, 64));
+  EXPECT_EQ(client->info().sessions_created, 1u);
+}
+
 // SEQ_MISORDERED: our idea of one slot's sequence id is wrong. That slot
 // is resynchronised; the call runs on another; the session stays.
 TEST_F(SequenceErrorsTest, MisorderedResynchronisesThatSlotOnly) {
