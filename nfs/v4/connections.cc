@@ -119,6 +119,11 @@ void Nfs41Engine::ProbeLocked(size_t index) {
 
 void Nfs41Engine::MaintainConnections() {
   const auto now = std::chrono::steady_clock::now();
+  // Destroyed after conns_mu_ is released (declared before the lock): a
+  // connection's destructor joins its receiver, which may be finishing a
+  // reply whose completion sends the next call and so picks a connection
+  // (conns_mu_). Destroyed under the lock, that was a deadlock.
+  std::vector<std::shared_ptr<RpcConnection>> dead;
   std::lock_guard<std::mutex> lock(conns_mu_);
   for (size_t i = 0; i < conns_.size(); ++i) {
     Conn& c = conns_[i];
@@ -188,9 +193,12 @@ void Nfs41Engine::MaintainConnections() {
     });
   }
   // Destroy dead connections once nobody else holds them (never on their
-  // own threads).
-  std::erase_if(graveyard_,
-                [](const std::shared_ptr<RpcConnection>& c) { return c.use_count() == 1; });
+  // own threads, never under conns_mu_).
+  std::erase_if(graveyard_, [&dead](std::shared_ptr<RpcConnection>& c) {
+    if (c.use_count() != 1) return false;
+    dead.push_back(std::move(c));
+    return true;
+  });
 }
 
 void Nfs41Engine::UpdateEndpoints(const std::vector<Endpoint>& endpoints) {

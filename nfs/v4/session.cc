@@ -788,13 +788,16 @@ void Nfs41Engine::Shutdown() {
   if (maintenance_.joinable()) maintenance_.join();
   JoinConnectionThreads();
   std::vector<Conn> conns;
+  std::vector<std::shared_ptr<RpcConnection>> dead;
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
     conns = std::move(conns_);
     conns_.clear();
-    graveyard_.clear();
+    dead.swap(graveyard_);
   }
-  conns.clear();  // joins the receiver threads
+  // Outside conns_mu_: these join the receiver threads, which may need it.
+  conns.clear();
+  dead.clear();
   FailStranded();
 }
 
