@@ -82,6 +82,12 @@ TEST_F(TortureUnderCutsTest, RandomOpsMatchTheModelWhileEveryConnectionIsCut) {
   const uint64_t ops = EnvNumber("FLOATMOUNT_TORTURE_CUT_OPS", 2000);
   const auto mean = std::chrono::milliseconds(EnvNumber("FLOATMOUNT_TORTURE_CUT_MS", 250));
 
+  if (knfsd() || kernel_client()) {
+    // Resetting the host side of QEMU's forwarded connections under bulk
+    // traffic trips libslirp 4.7.0's soread assertion (engine tests on
+    // knfsd cut the server's connections inside the guest instead).
+    GTEST_SKIP() << "ganesha only: cutting knfsd's forwarded connections crashes QEMU's network";
+  }
   FaultProxy proxy("127.0.0.1", 0, server().address(), server().port());
   ASSERT_TRUE(proxy.Start()) << proxy.error();
   FloatMount cut;
