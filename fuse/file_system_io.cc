@@ -380,9 +380,14 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
   FileCache& cache = *state->shared->cache;
   if (int err = cache.TakeError(state->errors_seen); err != 0) return reply(err, {});
   if (state->direct) {
-    // O_DIRECT: the bytes go to stable storage now, after our buffered ones.
+    // O_DIRECT: the bytes go to stable storage now, after our buffered
+    // ones, and after those are committed: a buffered WRITE still
+    // uncommitted would be sent again over these bytes if the server
+    // restarted before its COMMIT (a new write verifier), undoing this
+    // write. The kernel client also writes back and commits the page cache
+    // before a direct write (nfs_start_io_direct).
     std::vector<uint8_t> copy(data.begin(), data.end());
-    cache.WriteOut([this, state, copy = std::move(copy), offset, reply]() mutable {
+    cache.Flush([this, state, copy = std::move(copy), offset, reply]() mutable {
       DirectWrite(state, std::move(copy), offset, std::move(reply));
     });
     return;
