@@ -75,7 +75,8 @@ std::string Diff(const uint8_t* expected, size_t expected_len, const uint8_t* go
 
 std::string Usage() {
   return "usage: torture --dir D [--second-dir D2] [--server-dir S] [--seed N] [--ops N]\n"
-         "               [--files N] [--max-size BYTES] [--no-mmap] [--no-direct] [--verbose]\n"
+         "               [--files N] [--max-size BYTES] [--no-mmap] [--no-direct] [--no-rename]\n"
+         "               [--verbose]\n"
          "               [--break-model-truncate]\n"
          "Random file operations on N files in D, checked against an in-memory model;\n"
          "whole files are compared also through D2 (another mount of the same export)\n"
@@ -123,6 +124,8 @@ std::optional<std::string> ParseOptions(const std::vector<std::string>& args, Op
       o.mmap = false;
     } else if (a == "--no-direct") {
       o.direct = false;
+    } else if (a == "--no-rename") {
+      o.rename = false;
     } else if (a == "--verbose") {
       o.verbose = true;
     } else if (a == "--break-model-truncate") {
@@ -178,6 +181,7 @@ int Torture::Run(std::ostream& out) {
         << "  replay: torture --seed " << options_.seed << " --ops " << (op_ + 1) << " --files "
         << options_.files << " --max-size " << options_.max_size
         << (options_.mmap ? "" : " --no-mmap") << (options_.direct ? "" : " --no-direct")
+        << (options_.rename ? "" : " --no-rename")
         << " --dir ...\n"
         << "  last " << ring_.size() << " ops:\n";
     for (const auto& r : ring_) out << "    " << r << "\n";
@@ -233,6 +237,7 @@ void Torture::Step() {
   }
   if (!options_.mmap && (op == 9 || op == 10)) op = 7;
   if (!options_.direct && (op == 11 || op == 12)) op = op == 11 ? 0 : 8;
+  if (!options_.rename && op == 14) op = 15;
   current_ = f.name + ": ";
   switch (op) {
     case 0: return OpWrite(f, false);

@@ -53,6 +53,12 @@ struct Options {
   size_t max_size = 8 << 20;  // files never grow beyond this
   bool mmap = true;           // mmap reads and MAP_SHARED writes
   bool direct = true;         // O_DIRECT descriptors
+  // Renames of a scratch file over a file. Off for runs across server
+  // restarts: a RENAME whose reply the crash lost is sent again in a new
+  // session, finds its source gone and fails with ENOENT although it
+  // happened (no reply cache survives the restart; the kernel client
+  // reports the same).
+  bool rename = true;
   bool verbose = false;       // print every op as it runs
   // Testing the tool: the model ignores ftruncate, so a run must fail.
   bool break_model_truncate = false;
