@@ -230,7 +230,10 @@ TEST_F(RoundTripsTest, CompoundsPerOperation) {
   EXPECT_LE(unlinks.per_op, 1.0);
   EXPECT_LE(ls_all.per_op, 3.0);
   EXPECT_LE(lock_unlock.per_op, 2.0);
-  EXPECT_LE(storm_per_name.per_op, 0.1);
+  // LOOKUPs go on while the listing is read (about the READDIRs' time over
+  // a LOOKUP's): 0.05-0.1 per name on ganesha and an idle knfsd guest,
+  // 0.115 once on a loaded CI machine's guest; without listings it is 1.
+  EXPECT_LE(storm_per_name.per_op, 0.2);
 }
 
 }  // namespace
