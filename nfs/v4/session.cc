@@ -410,7 +410,12 @@ void Nfs41Engine::RunRecovery() {
         ++session_recoveries_;
       }
     }
-    if (level == Recovery::kClientId || IsClientIdLostStatus(s)) {
+    // SEQ_MISORDERED: the server's record of our client ID expects another
+    // CREATE_SESSION sequence than ours, so it is not the record our
+    // sequence counts for (one made anew, RFC 8881 18.36.4): EXCHANGE_ID
+    // tells the sequence it expects, and everything is recovered.
+    if (level == Recovery::kClientId || IsClientIdLostStatus(s) ||
+        s.IsNfs(NFS4ERR_SEQ_MISORDERED)) {
       ExchangeIdRes res;
       s = ExchangeId(conn.get(), &res);
       if (s.ok()) {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "nfs/v4/engine.h"
+#include "nfs/v4/protocol.h"
 
 namespace floatmount::nfs {
 
@@ -51,6 +52,11 @@ const char* AddressRoleName(AddressRole role) {
 }
 
 AddressRole ClassifyExchangeId(const ExchangeIdRes& primary, const ExchangeIdRes& answer) {
+  // An unconfirmed record is one the server made just now: it does not
+  // know our client ID, whatever number it gave the new one (RFC 8881
+  // 18.35.4). A server restarted within the second of its last start may
+  // hand out the same numbers again.
+  if ((answer.flags & EXCHGID4_FLAG_CONFIRMED_R) == 0) return AddressRole::kOtherServer;
   if (answer.server_owner_major != primary.server_owner_major ||
       answer.server_scope != primary.server_scope || answer.clientid != primary.clientid) {
     return AddressRole::kOtherServer;

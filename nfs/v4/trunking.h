@@ -11,8 +11,9 @@
 //     trunking. The node knows our client but not our session; the address
 //     is kept out of the session (it could carry a session of its own; not
 //     done yet);
-//   - anything else (another owner or scope, or a client ID the primary did
-//     not give us): another server. The address is kept out of this mount,
+//   - anything else (another owner or scope, a client ID the primary did
+//     not give us, or a client record the server has not confirmed, made
+//     anew by this EXCHANGE_ID): another server. The address is kept out of this mount,
 //     and nothing it answers makes the engine recover its session or client
 //     ID: a BADSESSION from another node says nothing about ours. Only when
 //     no connection to the primary is left does such an answer mean the

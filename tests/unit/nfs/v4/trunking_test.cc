@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "nfs/v4/protocol.h"
+
 namespace floatmount::nfs {
 namespace {
 
@@ -14,6 +16,7 @@ v4::ExchangeIdRes Answer(uint64_t clientid, uint64_t minor = 0, std::string majo
   r.server_owner_minor = minor;
   r.server_owner_major = std::move(major);
   r.server_scope = std::move(scope);
+  r.flags = v4::EXCHGID4_FLAG_CONFIRMED_R;  // the server knows this client
   return r;
 }
 
@@ -30,6 +33,17 @@ TEST(ClassifyExchangeIdTest, AnotherMinorWithTheSameClientIdIsClientIdTrunking) 
 TEST(ClassifyExchangeIdTest, AnotherClientIdIsAnotherServerEvenWithTheSameOwner) {
   EXPECT_EQ(ClassifyExchangeId(Answer(7), Answer(8)), AddressRole::kOtherServer);
   EXPECT_EQ(ClassifyExchangeId(Answer(7, 0), Answer(8, 1)), AddressRole::kOtherServer);
+}
+
+// A server restarted within the second of its previous start (ganesha's
+// client IDs start from its start time in seconds) may give our owner a
+// new, unconfirmed record with our old client ID's number: it does not
+// know us. Taken for ours, the connection was bound to a session the
+// server lost, and CREATE_SESSION was sent with the old sequence forever.
+TEST(ClassifyExchangeIdTest, AnUnconfirmedRecordIsAnotherServerEvenWithOurClientId) {
+  v4::ExchangeIdRes fresh = Answer(7);
+  fresh.flags = 0;
+  EXPECT_EQ(ClassifyExchangeId(Answer(7), fresh), AddressRole::kOtherServer);
 }
 
 TEST(ClassifyExchangeIdTest, AnotherOwnerOrScopeIsAnotherServer) {
