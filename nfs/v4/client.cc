@@ -11,6 +11,7 @@
 #include "nfs/v4/ops_util.h"
 #include "nfs/v4/attrs.h"
 #include "nfs/v4/protocol.h"
+#include "nfs/v4/replay.h"
 #include "nfs/rpc/message.h"
 
 namespace floatmount::nfs {
@@ -613,8 +614,8 @@ void Nfs41Client::Create(const Credentials& cred, const FileHandle& dir, const s
     return;
   }
   const IdMapper* ids = &engine_->id_mapper();
-  Run<Entry>(
-      engine_.get(), "CREATE", cred, true,
+  RunOnce<Entry>(
+      engine_.get(), "CREATE", cred,
       [dir, name, req, ids](XdrEncoder& e) {  // SEQUENCE, PUTFH, CREATE, GETFH, GETATTR
         EncodePutFh(e, dir);
         EncodeCreate(e, name, req, *ids);
@@ -630,13 +631,13 @@ void Nfs41Client::Create(const Credentials& cred, const FileHandle& dir, const s
         if (Status s = DecodeGetFh(d, &out->fh); !s.ok()) return s;
         return DecodeGetAttr(d, *ids, &out->attr);
       },
-      std::move(done));
+      CreateReplayCheck(engine_.get(), cred, dir, name, req), std::move(done));
 }
 
 void Nfs41Client::Remove(const Credentials& cred, const FileHandle& dir, const std::string& name,
                          Callback<Unit> done) {
-  Run<Unit>(
-      engine_.get(), "REMOVE", cred, true,
+  RunOnce<Unit>(
+      engine_.get(), "REMOVE", cred,
       [dir, name](XdrEncoder& e) {  // SEQUENCE, PUTFH, REMOVE
         EncodePutFh(e, dir);
         EncodeRemove(e, name);
@@ -647,14 +648,14 @@ void Nfs41Client::Remove(const Credentials& cred, const FileHandle& dir, const s
         ChangeInfo cinfo;
         return DecodeRemove(d, &cinfo);
       },
-      std::move(done));
+      RemoveReplayCheck(), std::move(done));
 }
 
 void Nfs41Client::Rename(const Credentials& cred, const FileHandle& from_dir,
                          const std::string& from_name, const FileHandle& to_dir,
                          const std::string& to_name, Callback<Unit> done) {
-  Run<Unit>(
-      engine_.get(), "RENAME", cred, true,
+  RunOnce<Unit>(
+      engine_.get(), "RENAME", cred,
       [from_dir, from_name, to_dir, to_name](XdrEncoder& e) {
         // SEQUENCE, PUTFH (source), SAVEFH, PUTFH (target), RENAME
         EncodePutFh(e, from_dir);
@@ -670,14 +671,15 @@ void Nfs41Client::Rename(const Credentials& cred, const FileHandle& from_dir,
         ChangeInfo source, target;
         return DecodeRename(d, &source, &target);
       },
+      RenameReplayCheck(engine_.get(), cred, from_dir, from_name, to_dir, to_name),
       std::move(done));
 }
 
 void Nfs41Client::Link(const Credentials& cred, const FileHandle& fh, const FileHandle& dir,
                        const std::string& name, Callback<Attributes> done) {
   const IdMapper* ids = &engine_->id_mapper();
-  Run<Attributes>(
-      engine_.get(), "LINK", cred, true,
+  RunOnce<Attributes>(
+      engine_.get(), "LINK", cred,
       [fh, dir, name](XdrEncoder& e) {
         // SEQUENCE, PUTFH (file), SAVEFH, PUTFH (dir), LINK, RESTOREFH, GETATTR
         EncodePutFh(e, fh);
@@ -697,7 +699,7 @@ void Nfs41Client::Link(const Credentials& cred, const FileHandle& fh, const File
         if (Status s = DecodeRestoreFh(d); !s.ok()) return s;
         return DecodeGetAttr(d, *ids, out);
       },
-      std::move(done));
+      LinkReplayCheck(engine_.get(), cred, fh, dir, name), std::move(done));
 }
 
 void Nfs41Client::ReadLink(const Credentials& cred, const FileHandle& fh,

@@ -42,6 +42,13 @@ struct Compound {
   // Checked every time the compound is started, so one that waited out
   // the recovery that lost the lock fails too.
   bool io = false;
+  // Set by the engine when the compound is sent again where no reply cache
+  // can answer for an earlier send that went unanswered (a lost
+  // connection, then a new session or slot: a server restart takes the
+  // reply cache with it, RFC 8881 2.10.6.1.3). The server may have run it
+  // already, so an error such as ENOENT from REMOVE may describe our own
+  // first run (nfs/v4/replay.h). Read in `decode` and `complete`.
+  bool may_have_run = false;
   // Bulk READ data goes straight to the caller's buffer.
   PayloadSink sink;
 

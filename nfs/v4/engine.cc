@@ -114,6 +114,8 @@ void Nfs41Engine::Start(std::shared_ptr<Flight> f) {
   }
   f->has_slot = false;
   f->encoded = false;
+  // A new slot's sequence id is not a retry the reply cache would answer.
+  if (f->unanswered) f->compound->may_have_run = true;
   // WRITEs leave a few slots to small calls (nfs/v4/slot_table.h).
   const bool bulk = f->compound->io && std::string_view(f->compound->name) == "WRITE";
   table->Acquire([this, f, table, session, gen](uint32_t slot, uint32_t seqid,
@@ -471,6 +473,7 @@ void Nfs41Engine::OnConnectionLost(RpcConnection* conn,
     size_t resent = 0;
     for (auto& call : orphans) {
       if (auto f = std::dynamic_pointer_cast<Flight>(call)) {
+        f->unanswered = true;
         resend_.push_back(std::move(f));
         ++resent;
       } else {

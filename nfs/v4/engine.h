@@ -275,6 +275,10 @@ struct Nfs41Engine::Flight : RpcCall, std::enable_shared_from_this<Flight> {
   uint32_t seqid = 0;
   bool has_slot = false;  // holds `slot` of `table`
   bool encoded = false;   // message holds a sendable call for session_gen
+  // A send went out on a connection that was lost before its reply came:
+  // the server may have run it. Sent on another slot or session from then
+  // on, the compound `may_have_run` (compound.h).
+  bool unanswered = false;
   int attempts = 0;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::atomic<bool> finished{false};

@@ -19,12 +19,20 @@
 
 namespace floatmount::nfs {
 
-// Builds and submits a Compound whose result is a T.
+// What a non-idempotent request makes of an error when the server may
+// have run it before (Compound::may_have_run): looks at the server and
+// calls `done` with the request's result, or with `error` (nfs/v4/replay.h).
+template <typename T>
+using ReplayCheck = std::function<void(const Status& error, Callback<T> done)>;
+
+// Builds and submits a Compound whose result is a T. An error of a
+// compound that may have run before goes through `replayed`, if given.
 template <typename T>
 void Run(Nfs41Engine* engine, const char* name, const Credentials& cred, bool cachethis,
          std::function<uint32_t(XdrEncoder&)> encode,
          std::function<Status(XdrDecoder&, bool, T*)> decode, Callback<T> done,
-         OpenState* open = nullptr, PayloadSink sink = {}, bool io = false) {
+         OpenState* open = nullptr, PayloadSink sink = {}, bool io = false,
+         ReplayCheck<T> replayed = {}) {
   auto c = std::make_shared<Compound>();
   auto out = std::make_shared<T>();
   c->name = name;
@@ -38,14 +46,31 @@ void Run(Nfs41Engine* engine, const char* name, const Credentials& cred, bool ca
     *out = T{};
     return decode(d, payload_received, out.get());
   };
-  c->complete = [out, done = std::move(done)](const Status& s) {
+  // `complete` runs while the engine still holds the Compound.
+  const Compound* self = c.get();
+  c->complete = [out, self, done = std::move(done),
+                 replayed = std::move(replayed)](const Status& s) {
     if (s.ok()) {
       done(std::move(*out));
+    } else if (replayed && self->may_have_run) {
+      replayed(s, done);
     } else {
       done(s);
     }
   };
   engine->Submit(std::move(c));
+}
+
+// Run for a non-idempotent request (REMOVE, RENAME, LINK, CREATE): the
+// server keeps its reply for a resend (sa_cachethis); `replayed` judges an
+// error after a rerun the reply cache could not answer.
+template <typename T>
+void RunOnce(Nfs41Engine* engine, const char* name, const Credentials& cred,
+             std::function<uint32_t(XdrEncoder&)> encode,
+             std::function<Status(XdrDecoder&, bool, T*)> decode, ReplayCheck<T> replayed,
+             Callback<T> done) {
+  Run<T>(engine, name, cred, /*cachethis=*/true, std::move(encode), std::move(decode),
+         std::move(done), nullptr, {}, false, std::move(replayed));
 }
 
 // The stateid to use for I/O on `file` (the anonymous stateid without one).

@@ -20,6 +20,8 @@ constexpr uint32_t kNfsProgram = 100003;
 constexpr uint32_t kCompoundProc = 1;
 constexpr uint32_t kOpSequence = 53;
 constexpr uint32_t kOpPutFh = 22;
+constexpr uint32_t kOpRestoreFh = 31;
+constexpr uint32_t kOpSaveFh = 32;
 constexpr uint32_t kOpCreateSession = 43;
 constexpr uint32_t kLastFragment = 0x80000000u;
 
@@ -182,11 +184,19 @@ void RpcFaultProxy::ReleaseReplies() {
   hold_cv_.notify_all();
 }
 
-void RpcFaultProxy::HoldReply() {
+void RpcFaultProxy::DropHeldReplies() {
+  std::lock_guard<std::mutex> lock(hold_mu_);
+  dropped_ = true;
+  released_ = true;
+  hold_cv_.notify_all();
+}
+
+bool RpcFaultProxy::HoldReply() {
   std::unique_lock<std::mutex> lock(hold_mu_);
   ++held_;
   hold_cv_.notify_all();
   hold_cv_.wait(lock, [&] { return released_; });
+  return !dropped_;
 }
 
 uint64_t RpcFaultProxy::CallsWith(uint32_t op) const {
@@ -261,6 +271,8 @@ void RpcFaultProxy::ClientToServer(Link* link) {
           call.has_sequence = r.ok();
         } else if (op == kOpPutFh) {
           r.Opaque();
+        } else if (op == kOpSaveFh || op == kOpRestoreFh) {
+          // no arguments
         } else {
           break;  // other arguments are not parsed: the rest is unknown
         }
@@ -323,7 +335,7 @@ void RpcFaultProxy::ServerToClient(Link* link) {
         injected_.fetch_add(1);
       }
     }
-    if (hold) HoldReply();
+    if (hold && !HoldReply()) break;  // dropped: the connection goes with it
     std::lock_guard<std::mutex> lock(link->write_mu);
     if (!WriteRecord(link->client_fd, record)) break;
   }

@@ -54,7 +54,8 @@ class RpcFaultProxy {
   // answers the retry of a request whose reply it did not keep), or,
   // kHoldReply, forward it and hold its reply back until ReleaseReplies()
   // (replies on other connections pass meanwhile: the client sees them in
-  // another order than the server ran the calls).
+  // another order than the server ran the calls), or DropHeldReplies()
+  // (the client never gets them).
   using Rule = std::function<uint32_t(const Call&)>;
   static constexpr uint32_t kInOperation = 0x80000000u;
   static constexpr uint32_t kHoldReply = 0x40000000u;
@@ -81,6 +82,9 @@ class RpcFaultProxy {
   // Replies held back (kHoldReply) so far; waits up to `timeout` for `n`.
   bool WaitHeld(uint64_t n, std::chrono::milliseconds timeout);
   void ReleaseReplies();
+  // Drops the replies held back and cuts their connections, as a server
+  // that ran the calls and died before answering (the client resends).
+  void DropHeldReplies();
   // Calls whose opcodes include `op`, forwarded or not, since Start.
   uint64_t CallsWith(uint32_t op) const;
 
@@ -95,7 +99,8 @@ class RpcFaultProxy {
   static std::vector<uint8_t> SequenceErrorReply(const std::vector<uint8_t>& call, uint32_t status);
   void PatchStatusFlags(std::vector<uint8_t>& reply) const;
   void PatchSlotGrant(std::vector<uint8_t>& reply) const;
-  void HoldReply();  // until ReleaseReplies or Stop
+  // Until ReleaseReplies or Stop (true: forward it) or DropHeldReplies.
+  bool HoldReply();
   // Cuts a COMPOUND reply after SEQUENCE and PUTFH, then `op` fails with
   // `status`.
   static void FailOperation(std::vector<uint8_t>& reply, uint32_t op, uint32_t status);
@@ -115,6 +120,7 @@ class RpcFaultProxy {
   std::condition_variable hold_cv_;
   uint64_t held_ = 0;      // GUARDED_BY(hold_mu_)
   bool released_ = false;  // GUARDED_BY(hold_mu_)
+  bool dropped_ = false;   // GUARDED_BY(hold_mu_)
 
   mutable std::mutex mu_;
   Rule rule_;                               // GUARDED_BY(mu_)

@@ -126,11 +126,11 @@ TEST_F(TortureUnderCutsTest, RandomOpsMatchTheModelWhileEveryConnectionIsCut) {
 // write verifier changes) and must be sent again, calls in flight are cut.
 // Graceless, so that each restart costs seconds, not a grace period; the
 // open state is then made anew rather than reclaimed (the reclaim path is
-// GraceLockTest's and knfsd's). Without renames (--no-rename): a RENAME
-// whose reply the crash lost is sent again in a new session and fails
-// with ENOENT although it happened, as with the kernel client (issue 15).
-// Found here first: O_DIRECT writes undone by buffered bytes resent after
-// the restart (CacheTest.ADirectWriteIsNotUndone...), 6 seeds of 6.
+// GraceLockTest's and knfsd's). Found here first: O_DIRECT writes undone
+// by buffered bytes resent after the restart (CacheTest.ADirectWriteIs
+// NotUndone...), 6 seeds of 6; a RENAME whose reply the crash lost, sent
+// again in a new session, failing with ENOENT although it happened
+// (ReplayTest, nfs/v4/replay.h), 3 times in 6 seeds x 20000 ops.
 //   FLOATMOUNT_TORTURE_RESTART_SEEDS       seeds (default 2)
 //   FLOATMOUNT_TORTURE_RESTART_FIRST_SEED  first seed (default 2001)
 //   FLOATMOUNT_TORTURE_RESTART_OPS         ops per seed (default 3000; CI ~25 s in all;
@@ -156,7 +156,7 @@ TEST_F(TortureUnderRestartsTest, RandomOpsMatchTheModelWhileTheServerIsKilledAnd
     auto run = std::async(std::launch::async, [&] {
       return RunCommand({FLOATMOUNT_TORTURE_BINARY, "--dir", Path("torture"), "--second-dir",
                          other->Path("torture"), "--server-dir", ServerPath("torture"), "--seed",
-                         std::to_string(seed), "--ops", std::to_string(ops), "--no-rename"},
+                         std::to_string(seed), "--ops", std::to_string(ops)},
                         "", kSeedTimeout);
     });
     // Restarts from this thread: the server's PDEATHSIG follows the thread
