@@ -103,6 +103,24 @@ class Reader {
   bool ok_ = true;
 };
 
+// Reads an accepted reply's RPC header and a COMPOUND reply's status, tag
+// and result count, leaving `r` at the first result. False for anything
+// else (a rejected call, an error before COMPOUND ran, no result).
+// `status_at` and `count_at`, if given: where the COMPOUND status and the
+// count are in the record.
+bool SkipToFirstResult(Reader& r, size_t* status_at = nullptr, size_t* count_at = nullptr) {
+  r.Skip(4);                                       // xid
+  if (r.U32() != 1 || r.U32() != 0) return false;  // not an accepted reply
+  r.U32();                                         // verifier flavor
+  r.Opaque();                                      // verifier
+  if (r.U32() != 0) return false;                  // accept_stat
+  if (status_at != nullptr) *status_at = r.at();
+  r.U32();     // COMPOUND status
+  r.Opaque();  // tag
+  if (count_at != nullptr) *count_at = r.at();
+  return r.U32() != 0 && r.ok();
+}
+
 void PutU32(std::vector<uint8_t>& out, uint32_t v) {
   v = htonl(v);
   const auto* p = reinterpret_cast<const uint8_t*>(&v);
@@ -304,8 +322,8 @@ void RpcFaultProxy::ClientToServer(Link* link) {
       injected_.fetch_add(1);
       answer = 0;
     }
-    const bool ok = answer != 0 ? Inject(link, record, answer)
-                                : WriteRecord(link->server_fd, record);
+    const bool ok =
+        answer != 0 ? Inject(link, record, answer) : WriteRecord(link->server_fd, record);
     if (!ok) break;
   }
   shutdown(link->client_fd, SHUT_RDWR);
@@ -382,16 +400,8 @@ std::vector<uint8_t> RpcFaultProxy::SequenceErrorReply(const std::vector<uint8_t
 
 void RpcFaultProxy::FailOperation(std::vector<uint8_t>& reply, uint32_t op, uint32_t status) {
   Reader r(reply);
-  r.Skip(4);
-  if (r.U32() != 1 || r.U32() != 0) return;
-  r.U32();
-  r.Opaque();
-  if (r.U32() != 0) return;
-  const size_t status_at = r.at();
-  r.U32();
-  r.Opaque();  // tag
-  const size_t count_at = r.at();
-  r.U32();
+  size_t status_at = 0, count_at = 0;
+  if (!SkipToFirstResult(r, &status_at, &count_at)) return;
   if (r.U32() != kOpSequence || r.U32() != 0) return;
   r.Skip(16 + 5 * 4);
   if (r.U32() != kOpPutFh || r.U32() != 0 || !r.ok()) return;
@@ -407,14 +417,7 @@ void RpcFaultProxy::PatchStatusFlags(std::vector<uint8_t>& reply) const {
   const uint32_t flags = status_flags_.load();
   if (flags == 0) return;
   Reader r(reply);
-  r.Skip(4);  // xid
-  if (r.U32() != 1 || r.U32() != 0) return;  // not an accepted reply
-  r.U32();
-  r.Opaque();  // verifier
-  if (r.U32() != 0) return;  // accept_stat
-  r.U32();     // COMPOUND status
-  r.Opaque();  // tag
-  if (r.U32() == 0 || r.U32() != kOpSequence || r.U32() != 0) return;
+  if (!SkipToFirstResult(r) || r.U32() != kOpSequence || r.U32() != 0) return;
   r.Skip(16 + 4 * 4);  // sessionid, sequenceid, slotid, highest, target
   const size_t at = r.at();
   if (!r.ok() || at + 4 > reply.size()) return;
@@ -430,14 +433,7 @@ void RpcFaultProxy::PatchSlotGrant(std::vector<uint8_t>& reply) const {
   const uint32_t slots = slot_grant_.load();
   if (slots == 0) return;
   Reader r(reply);
-  r.Skip(4);  // xid
-  if (r.U32() != 1 || r.U32() != 0) return;  // not an accepted reply
-  r.U32();
-  r.Opaque();  // verifier
-  if (r.U32() != 0) return;  // accept_stat
-  if (r.U32() != 0) return;  // COMPOUND status
-  r.Opaque();                // tag
-  if (r.U32() != 1 || r.U32() != kOpCreateSession || r.U32() != 0) return;
+  if (!SkipToFirstResult(r) || r.U32() != kOpCreateSession || r.U32() != 0) return;
   r.Skip(16 + 4 + 4 + 5 * 4);  // sessionid, sequence, flags, five channel attributes
   const size_t at = r.at();
   if (!r.ok() || at + 4 > reply.size()) return;

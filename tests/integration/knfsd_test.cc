@@ -29,10 +29,7 @@
 #include "tests/harness/knfsd_server.h"
 #include "tests/integration/lock_workloads.h"
 #include "tests/integration/mount_fixture.h"
-
-#ifndef FLOATMOUNT_TORTURE_BINARY
-#define FLOATMOUNT_TORTURE_BINARY "torture"
-#endif
+#include "tests/integration/torture_run.h"
 
 namespace floatmount::testing {
 namespace {
@@ -337,11 +334,9 @@ TEST_F(KnfsdTest, TortureRandomOpsMatchTheModel) {
     const std::string dir = "s" + std::to_string(seed);
     ASSERT_SYSCALL(mkdir(Path(dir).c_str(), 0755));
     const auto start = std::chrono::steady_clock::now();
-    const CommandResult r = RunCommand(
-        {FLOATMOUNT_TORTURE_BINARY, "--dir", Path(dir), "--second-dir",
-         second.Path(name_ + "/" + dir), "--seed", std::to_string(seed), "--ops",
-         std::to_string(ops)},
-        "", std::chrono::seconds(500));
+    const CommandResult r =
+        RunCommand(TortureCommand(Path(dir), second.Path(name_ + "/" + dir), "", seed, ops), "",
+                   kTortureSeedTimeout);
     std::printf("knfsd torture seed %llu: exit %d after %.0f s\n", (unsigned long long)seed,
                 r.exit_code,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

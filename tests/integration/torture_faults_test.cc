@@ -25,15 +25,10 @@
 
 #include "tests/harness/fault_proxy.h"
 #include "tests/integration/mount_fixture.h"
-
-#ifndef FLOATMOUNT_TORTURE_BINARY
-#define FLOATMOUNT_TORTURE_BINARY "torture"
-#endif
+#include "tests/integration/torture_run.h"
 
 namespace floatmount::testing {
 namespace {
-
-constexpr auto kSeedTimeout = std::chrono::seconds(500);
 
 // Cuts every connection through `proxy` at random intervals (uniform in
 // [mean/4, 7*mean/4]) until destroyed.
@@ -104,10 +99,9 @@ TEST_F(TortureUnderCutsTest, RandomOpsMatchTheModelWhileEveryConnectionIsCut) {
     int cuts;
     {
       Cutter cutter(proxy, mean, seed);
-      r = RunCommand({FLOATMOUNT_TORTURE_BINARY, "--dir", cut.Path("torture"), "--second-dir",
-                      Path("torture"), "--server-dir", ServerPath("torture"), "--seed",
-                      std::to_string(seed), "--ops", std::to_string(ops)},
-                     "", kSeedTimeout);
+      r = RunCommand(
+          TortureCommand(cut.Path("torture"), Path("torture"), ServerPath("torture"), seed, ops),
+          "", kTortureSeedTimeout);
       cuts = cutter.cuts();
     }
     const double seconds =
@@ -154,10 +148,9 @@ TEST_F(TortureUnderRestartsTest, RandomOpsMatchTheModelWhileTheServerIsKilledAnd
   for (uint64_t seed = first; seed < first + seeds; ++seed) {
     const auto start = std::chrono::steady_clock::now();
     auto run = std::async(std::launch::async, [&] {
-      return RunCommand({FLOATMOUNT_TORTURE_BINARY, "--dir", Path("torture"), "--second-dir",
-                         other->Path("torture"), "--server-dir", ServerPath("torture"), "--seed",
-                         std::to_string(seed), "--ops", std::to_string(ops)},
-                        "", kSeedTimeout);
+      return RunCommand(TortureCommand(Path("torture"), other->Path("torture"),
+                                       ServerPath("torture"), seed, ops),
+                        "", kTortureSeedTimeout);
     });
     // Restarts from this thread: the server's PDEATHSIG follows the thread
     // that forked it (ganesha_server.h).

@@ -24,16 +24,12 @@
 #include <vector>
 
 #include "tests/integration/mount_fixture.h"
-
-#ifndef FLOATMOUNT_TORTURE_BINARY
-#define FLOATMOUNT_TORTURE_BINARY "torture"
-#endif
+#include "tests/integration/torture_run.h"
 
 namespace floatmount::testing {
 namespace {
 
 constexpr int kShards = 4;
-constexpr auto kSeedTimeout = std::chrono::seconds(500);
 
 class TortureTest : public MountTest, public ::testing::WithParamInterface<int> {
  protected:
@@ -64,12 +60,10 @@ TEST_P(TortureTest, RandomOpsMatchTheModel) {
 
   for (uint64_t seed : mine) {
     const auto start = std::chrono::steady_clock::now();
-    const CommandResult r = RunCommand(
-        {FLOATMOUNT_TORTURE_BINARY, "--dir", Path("torture"), "--second-dir",
-         other->Path("torture"), "--server-dir", ServerPath("torture"), "--seed",
-         std::to_string(seed), "--ops", std::to_string(ops), "--max-size",
-         std::to_string(max_size)},
-        "", kSeedTimeout);
+    const CommandResult r =
+        RunCommand(TortureCommand(Path("torture"), other->Path("torture"), ServerPath("torture"),
+                                  seed, ops, {"--max-size", std::to_string(max_size)}),
+                   "", kTortureSeedTimeout);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cout << "torture seed " << seed << ": exit " << r.exit_code << " after " << seconds
