@@ -74,6 +74,10 @@ struct ServerInfo {
   // stateid error on one request) and the stateids found gone in them.
   uint64_t stateid_recoveries = 0;
   uint64_t stateids_revoked = 0;
+  // Requests the server ran again after it lost their replies (a
+  // restart), whose ENOENT/EEXIST was their own first run's work: reported
+  // done (nfs/v4/replay.h).
+  uint64_t reruns_done = 0;
   // Sessions created since the mount was made, the first included.
   uint64_t sessions_created = 0;
   // Non-empty once the bound on new sessions per minute held some back (a

@@ -1,10 +1,11 @@
 #include "agent/status/status.h"
 
+#include <fmt/format.h>
+
 #include <cinttypes>
 #include <cstdio>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
@@ -58,8 +59,8 @@ std::string FormatHuman(const MountStatus& s) {
   const fuse::CacheStats& c = s.cache;
   size_t up = 0;
   for (const auto& conn : e.connections) up += conn.up ? 1 : 0;
-  o << s.mountpoint << ": " << s.server << ":" << s.export_path << " (up "
-    << Duration(s.uptime_s) << ")\n";
+  o << s.mountpoint << ": " << s.server << ":" << s.export_path << " (up " << Duration(s.uptime_s)
+    << ")\n";
   if (e.protocol == "3") {
     // NFSv3 has no client ID, session or lease.
     o << "  protocol     NFSv3 through libnfs (no locks); rsize " << Bytes(e.rsize) << ", wsize "
@@ -84,7 +85,8 @@ std::string FormatHuman(const MountStatus& s) {
     char line[160];
     std::snprintf(line, sizeof(line), "    %-22s %-4s %4zu in flight   sent %10s   received %10s\n",
                   conn.endpoint.ToString().c_str(), conn.up ? "up" : "down", conn.outstanding,
-                  Bytes(double(conn.bytes_sent)).c_str(), Bytes(double(conn.bytes_received)).c_str());
+                  Bytes(double(conn.bytes_sent)).c_str(),
+                  Bytes(double(conn.bytes_received)).c_str());
     o << line;
   }
   if (!e.addresses.empty()) {
@@ -109,9 +111,8 @@ std::string FormatHuman(const MountStatus& s) {
     << " in use (most " << Bytes(double(c.high_water)) << "); dirty " << Bytes(double(c.dirty))
     << ", unstable " << Bytes(double(c.unstable)) << "\n";
   o << "  reads        " << Bytes(double(c.read_from_cache)) << " from read-ahead, "
-    << Bytes(double(c.read_from_server)) << " directly; prefetched "
-    << Bytes(double(c.prefetched)) << ", " << Bytes(double(c.prefetch_wasted)) << " unused; "
-    << c.read_waits << " reads waited\n";
+    << Bytes(double(c.read_from_server)) << " directly; prefetched " << Bytes(double(c.prefetched))
+    << ", " << Bytes(double(c.prefetch_wasted)) << " unused; " << c.read_waits << " reads waited\n";
   char flush[64];
   std::snprintf(flush, sizeof(flush), "%.3f", c.flush_seconds_max);
   o << "  write-back   " << Bytes(double(c.written_back)) << " in " << c.commits << " commits; "
@@ -120,9 +121,10 @@ std::string FormatHuman(const MountStatus& s) {
   o << "  locks        " << c.lock_invalidations
     << " granted locks (each dropped the file's cached data)\n";
   o << "  recovery     " << e.reconnects << " reconnects, " << e.session_recoveries
-    << " new sessions (" << e.sessions_created << " created in all), " << e.clientid_recoveries << " new client IDs, " << e.stateid_recoveries
-    << " stateid repairs (" << e.stateids_revoked << " stateids revoked or lost), " << e.retries
-    << " retries\n";
+    << " new sessions (" << e.sessions_created << " created in all), " << e.clientid_recoveries
+    << " new client IDs, " << e.stateid_recoveries << " stateid repairs (" << e.stateids_revoked
+    << " stateids revoked or lost), " << e.retries << " retries, " << e.reruns_done
+    << " reruns reported done\n";
   if (!e.calls.empty()) {
     uint64_t total = 0;
     for (const auto& [name, n] : e.calls) total += n;
@@ -141,7 +143,8 @@ std::string FormatHuman(const MountStatus& s) {
     o << "  latency      ms, p50/p99 (power-of-two buckets): round trip | whole call (max)\n";
     for (const auto& [name, l] : e.latency) {
       char line[200];
-      std::snprintf(line, sizeof(line), "    %-28s %8" PRIu64 " calls  %7.1f/%-7.1f | %7.1f/%-7.1f (%.1f)\n",
+      std::snprintf(line, sizeof(line),
+                    "    %-28s %8" PRIu64 " calls  %7.1f/%-7.1f | %7.1f/%-7.1f (%.1f)\n",
                     name.c_str(), l.count, l.rtt_p50_us / 1e3, l.rtt_p99_us / 1e3,
                     l.total_p50_us / 1e3, l.total_p99_us / 1e3, l.total_max_us / 1e3);
       o << line;
@@ -229,6 +232,7 @@ std::string FormatJson(const MountStatus& s) {
         {"clientid_recoveries", e.clientid_recoveries},
         {"stateid_recoveries", e.stateid_recoveries},
         {"stateids_revoked", e.stateids_revoked},
+        {"reruns_done", e.reruns_done},
         {"sessions_created", e.sessions_created},
         {"session_storm", e.session_storm},
         {"retries", e.retries}}},
@@ -236,12 +240,9 @@ std::string FormatJson(const MountStatus& s) {
   };
   json latency = json::object();
   for (const auto& [name, l] : e.latency) {
-    latency[name] = {{"count", l.count},
-                     {"rtt_p50_us", l.rtt_p50_us},
-                     {"rtt_p99_us", l.rtt_p99_us},
-                     {"p50_us", l.total_p50_us},
-                     {"p99_us", l.total_p99_us},
-                     {"max_us", l.total_max_us}};
+    latency[name] = {{"count", l.count},           {"rtt_p50_us", l.rtt_p50_us},
+                     {"rtt_p99_us", l.rtt_p99_us}, {"p50_us", l.total_p50_us},
+                     {"p99_us", l.total_p99_us},   {"max_us", l.total_max_us}};
   }
   j["latency"] = latency;
   return j.dump();
@@ -336,6 +337,7 @@ nfs::Result<MountStatus> ParseStatusJson(const std::string& text) {
     r.at("retries").get_to(e.retries);
     e.stateid_recoveries = r.value("stateid_recoveries", uint64_t{0});
     e.stateids_revoked = r.value("stateids_revoked", uint64_t{0});
+    e.reruns_done = r.value("reruns_done", uint64_t{0});
     e.sessions_created = r.value("sessions_created", uint64_t{0});
     e.session_storm = r.value("session_storm", std::string());
     if (j.contains("calls")) j.at("calls").get_to(e.calls);
@@ -457,8 +459,8 @@ void AddMount(const MountStatus& s, Exposition* x) {
   add("floatmount_lock_invalidations_total", "counter",
       "Granted locks; each dropped the file's cached data (lock-time revalidation).",
       double(c.lock_invalidations));
-  add("floatmount_rpc_retries_total", "counter", "Calls sent again (lost connection, DELAY, GRACE).",
-      double(e.retries));
+  add("floatmount_rpc_retries_total", "counter",
+      "Calls sent again (lost connection, DELAY, GRACE).", double(e.retries));
   add("floatmount_reconnects_total", "counter", "Connections made again.", double(e.reconnects));
   add("floatmount_slot_resyncs_total", "counter",
       "Session slots resynchronised after a call on them was given up (soft mounts).",
@@ -477,6 +479,10 @@ void AddMount(const MountStatus& s, Exposition* x) {
       double(e.stateid_recoveries));
   add("floatmount_stateids_revoked_total", "counter",
       "Open and lock stateids the server had revoked or lost.", double(e.stateids_revoked));
+  add("floatmount_reruns_done_total", "counter",
+      "Requests run again after a server restart lost their replies, whose error was their own "
+      "first run's work: reported done.",
+      double(e.reruns_done));
   for (const auto& [op, n] : e.calls) {
     x->Add("floatmount_calls_total", "counter", "NFSv4.1 compounds sent, by main operation.",
            labels + ",op=\"" + LabelValue(op) + "\"", double(n));

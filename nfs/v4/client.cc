@@ -648,7 +648,7 @@ void Nfs41Client::Remove(const Credentials& cred, const FileHandle& dir, const s
         ChangeInfo cinfo;
         return DecodeRemove(d, &cinfo);
       },
-      RemoveReplayCheck(), std::move(done));
+      RemoveReplayCheck(engine_.get()), std::move(done));
 }
 
 void Nfs41Client::Rename(const Credentials& cred, const FileHandle& from_dir,

@@ -87,6 +87,8 @@ class Nfs41Engine {
   // The server's lease (FATTR4_LEASE_TIME), read at mount.
   void set_lease_time(uint32_t seconds);
   void RegisterOpen(const std::shared_ptr<OpenState>& open);
+  // A rerun's error was its own first run's work (nfs/v4/replay.h).
+  void NoteRerunDone() { reruns_done_.fetch_add(1, std::memory_order_relaxed); }
   void UnregisterOpen(OpenState* open);
 
  private:
@@ -239,6 +241,7 @@ class Nfs41Engine {
   std::atomic<bool> stopping_{false};  // set once by Shutdown
   std::atomic<uint64_t> retries_{0};
   std::atomic<uint64_t> slot_resyncs_{0};
+  std::atomic<uint64_t> reruns_done_{0};
   std::atomic<uint64_t> reclaim_epoch_{0};  // reclaim passes (RESTART_RECLAIM_NEEDED) ended
   // Connections the server called not bound to the session, to bind again.
   std::vector<std::weak_ptr<RpcConnection>> unbound_;  // GUARDED_BY(mu_)

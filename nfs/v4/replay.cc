@@ -29,12 +29,13 @@ struct Found {
 // rare and says the server lost replies, which an operator may want to
 // know; no names at info level).
 template <typename T>
-void Conclude(const char* op, const Status& error, bool ours, Result<T> result,
+void Conclude(Nfs41Engine* engine, const char* op, const Status& error, bool ours, Result<T> result,
               const Callback<T>& done) {
   if (!ours) {
     done(error);
     return;
   }
+  engine->NoteRerunDone();
   static LogLimiter limiter(5, std::chrono::seconds(60));
   LogLimited(limiter, spdlog::level::info, op,
              "{} was run again after the server lost its reply (a restart); its {} is the "
@@ -90,9 +91,9 @@ bool MadeAsAsked(const Found& found, const Credentials& cred, const CreateReques
 
 }  // namespace
 
-ReplayCheck<Unit> RemoveReplayCheck() {
-  return [](const Status& error, Callback<Unit> done) {
-    Conclude<Unit>("REMOVE", error, error.IsNfs(NFS4ERR_NOENT), Unit{}, done);
+ReplayCheck<Unit> RemoveReplayCheck(Nfs41Engine* engine) {
+  return [engine](const Status& error, Callback<Unit> done) {
+    Conclude<Unit>(engine, "REMOVE", error, error.IsNfs(NFS4ERR_NOENT), Unit{}, done);
   };
 }
 
@@ -110,7 +111,7 @@ ReplayCheck<Unit> RenameReplayCheck(Nfs41Engine* engine, const Credentials& cred
         return;
       }
       LookUp(engine, cred, from_dir, from_name, false, [=](Result<Found> source) {
-        Conclude<Unit>("RENAME", error, source.ok() && !source->exists, Unit{}, done);
+        Conclude<Unit>(engine, "RENAME", error, source.ok() && !source->exists, Unit{}, done);
       });
     });
   };
@@ -126,7 +127,7 @@ ReplayCheck<Attributes> LinkReplayCheck(Nfs41Engine* engine, const Credentials& 
     }
     LookUp(engine, cred, dir, name, false, [=](Result<Found> found) {
       const bool ours = found.ok() && found->exists && found->fh == fh;
-      Conclude<Attributes>("LINK", error, ours, ours ? found->attr : Attributes{}, done);
+      Conclude<Attributes>(engine, "LINK", error, ours, ours ? found->attr : Attributes{}, done);
     });
   };
 }
@@ -144,7 +145,7 @@ ReplayCheck<Entry> CreateReplayCheck(Nfs41Engine* engine, const Credentials& cre
       const bool ours = found.ok() && MadeAsAsked(*found, cred, req);
       Entry entry;
       if (ours) entry = Entry{found->fh, found->attr};
-      Conclude<Entry>("CREATE", error, ours, std::move(entry), done);
+      Conclude<Entry>(engine, "CREATE", error, ours, std::move(entry), done);
     });
   };
 }

@@ -24,6 +24,9 @@
 // while another client of the same user made the same change at the same
 // moment, is reported as done by both.
 //
+// Each success so reported is counted (ServerInfo::reruns_done, `floatmount
+// status`).
+//
 // Threads: the checks run on the engine's completion threads and only
 // submit compounds; `done` runs where the last one completes.
 #pragma once
@@ -38,7 +41,7 @@ namespace floatmount::nfs {
 
 class Nfs41Engine;
 
-ReplayCheck<Unit> RemoveReplayCheck();
+ReplayCheck<Unit> RemoveReplayCheck(Nfs41Engine* engine);
 ReplayCheck<Unit> RenameReplayCheck(Nfs41Engine* engine, const Credentials& cred,
                                     const FileHandle& from_dir, const std::string& from_name,
                                     const FileHandle& to_dir, const std::string& to_name);

@@ -861,6 +861,7 @@ ServerInfo Nfs41Engine::Info() const {
   }
   info.retries = retries_.load();
   info.slot_resyncs = slot_resyncs_.load();
+  info.reruns_done = reruns_done_.load();
   {
     std::lock_guard<std::mutex> lock(calls_mu_);
     for (const auto& [name, n] : calls_) info.calls[std::string(name)] = n;

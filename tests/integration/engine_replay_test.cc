@@ -146,6 +146,7 @@ TEST_F(ReplayTest, RequestsRunAgainAfterARestartReportTheirFirstRun) {
   // The reruns really failed and were checked (REMOVE needs no lookup;
   // RENAME two, LINK and the CREATEs one each).
   EXPECT_GE(Calls("LOOKUP (after a rerun)") - lookups, 5u);
+  EXPECT_EQ(Info().reruns_done, 5u);
   if (linked.ok()) EXPECT_EQ(linked->nlink, 2u);
   if (dir.ok()) {
     EXPECT_EQ(dir->attr.type, nfs::FileType::kDirectory);
@@ -194,6 +195,7 @@ TEST_F(ReplayTest, RequestsRunAgainAfterOthersChangedTheNamesFail) {
   EXPECT_TRUE(link.IsNfs(NFS4ERR_EXIST)) << link.ToString();
   nfs::Status made = results[2].get();
   EXPECT_TRUE(made.IsNfs(NFS4ERR_EXIST)) << made.ToString();
+  EXPECT_EQ(Info().reruns_done, 0u);
 }
 
 }  // namespace

@@ -50,6 +50,7 @@ MountStatus Sample(const std::string& mountpoint) {
   s.engine.retries = 17;
   s.engine.stateid_recoveries = 2;
   s.engine.stateids_revoked = 3;
+  s.engine.reruns_done = 5;
   s.engine.calls = {{"OPEN", 12}, {"WRITE", 30}};
   s.throughput = {812.5 * (1 << 20), 2.0 * (1 << 20)};
   s.cache.budget = 1ull << 30;
@@ -89,6 +90,7 @@ TEST(StatusTest, HumanSummaryNamesEveryConnection) {
   EXPECT_NE(text.find("read 812.5 MiB/s"), std::string::npos) << text;
   EXPECT_NE(text.find("4 reconnects"), std::string::npos) << text;
   EXPECT_NE(text.find("2 stateid repairs (3 stateids revoked or lost)"), std::string::npos) << text;
+  EXPECT_NE(text.find("5 reruns reported done"), std::string::npos) << text;
 }
 
 // Two server nodes behind one name: status says which address leads to
