@@ -58,7 +58,8 @@ struct TokenBucket {
 }  // namespace
 
 struct FaultProxy::Shared {
-  Endpoint target;
+  std::mutex target_mu;
+  Endpoint target;  // GUARDED_BY(target_mu)
   std::atomic<int64_t> one_way_us{0};
   std::atomic<uint64_t> bandwidth{0};
   std::atomic<bool> black_hole{false};
@@ -174,12 +175,16 @@ class FaultProxy::Connection {
   }
 
   int ConnectUpstream() {
-    const int fd = socket(shared_.target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    Endpoint target;
+    {
+      std::lock_guard<std::mutex> lock(shared_.target_mu);
+      target = shared_.target;
+    }
+    const int fd = socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, reinterpret_cast<const sockaddr*>(&shared_.target.addr), shared_.target.len) ==
-        0) {
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&target.addr), target.len) == 0) {
       return fd;
     }
     int so_error = errno;
@@ -350,7 +355,7 @@ FaultProxy::FaultProxy(std::string listen_address, uint16_t listen_port, std::st
 FaultProxy::~FaultProxy() { Stop(); }
 
 bool FaultProxy::Start() {
-  if (!ResolveEndpoint(target_host_, target_port_, &shared_->target, &error_)) return false;
+  if (!SetTarget(target_host_, target_port_)) return false;
   Endpoint listen_ep;
   if (!ResolveEndpoint(listen_address_, requested_port_, &listen_ep, &error_)) return false;
   listen_fd_ = socket(listen_ep.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -448,6 +453,14 @@ std::chrono::microseconds FaultProxy::latency() const {
 void FaultProxy::SetBandwidth(uint64_t bytes_per_sec) {
   shared_->bandwidth.store(bytes_per_sec);
   PokeAll();
+}
+
+bool FaultProxy::SetTarget(const std::string& host, uint16_t port) {
+  Endpoint target;
+  if (!ResolveEndpoint(host, port, &target, &error_)) return false;
+  std::lock_guard<std::mutex> lock(shared_->target_mu);
+  shared_->target = target;
+  return true;
 }
 
 void FaultProxy::CutAll() {

@@ -30,6 +30,9 @@
 //                connections are accepted but not connected upstream; when it
 //                goes off, forwarding resumes and those connect upstream (as
 //                if a partition healed). Use CutAll to drop them instead.
+//   SetTarget    new connections go to another server (a floating IP moved
+//                to another node); current ones stay where they are, so
+//                CutAll after it moves everything.
 //   Pause        new connections are accepted and reset at once (address
 //                down); existing ones are untouched. Resume undoes it.
 // A reset or error on one side of a connection resets the other side; a
@@ -72,6 +75,8 @@ class FaultProxy {
   std::chrono::microseconds latency() const;
   void SetBandwidth(uint64_t bytes_per_sec);  // 0 = unlimited
   void CutAll();
+  // False (error() set) if `host` does not resolve; the target is unchanged.
+  bool SetTarget(const std::string& host, uint16_t port);
   void SetBlackHole(bool on);
   bool black_hole() const;
   void Pause();
@@ -95,7 +100,7 @@ class FaultProxy {
   const uint16_t requested_port_;
   const std::string target_host_;
   const uint16_t target_port_;
-  std::string error_;  // set by Start() only
+  std::string error_;  // set by Start() and SetTarget() only
   uint16_t port_ = 0;  // constant after Start()
   int listen_fd_ = -1;
   int stop_fd_ = -1;  // eventfd; readable once Stop() begins

@@ -17,15 +17,16 @@ namespace floatmount::testing {
 // Longer than any seed takes at the ops counts the tests use.
 constexpr auto kTortureSeedTimeout = std::chrono::seconds(500);
 
-// The command line. An empty `server_dir`: no server-side compare (a
-// server whose directory this host cannot read). `extra` (e.g.
+// The command line. An empty `second_dir` or `server_dir`: no compare
+// through a second mount, or on the server (a server whose directory this
+// host cannot read). `extra` (e.g.
 // "--max-size", "65536") goes at the end.
 inline std::vector<std::string> TortureCommand(const std::string& dir,
                                                const std::string& second_dir,
                                                const std::string& server_dir, uint64_t seed,
                                                uint64_t ops, std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {FLOATMOUNT_TORTURE_BINARY, "--dir", dir, "--second-dir",
-                                   second_dir};
+  std::vector<std::string> argv = {FLOATMOUNT_TORTURE_BINARY, "--dir", dir};
+  if (!second_dir.empty()) argv.insert(argv.end(), {"--second-dir", second_dir});
   if (!server_dir.empty()) argv.insert(argv.end(), {"--server-dir", server_dir});
   argv.insert(argv.end(), {"--seed", std::to_string(seed), "--ops", std::to_string(ops)});
   argv.insert(argv.end(), extra.begin(), extra.end());
