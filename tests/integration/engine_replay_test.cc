@@ -147,14 +147,18 @@ TEST_F(ReplayTest, RequestsRunAgainAfterARestartReportTheirFirstRun) {
   // RENAME two, LINK and the CREATEs one each).
   EXPECT_GE(Calls("LOOKUP (after a rerun)") - lookups, 5u);
   EXPECT_EQ(Info().reruns_done, 5u);
-  if (linked.ok()) EXPECT_EQ(linked->nlink, 2u);
+  if (linked.ok()) {
+    EXPECT_EQ(linked->nlink, 2u);
+  }
   if (dir.ok()) {
     EXPECT_EQ(dir->attr.type, nfs::FileType::kDirectory);
     auto found = sync_->Lookup(root, "dir");
     ASSERT_TRUE(found.ok());
     EXPECT_EQ(found->fh, dir->fh);
   }
-  if (symlink.ok()) EXPECT_EQ(symlink->attr.type, nfs::FileType::kSymlink);
+  if (symlink.ok()) {
+    EXPECT_EQ(symlink->attr.type, nfs::FileType::kSymlink);
+  }
   EXPECT_FALSE(ServerStat("doomed"));
   EXPECT_FALSE(ServerStat("old"));
   EXPECT_TRUE(ServerStat("new"));
