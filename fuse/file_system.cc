@@ -36,13 +36,14 @@ FileSystem::~FileSystem() {
   budget_->SetScheduler({});
 }
 
-EntryOut FileSystem::MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name) {
+EntryOut FileSystem::MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name,
+                               std::optional<uint64_t> stamp) {
   EntryOut out;
   out.ino = inodes_.Learn(entry.fh, entry.attr);
   inodes_.Named(out.ino, parent, name);
   missing_.Forget(parent, name);
   out.attr = entry.attr;
-  ApplyPendingSize(out.ino, &out.attr);
+  ApplyPendingSize(out.ino, stamp, &out.attr);
   out.attr_timeout = options_.attr_timeout;
   out.entry_timeout = options_.entry_timeout;
   return out;
@@ -63,8 +64,9 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
   }
   if (LookupListed(cred, parent, *dir, name, reply)) return;
   const uint64_t stamp = missing_.Stamp();
+  const uint64_t size_stamp = SizeStamp();
   client_->Lookup(cred, *dir, name,
-                  [this, cred, parent, dir = *dir, name, negative_entries, stamp,
+                  [this, cred, parent, dir = *dir, name, negative_entries, stamp, size_stamp,
                    reply](nfs::Result<nfs::Entry> r) {
     if (!r.ok()) {
       const int err = ErrnoFromStatus(r.status());
@@ -84,7 +86,7 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
       }
       return reply(err, {});
     }
-    reply(0, MakeEntry(*r, parent, name));
+    reply(0, MakeEntry(*r, parent, name, size_stamp));
     LookupFound(cred, parent, dir);
   });
 }
@@ -93,6 +95,7 @@ void FileSystem::Forget(InodeId ino, uint64_t count) {
   const auto name = inodes_.NameOf(ino);
   const auto fh = inodes_.Handle(ino);
   inodes_.Forget(ino, count);
+  if (!inodes_.Handle(ino)) written_->Forget(ino);
   // Gone from the table, so a listing would hand it out again with what
   // may be older attributes than this mount last had: ask the server.
   if (name && fh && !inodes_.Knows(*fh)) listings_.Forget(name->parent, name->name);
@@ -101,11 +104,12 @@ void FileSystem::Forget(InodeId ino, uint64_t count) {
 void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOut> reply) {
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
-  client_->GetAttr(cred, *fh, [this, ino, reply](nfs::Result<nfs::Attributes> r) {
+  const uint64_t stamp = SizeStamp();
+  client_->GetAttr(cred, *fh, [this, ino, stamp, reply](nfs::Result<nfs::Attributes> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     inodes_.UpdateAttributes(ino, *r);
     AttrOut out{*r, options_.attr_timeout};
-    ApplyPendingSize(ino, &out.attr);
+    ApplyPendingSize(ino, stamp, &out.attr);
     reply(0, std::move(out));
   });
 }
@@ -141,7 +145,8 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
                          attrs.atime_how == nfs::SetAttributes::TimeHow::kDontChange &&
                          attrs.mtime_how == nfs::SetAttributes::TimeHow::kDontChange;
   const bool truncates = attrs.size.has_value();
-  auto done = [this, ino, reply, file, size_only, truncates](nfs::Result<nfs::Attributes> r) {
+  auto done = [this, ino, reply, file, size_only, truncates](uint64_t stamp,
+                                                              nfs::Result<nfs::Attributes> r) {
     if (!r.ok()) {
       int err = ErrnoFromStatus(r.status());
       // POSIX truncate(2) says EACCES for a file one may not write; servers
@@ -150,15 +155,18 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
       return reply(err, {});
     }
     inodes_.UpdateAttributes(ino, *r);
-    if (truncates) DropCachedBytes(ino);
+    if (truncates) Resized(ino);
     AttrOut out{*r, options_.attr_timeout};
-    ApplyPendingSize(ino, &out.attr);
+    ApplyPendingSize(ino, truncates ? std::nullopt : std::optional<uint64_t>(stamp), &out.attr);
     reply(0, std::move(out));
   };
   // Our buffered writes reach the server first (a truncate must not be
   // undone by bytes sent after it, nor times by a later WRITE).
   AfterPendingWrites(ino, [this, cred, fh = *fh, attrs, file, done = std::move(done)]() mutable {
-    client_->SetAttr(cred, fh, attrs, file.get(), std::move(done));
+    client_->SetAttr(cred, fh, attrs, file.get(),
+                     [stamp = SizeStamp(), done = std::move(done)](nfs::Result<nfs::Attributes> r) {
+                       done(stamp, std::move(r));
+                     });
   });
 }
 
@@ -179,10 +187,12 @@ void FileSystem::CreateNode(const nfs::Credentials& cred, InodeId parent,
   if (name.size() > 255) return reply(ENAMETOOLONG, {});
   missing_.Forget(parent, name);
   NamesChanging(parent);
-  client_->Create(cred, *dir, name, req, [this, parent, name, reply](nfs::Result<nfs::Entry> r) {
+  const uint64_t stamp = SizeStamp();
+  client_->Create(cred, *dir, name, req,
+                  [this, parent, name, stamp, reply](nfs::Result<nfs::Entry> r) {
     NamesChanging(parent);
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-    reply(0, MakeEntry(*r, parent, name));
+    reply(0, MakeEntry(*r, parent, name, stamp));
   });
 }
 
@@ -319,11 +329,12 @@ void FileSystem::Link(const nfs::Credentials& cred, InodeId ino, InodeId new_par
   if (!fh || !dir) return reply(ESTALE, {});
   missing_.Forget(new_parent, new_name);
   NamesChanging(new_parent);
+  const uint64_t stamp = SizeStamp();
   client_->Link(cred, *fh, *dir, new_name,
-                [this, fh = *fh, new_parent, new_name, reply](nfs::Result<nfs::Attributes> r) {
+                [this, fh = *fh, new_parent, new_name, stamp, reply](nfs::Result<nfs::Attributes> r) {
                   NamesChanging(new_parent);
                   if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-                  reply(0, MakeEntry(nfs::Entry{fh, *r}, new_parent, new_name));
+                  reply(0, MakeEntry(nfs::Entry{fh, *r}, new_parent, new_name, stamp));
                 });
 }
 

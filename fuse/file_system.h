@@ -45,6 +45,7 @@
 #include "fuse/dir_listings.h"
 #include "fuse/negative_names.h"
 #include "fuse/timer_queue.h"
+#include "fuse/written_ends.h"
 #include "nfs/client.h"
 
 namespace floatmount::fuse {
@@ -279,7 +280,11 @@ class FileSystem {
   void ListDirectory(const nfs::Credentials& cred, InodeId parent, const nfs::FileHandle& dir);
   void NamesChanging(InodeId dir) { listings_.Changed(dir); }
   // Learns the entry's inode, as `name` in `parent` (see InodeTable).
-  EntryOut MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name);
+  // `stamp`: SizeStamp() from before the request that found the entry;
+  // nullopt when its answer is the size whatever this mount wrote (a
+  // truncating create).
+  EntryOut MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name,
+                     std::optional<uint64_t> stamp);
   std::shared_ptr<OpenFileState> FindOpen(uint64_t handle) const;
   uint64_t RegisterOpen(std::shared_ptr<OpenFileState> state);
   // Takes a reference on the shared open of (ino, uid), creating it if
@@ -323,8 +328,14 @@ class FileSystem {
   // O_DIRECT write): what the cache read before is stale, and so are bytes
   // an OPEN in flight read (FileCache::Seed). Call once the server answered.
   void DropCachedBytes(InodeId ino);
-  // A file being written here is at least as long as our pending writes.
-  void ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const;
+  // Taken before a request whose answer carries attributes (WrittenEnds).
+  uint64_t SizeStamp() const { return written_->Stamp(); }
+  // A file being written here is at least as long as our pending writes,
+  // and as the WRITEs that completed after `stamp` made it.
+  void ApplyPendingSize(InodeId ino, std::optional<uint64_t> stamp, nfs::Attributes* attr) const;
+  // This mount set the file's size (a truncate answered): cached bytes
+  // and our earlier WRITEs' ends are stale.
+  void Resized(InodeId ino);
   std::vector<std::shared_ptr<FileCache>> LiveCaches() const;  // outside mu_
   void RelieveCaches();  // the budget is full
   void TickCaches();     // every second: idle dirty data goes out
@@ -360,6 +371,9 @@ class FileSystem {
   // op that changes a directory's names calls NamesChanging before it is
   // sent and when it is answered.
   DirListings listings_;
+  // The ends of this mount's completed WRITEs, against answers that raced
+  // them (shared with every file's cache).
+  const std::shared_ptr<WrittenEnds> written_ = std::make_shared<WrittenEnds>();
 
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFileState>> open_;  // GUARDED_BY(mu_)

@@ -1,4 +1,6 @@
 // FileSystem: the per-file caches (file_cache.h), their budget and timer.
+#include <algorithm>
+
 #include "fuse/cache/cache_budget.h"
 #include "fuse/file_system.h"
 #include "fuse/file_system_state.h"
@@ -20,6 +22,7 @@ std::shared_ptr<FileCache> FileSystem::CacheForLocked(InodeId ino, const nfs::Fi
   // unstable, so writers rarely find it full of data waiting for COMMIT.
   context.commit_threshold = budget_->capacity() * budget_->chunk_size() / 4;
   context.max_write = options_.max_write;
+  context.written = [written = written_, ino](uint64_t end) { written->Written(ino, end); };
   auto cache = std::make_shared<FileCache>(context, fh);
   slot = cache;
   return cache;
@@ -41,12 +44,18 @@ void FileSystem::DropCachedBytes(InodeId ino) {
   if (auto cache = FindCache(ino)) cache->DropClean();
 }
 
-void FileSystem::ApplyPendingSize(InodeId ino, nfs::Attributes* attr) const {
+void FileSystem::Resized(InodeId ino) {
+  written_->Resized(ino);
+  DropCachedBytes(ino);
+}
+
+void FileSystem::ApplyPendingSize(InodeId ino, std::optional<uint64_t> stamp,
+                                  nfs::Attributes* attr) const {
   if (attr->type != nfs::FileType::kRegular) return;
-  auto cache = FindCache(ino);
-  if (!cache) return;
-  const uint64_t end = cache->PendingEnd();
-  if (end > attr->size) attr->size = end;
+  // Pending first: a WRITE completing now is recorded in written_ before
+  // it stops being pending, so one of the two sees it.
+  if (auto cache = FindCache(ino)) attr->size = std::max(attr->size, cache->PendingEnd());
+  if (stamp) attr->size = written_->SizeAfter(ino, *stamp, attr->size);
 }
 
 std::vector<std::shared_ptr<FileCache>> FileSystem::LiveCaches() const {

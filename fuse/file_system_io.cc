@@ -295,7 +295,7 @@ void FileSystem::ContinueOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flag
                          return reply(ErrnoFromStatus(t.status()), {});
                        }
                        inodes_.UpdateAttributes(state->ino, *t);
-                       DropCachedBytes(state->ino);
+                       Resized(state->ino);
                        out.keep_cache = false;
                        out.handle = RegisterOpen(std::move(state));
                        reply(0, out);
@@ -318,13 +318,16 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
   req.truncate = flags.truncate && !flags.exclusive;
   missing_.Forget(parent, name);
   NamesChanging(parent);
+  // A truncating create's answer is the size, whatever this mount wrote.
+  const std::optional<uint64_t> stamp =
+      req.truncate ? std::nullopt : std::optional<uint64_t>(SizeStamp());
   client_->Open(cred, *dir, name, req,
-                [this, cred, parent, name, flags, reply](nfs::Result<nfs::OpenResult> r) {
+                [this, cred, parent, name, flags, stamp, reply](nfs::Result<nfs::OpenResult> r) {
     NamesChanging(parent);
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     CreateOut out;
-    out.entry = MakeEntry(nfs::Entry{r->fh, r->attr}, parent, name);
-    if (flags.truncate) DropCachedBytes(out.entry.ino);
+    out.entry = MakeEntry(nfs::Entry{r->fh, r->attr}, parent, name, stamp);
+    if (flags.truncate) Resized(out.entry.ino);
     bool created;
     auto shared = AcquireShared(out.entry.ino, r->fh, cred, &created);
     if (created) {

@@ -56,6 +56,7 @@ struct FileSystem::DirState {
   std::vector<nfs::DirEntry> buffered;  // GUARDED_BY(mu): fetched after `buffered_after`
   uint64_t buffered_after = 0;          // GUARDED_BY(mu): cookie they follow
   bool buffered_eof = false;            // GUARDED_BY(mu)
+  uint64_t buffered_stamp = 0;          // GUARDED_BY(mu): SizeStamp() before their READDIR
 };
 
 }  // namespace floatmount::fuse

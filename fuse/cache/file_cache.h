@@ -104,6 +104,9 @@ struct CacheContext {
   std::chrono::milliseconds idle_flush{1000};  // Tick sends data idle this long
   uint32_t max_write = 0;  // the client's wsize: larger ranges go as several WRITEs
   int64_t max_parked = 64;  // parked writes on the mount (each holds a copy of its bytes)
+  // Called with the file's end reached by each WRITE that completed, under
+  // the file's lock (WrittenEnds::Written: it calls nothing back).
+  std::function<void(uint64_t end)> written;
 };
 
 class FileCache : public std::enable_shared_from_this<FileCache> {

@@ -206,6 +206,12 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
     context_.counters->dirty -= asked;
     if (r.ok() && r->count == 0) r = nfs::Status::Nfs(nfs::v4::NFS4ERR_IO, "the server wrote nothing");
     const bool short_write = r.ok() && r->count < asked;
+    // Recorded before the bytes stop counting as pending (PendingEnd), so
+    // that an answer the server made before this WRITE cannot shrink the
+    // file in between (written_ends.h).
+    if (r.ok() && context_.written) {
+      context_.written(c.base + send.lo + std::min<uint32_t>(r->count, asked));
+    }
     if (!short_write) {
       sending_.erase(send.seq);
       if (--c.in_flight == 0) {

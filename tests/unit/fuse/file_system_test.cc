@@ -476,6 +476,39 @@ TEST_F(FileSystemTest, AWritePastTheEndMakesNoShortReadInTheHole) {
   EXPECT_EQ(Release(h), 0);
 }
 
+// Attributes the server sent before this mount's buffered WRITE reached it,
+// answered after that WRITE completed: nothing was pending any more, and
+// the old size went to the kernel, which then took every read past it for
+// the end of the file (a short read of a hole; SharedFileStressTest found
+// it in CI). A size is never older than the writes that completed before
+// its reply, from GETATTR and from LOOKUP. (SETATTR sends the pending
+// writes first.)
+TEST_F(FileSystemTest, AttributesFromBeforeAWriteCompletedDoNotShrinkTheFile) {
+  auto c = Create(kRootInode, "f");
+  ASSERT_EQ(c.err, 0);
+  const uint64_t h = c.value.open.handle;
+  const InodeId ino = c.value.entry.ino;
+  uint64_t end = 1000;
+  for (const std::string op : {"GETATTR", "LOOKUP"}) {
+    SCOPED_TRACE(op);
+    end += 100;
+    EXPECT_EQ(Write(h, "tail", end - 4).err, 0);  // buffered
+    // The call runs on the server now (the old size) and is answered late.
+    faulty_.SetDelay(op, std::chrono::milliseconds(300));
+    std::promise<uint64_t> size;
+    auto got = [&size](int err, uint64_t s) { size.set_value(err == 0 ? s : 0); };
+    if (op == "GETATTR") {
+      fs_.GetAttr(root_, ino, [&](int err, AttrOut out) { got(err, out.attr.size); });
+    } else {
+      fs_.Lookup(root_, kRootInode, "f", [&](int err, EntryOut out) { got(err, out.attr.size); });
+    }
+    EXPECT_EQ(Flush(h), 0);  // the WRITE completes before that answer
+    EXPECT_EQ(size.get_future().get(), end);
+    faulty_.ClearFaults();
+  }
+  EXPECT_EQ(Release(h), 0);
+}
+
 // `: > app.log` while the app has buffered writes: the truncate of the
 // second open must not be undone by the first descriptor's bytes arriving
 // after it (issue 13). Open with O_TRUNC, and create with O_TRUNC.
