@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,6 +50,7 @@ struct Shared {
   std::atomic<int> arrived{0};
   std::atomic<int> generation{0};
   std::atomic<bool> failed{false};
+  std::atomic<bool> finished{false};  // every worker exited: watchers stop
 };
 static_assert(std::atomic<int>::is_always_lock_free);
 
@@ -341,6 +343,38 @@ class Worker {
   long increments_ = 0;
 };
 
+// One per mount, beside the workers: stats every file in a loop. Every
+// write invalidates the kernel's cached size, so these stats race the
+// mount's write-back with GETATTRs. No worker ever shrinks a file (writes
+// and ftruncate only extend it), so a size seen here never goes down; a
+// GETATTR answered from before a WRITE that completed first did (and the
+// worker reading that file then got 0 bytes in a hole: written_ends.h).
+int Watch(const std::string& root, Shared* shared) {
+  uint64_t seen[W::kFiles] = {};
+  while (!shared->finished.load() && !shared->failed.load()) {
+    for (int f = 0; f < W::kFiles; ++f) {
+      struct stat st {};
+      const std::string path = root + "/" + FileName(f);
+      if (stat(path.c_str(), &st) != 0) {
+        std::fprintf(stderr, "watcher: stat %s: %s\n", path.c_str(), std::strerror(errno));
+        shared->failed.store(true);
+        return 1;
+      }
+      const auto size = static_cast<uint64_t>(st.st_size);
+      if (size < seen[f]) {
+        std::fprintf(stderr, "watcher: %s shrank from %llu to %llu bytes; nobody shrinks it\n",
+                     path.c_str(), static_cast<unsigned long long>(seen[f]),
+                     static_cast<unsigned long long>(size));
+        shared->failed.store(true);
+        return 1;
+      }
+      seen[f] = size;
+    }
+    usleep(200);
+  }
+  return 0;
+}
+
 }  // namespace
 
 ::testing::AssertionResult SharedFileWorkload::Prepare() const {
@@ -360,10 +394,24 @@ class Worker {
       mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return ::testing::AssertionFailure() << "mmap: " << std::strerror(errno);
   auto* shared = new (mem) Shared;
+  std::vector<pid_t> watchers;
+  for (const std::string& root : roots) {
+    const pid_t pid = fork();
+    if (pid == 0) _exit(Watch(root, shared));
+    if (pid > 0) watchers.push_back(pid);
+  }
   ::testing::AssertionResult result =
       RunNumberedWorkers(roots, workers_per_root, [&](const std::string& root, int worker) {
         return Worker(root, worker, workers(), seed, shared).Run(ops, model_dir);
       });
+  shared->finished.store(true);
+  for (pid_t pid : watchers) {
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      if (result) result = ::testing::AssertionFailure();
+      result << " a watcher failed (status " << status << ")";
+    }
+  }
   shared->~Shared();
   munmap(mem, sizeof(Shared));
   return result;

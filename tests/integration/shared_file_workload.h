@@ -16,6 +16,10 @@
 // worker also increments a shared counter (the lock-file protocol), which
 // must end at the number of increments.
 //
+// Beside the workers, one watcher per mount stats every file in a loop
+// (GETATTRs racing the write-back): a size it saw never goes down, since
+// nobody shrinks a file.
+//
 // Every kBurstEvery ops all workers meet at a barrier and do the same
 // thing at once (open one file read-only and flock it; open, write and
 // close one file; lock and write one file through fresh descriptors), so
