@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@
 #include "tests/harness/knfsd_server.h"
 #include "tests/integration/lock_workloads.h"
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/shared_file_workload.h"
 #include "tests/integration/torture_run.h"
 
 namespace floatmount::testing {
@@ -341,6 +343,35 @@ TEST_F(KnfsdTest, TortureRandomOpsMatchTheModel) {
                 r.exit_code,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     EXPECT_EQ(r.exit_code, 0) << "seed " << seed << ": " << r.Describe();
+  }
+  EXPECT_TRUE(second.Unmount());
+}
+
+// The shared-file workload (shared_file_workload.h) against knfsd: two
+// processes on each of two mounts writing, reading, locking and syncing the
+// same files at once, watchers checking no size ever goes down, every file
+// compared through both mounts. Seeds from 201 (ganesha's run 1..);
+// FLOATMOUNT_KNFSD_STRESS_SEEDS (default 2) and FLOATMOUNT_STRESS_OPS size it.
+TEST_F(KnfsdTest, SharedFileWorkersOnTwoMountsKeepEachOthersBytesAndLocks) {
+  const uint64_t seeds = EnvNumber("FLOATMOUNT_KNFSD_STRESS_SEEDS", 2);
+  FloatMount second;
+  ASSERT_TRUE(second.Mount(MountConfig()));
+  for (uint64_t seed = 201; seed < 201 + seeds && !HasFailure(); ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const std::string dir = "stress" + std::to_string(seed);
+    ASSERT_SYSCALL(mkdir(Path(dir).c_str(), 0755));
+    char model_dir[] = "/tmp/floatmount-stress-XXXXXX";
+    ASSERT_NE(mkdtemp(model_dir), nullptr);
+    SharedFileWorkload load;
+    load.roots = {Path(dir), second.Path(name_ + "/" + dir)};
+    load.ops = static_cast<int>(EnvNumber("FLOATMOUNT_STRESS_OPS", 300));
+    load.seed = seed;
+    load.model_dir = model_dir;
+    ASSERT_TRUE(load.Prepare());
+    EXPECT_TRUE(load.Run());
+    EXPECT_TRUE(load.Verify(load.roots[0]));
+    EXPECT_TRUE(load.Verify(load.roots[1]));
+    std::filesystem::remove_all(model_dir);
   }
   EXPECT_TRUE(second.Unmount());
 }
