@@ -403,9 +403,33 @@ void Nfs41Engine::RunRecovery() {
       std::lock_guard<std::mutex> lock(mu_);
       if (!SessionAllowedLocked()) return;  // a storm: wait for the window
     }
+    bool other_server = false;
     if (level == Recovery::kSession) {
-      s = CreateSession(conn.get());
+      // Who answers on this connection now (RFC 8881 2.10.5): a floating
+      // IP may have moved it to another node. A node with client IDs of its
+      // own can know our number as another client's (ganesha numbers them
+      // from the second it started), and a session made there for it would
+      // carry that client's state: our stateids unknown or, worse, taken
+      // for its (TortureUnderFailoverTest: READs failed BAD_STATEID until
+      // EIO while TEST_STATEID called the stateid valid).
+      ExchangeIdRes res;
+      s = ExchangeId(conn.get(), &res);
       if (s.ok()) {
+        ExchangeIdRes primary;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          primary = server_;
+          primary.clientid = clientid_;
+        }
+        other_server = ClassifyExchangeId(primary, res) == AddressRole::kOtherServer;
+        if (other_server) {
+          spdlog::info("recovery: the server answers with another client ID; recovering the "
+                       "state against it");
+        } else {
+          s = CreateSession(conn.get());
+        }
+      }
+      if (s.ok() && !other_server) {
         std::lock_guard<std::mutex> lock(mu_);
         ++session_recoveries_;
       }
@@ -414,7 +438,7 @@ void Nfs41Engine::RunRecovery() {
     // CREATE_SESSION sequence than ours, so it is not the record our
     // sequence counts for (one made anew, RFC 8881 18.36.4): EXCHANGE_ID
     // tells the sequence it expects, and everything is recovered.
-    if (level == Recovery::kClientId || IsClientIdLostStatus(s) ||
+    if (level == Recovery::kClientId || other_server || IsClientIdLostStatus(s) ||
         s.IsNfs(NFS4ERR_SEQ_MISORDERED)) {
       ExchangeIdRes res;
       s = ExchangeId(conn.get(), &res);

@@ -179,6 +179,7 @@ bool GaneshaServer::WriteConfig() {
   }
   c << "  FSAL { Name = VFS; }\n"
     << "}\n";
+  if (!options_.cache_dirents) c << "MDCACHE {\n  Dir_Chunk = 0;\n}\n";
 
   std::ofstream out(config_path(), std::ios::trunc);
   out << c.str();

@@ -70,6 +70,9 @@ struct GaneshaOptions {
   // EXPORT Attr_Expiration_Time; unset = ganesha's default (60). Set 0 when a
   // test changes files under export_dir() behind the server's back.
   std::optional<int> attr_expiration_s;
+  // false: MDCACHE { Dir_Chunk = 0; }, no cached directory entries (names
+  // changed behind the server's back are found at once).
+  bool cache_dirents = true;
   // The directory to export; empty: export/ in the instance's directory.
   // Two instances given one directory serve the same files with their own
   // state, as two nodes of a cluster do. It must exist; it is not removed.
