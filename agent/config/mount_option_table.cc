@@ -193,6 +193,8 @@ std::vector<MountOption> MakeTable() {
        ShowNumber<&C::timeo_deciseconds>, SetNumber<&C::timeo_deciseconds, 1, 36000>},
       {"retrans", "N", "soft: tries before a call fails, 1-100", ShowNumber<&C::retrans>,
        SetNumber<&C::retrans, 1, 100>},
+      {"max_sessions", "N", "NFSv4.1: new sessions allowed in any minute, 1-1000",
+       ShowNumber<&C::max_sessions>, SetNumber<&C::max_sessions, 1, 1000>},
       {"vers", "V", "NFS version: 4.1, 3 (through libnfs) or auto (4.1, else 3)",
        ShowString<&C::vers>, SetVers},
       {"nfsvers", "V", nullptr, ShowString<&C::vers>, SetVers},

@@ -48,6 +48,8 @@ struct MountConfig {
   bool soft = false;
   int timeo_deciseconds = 600;
   int retrans = 2;
+  // New NFSv4.1 sessions allowed in any minute (a recovery loop's bound).
+  int max_sessions = 10;
   std::string vers = "4.1";  // "4.1", "3" or "auto"
   uint16_t mount_port = 0;   // NFSv3 MOUNT; 0: from rpcbind
   bool allow_other = false;

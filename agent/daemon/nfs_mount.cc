@@ -34,6 +34,7 @@ Options CommonOptions(const NfsMountRequest& r) {
 nfs::Nfs41Options Nfs41OptionsFor(const NfsMountRequest& r) {
   auto o = CommonOptions<nfs::Nfs41Options>(r);
   o.owner_id = r.owner_id;
+  o.max_sessions_per_minute = uint32_t(r.config->max_sessions);
   o.boot_verifier = NewBootVerifier();
   return o;
 }

@@ -194,7 +194,7 @@ TEST_F(TortureUnderRestartsTest, RandomOpsMatchTheModelWhileTheServerIsKilledAnd
 // without it, seeds 3002-3012 x 4000 ops passed over 668 moves.
 //   FLOATMOUNT_TORTURE_FAILOVER_SEEDS       seeds (default 2)
 //   FLOATMOUNT_TORTURE_FAILOVER_FIRST_SEED  first seed (default 3001)
-//   FLOATMOUNT_TORTURE_FAILOVER_OPS         ops per seed (default 2000; CI ~10 s in all)
+//   FLOATMOUNT_TORTURE_FAILOVER_OPS         ops per seed (default 4000: ~8 moves a seed; CI ~20 s in all)
 //   FLOATMOUNT_TORTURE_FAILOVER_MS          time between moves (default 1000)
 constexpr auto kDrain = std::chrono::milliseconds(300);
 
@@ -217,7 +217,7 @@ TEST_F(TortureUnderFailoverTest, RandomOpsMatchTheModelWhileTheAddressesMoveBetw
   FLOATMOUNT_REQUIRE(DnsServer::MissingPrerequisite().empty(), DnsServer::MissingPrerequisite());
   const uint64_t first = EnvNumber("FLOATMOUNT_TORTURE_FAILOVER_FIRST_SEED", 3001);
   const uint64_t seeds = EnvNumber("FLOATMOUNT_TORTURE_FAILOVER_SEEDS", 2);
-  const uint64_t ops = EnvNumber("FLOATMOUNT_TORTURE_FAILOVER_OPS", 2000);
+  const uint64_t ops = EnvNumber("FLOATMOUNT_TORTURE_FAILOVER_OPS", 4000);
   const auto every = std::chrono::milliseconds(EnvNumber("FLOATMOUNT_TORTURE_FAILOVER_MS", 1000));
 
   GaneshaOptions other_options = server_options_;
@@ -241,7 +241,10 @@ TEST_F(TortureUnderFailoverTest, RandomOpsMatchTheModelWhileTheAddressesMoveBetw
   config.server = "nfs.test:" + server().pseudo_path();
   config.port = a.port();
   config.nconnect = 4;
-  config.extra = "dns_server=127.0.0.1:" + std::to_string(dns.port());
+  // A move a second is a server change a second: 60 new client IDs and
+  // sessions a minute, past the default bound on a recovery loop (10), which
+  // held them back up to a minute each (seeds took 60 s instead of 8).
+  config.extra = "dns_server=127.0.0.1:" + std::to_string(dns.port()) + ",max_sessions=200";
   ASSERT_TRUE(moving.Mount(config));
   ASSERT_SYSCALL(mkdir(moving.Path("torture").c_str(), 0755));
 
@@ -279,6 +282,11 @@ TEST_F(TortureUnderFailoverTest, RandomOpsMatchTheModelWhileTheAddressesMoveBetw
     EXPECT_EQ(r.exit_code, 0) << "seed " << seed << " (" << moves << " moves): " << r.Describe();
     EXPECT_GT(moves, 0) << "nothing moved: the run was too short for the interval";
   }
+  // A server change per move and nothing more: a recovery loop would have
+  // made sessions past even the raised bound.
+  const std::optional<std::string> log = ReadFile(moving.state_dir() + "/agent.log");
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->find("session storm"), std::string::npos) << log->substr(0, 4000);
   EXPECT_TRUE(moving.Unmount());
 }
 

@@ -121,6 +121,7 @@ TEST(MountOptionsTest, EveryBadValueIsOneLineNamingTheOption) {
       {"lookupcache=none", "lookupcache takes all or positive"},
       {"timeo=0", "timeo takes a number from 1 to 36000"},
       {"retrans=101", "retrans takes a number from 1 to 100"},
+      {"max_sessions=0", "max_sessions takes a number from 1 to 1000"},
       {"vers=2", "vers takes 4.1, 3 or auto"},
       {"nfsvers=4.0", "nfsvers takes 4.1, 3 or auto"},
       {"mountport=70000", "mountport"},
