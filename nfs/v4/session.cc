@@ -404,6 +404,7 @@ void Nfs41Engine::RunRecovery() {
       if (!SessionAllowedLocked()) return;  // a storm: wait for the window
     }
     bool other_server = false;
+    ExchangeIdRes answer;  // what this connection's server said
     if (level == Recovery::kSession) {
       // Who answers on this connection now (RFC 8881 2.10.5): a floating
       // IP may have moved it to another node. A node with client IDs of its
@@ -412,8 +413,7 @@ void Nfs41Engine::RunRecovery() {
       // carry that client's state: our stateids unknown or, worse, taken
       // for its (TortureUnderFailoverTest: READs failed BAD_STATEID until
       // EIO while TEST_STATEID called the stateid valid).
-      ExchangeIdRes res;
-      s = ExchangeId(conn.get(), &res);
+      s = ExchangeId(conn.get(), &answer);
       if (s.ok()) {
         ExchangeIdRes primary;
         {
@@ -421,7 +421,7 @@ void Nfs41Engine::RunRecovery() {
           primary = server_;
           primary.clientid = clientid_;
         }
-        other_server = ClassifyExchangeId(primary, res) == AddressRole::kOtherServer;
+        other_server = ClassifyExchangeId(primary, answer) == AddressRole::kOtherServer;
         if (other_server) {
           spdlog::info("recovery: the server answers with another client ID; recovering the "
                        "state against it");
@@ -440,13 +440,14 @@ void Nfs41Engine::RunRecovery() {
     // tells the sequence it expects, and everything is recovered.
     if (level == Recovery::kClientId || other_server || IsClientIdLostStatus(s) ||
         s.IsNfs(NFS4ERR_SEQ_MISORDERED)) {
-      ExchangeIdRes res;
-      s = ExchangeId(conn.get(), &res);
+      // Another server's answer is already the one to recover against;
+      // otherwise the server's record may have changed since: ask again.
+      if (!other_server) s = ExchangeId(conn.get(), &answer);
       if (s.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
-        server_ = res;  // the server we recover against (maybe another one)
-        clientid_ = res.clientid;
-        create_session_seq_ = res.sequenceid;
+        server_ = answer;  // the server we recover against (maybe another one)
+        clientid_ = answer.clientid;
+        create_session_seq_ = answer.sequenceid;
         ++clientid_recoveries_;
         opens_pending_ = true;  // the old client ID's opens are gone
       }
