@@ -235,8 +235,11 @@ bool GaneshaServer::LaunchAndWait(bool* port_in_use) {
   // Everything the child touches is prepared before fork(): between fork and
   // exec only async-signal-safe calls are allowed (the test may run threads).
   const std::string conf = config_path(), log = log_path();
-  const char* argv[] = {binary.c_str(),   "-F",   "-f", conf.c_str(), "-L", log.c_str(), "-p",
-                        pid_path.c_str(), nullptr};
+  const std::string epoch = options_.epoch ? std::to_string(*options_.epoch) : "";
+  std::vector<const char*> argv = {binary.c_str(), "-F", "-f",           conf.c_str(),
+                                   "-L",           log.c_str(), "-p", pid_path.c_str()};
+  if (options_.epoch) argv.insert(argv.end(), {"-E", epoch.c_str()});
+  argv.push_back(nullptr);
   const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   const int out_fd =
       open((dir_ + "/ganesha.out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -258,7 +261,7 @@ bool GaneshaServer::LaunchAndWait(bool* port_in_use) {
     dup2(out_fd, STDOUT_FILENO);
     dup2(out_fd, STDERR_FILENO);
     close_range(3, ~0u, 0);
-    execv(argv[0], const_cast<char* const*>(argv));
+    execv(argv[0], const_cast<char* const*>(argv.data()));
     _exit(127);
   }
   const int fork_errno = errno;

@@ -73,6 +73,10 @@ struct GaneshaOptions {
   // false: MDCACHE { Dir_Chunk = 0; }, no cached directory entries (names
   // changed behind the server's back are found at once).
   bool cache_dirents = true;
+  // ganesha.nfsd -E: the epoch in the upper half of every client ID (by
+  // default the second the process started). Two nodes given one epoch
+  // number their client IDs alike, as two nodes started in one second do.
+  std::optional<uint32_t> epoch;
   // The directory to export; empty: export/ in the instance's directory.
   // Two instances given one directory serve the same files with their own
   // state, as two nodes of a cluster do. It must exist; it is not removed.
