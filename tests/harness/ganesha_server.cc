@@ -164,6 +164,7 @@ bool GaneshaServer::WriteConfig() {
     << "  RecoveryBackend = fs;\n"
     << "  RecoveryRoot = " << dir_ << "/recovery;\n";
   if (options_.lease_lifetime_s) c << "  Lease_Lifetime = " << *options_.lease_lifetime_s << ";\n";
+  if (options_.grace_period_s) c << "  Grace_Period = " << *options_.grace_period_s << ";\n";
   c << "}\n"
     << "EXPORT {\n"
     << "  Export_Id = 1;\n"

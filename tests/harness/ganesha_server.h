@@ -67,6 +67,10 @@ struct GaneshaOptions {
   bool graceless = true;
   // NFSv4 Lease_Lifetime in seconds; unset = ganesha's default (60).
   std::optional<int> lease_lifetime_s;
+  // NFSv4 Grace_Period in seconds; unset = ganesha's default (90). ganesha
+  // ends a grace period early only once every client it remembers sent
+  // RECLAIM_COMPLETE, and checks that every half lease.
+  std::optional<int> grace_period_s;
   // EXPORT Attr_Expiration_Time; unset = ganesha's default (60). Set 0 when a
   // test changes files under export_dir() behind the server's back.
   std::optional<int> attr_expiration_s;

@@ -104,4 +104,40 @@ int FlockLockFileCounter(const std::string& root, int rounds) {
   return close(lock_fd) == 0 ? 0 : Fail(17, "close queue.lock");
 }
 
+int CounterWithLongHolds(const std::string& root, bool byte_range, int rounds,
+                         const std::string& marker) {
+  const std::string lock_path = root + (byte_range ? "/counter" : "/queue.lock");
+  const int lock_fd = open(lock_path.c_str(), byte_range ? O_RDWR : O_RDONLY);
+  if (lock_fd < 0) return Fail(10, "open the lock's file");
+  struct flock range {};
+  range.l_whence = SEEK_SET;
+  range.l_start = 0;
+  range.l_len = 8;
+  for (int i = 0; i < rounds; ++i) {
+    range.l_type = F_WRLCK;
+    if (byte_range ? fcntl(lock_fd, F_SETLKW, &range) != 0 : flock(lock_fd, LOCK_EX) != 0) {
+      return Fail(11, "lock");
+    }
+    const int fd = byte_range ? lock_fd : open((root + "/queue.next").c_str(), O_RDWR);
+    if (fd < 0) return Fail(12, "open queue.next");
+    char text[9] = {};
+    if (pread(fd, text, 8, 0) != 8) return Fail(13, "pread");
+    if (i % kLongHoldEvery == kLongHoldEvery - 1) {
+      const int m = open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (m < 0 || close(m) != 0) return Fail(14, "create the marker");
+      usleep(kLongHoldMs * 1000);
+      if (unlink(marker.c_str()) != 0) return Fail(14, "remove the marker");
+    }
+    const std::string next = Counter(std::strtol(text, nullptr, 10) + 1);
+    if (pwrite(fd, next.data(), 8, 0) != 8) return Fail(15, "pwrite");
+    if (!byte_range && close(fd) != 0) return Fail(16, "close queue.next");
+    range.l_type = F_UNLCK;
+    if (byte_range ? fcntl(lock_fd, F_SETLK, &range) != 0 : flock(lock_fd, LOCK_UN) != 0) {
+      return Fail(17, "unlock");
+    }
+    usleep(60000);  // let the others in
+  }
+  return close(lock_fd) == 0 ? 0 : Fail(18, "close the lock's file");
+}
+
 }  // namespace floatmount::testing

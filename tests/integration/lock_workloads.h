@@ -34,4 +34,17 @@ int ByteRangeLockedCounter(const std::string& root, int rounds);
 // root/queue.lock, open root/queue.next, increment it, close, unlock.
 int FlockLockFileCounter(const std::string& root, int rounds);
 
+// For crashes under held locks: `rounds` read-modify-writes of a counter,
+// either root/counter under an fcntl write lock on its first 8 bytes
+// (`byte_range`) or root/queue.next under flock of root/queue.lock. Every
+// kLongHoldEvery-th round holds the lock kLongHold between the read and
+// the write, with the file `marker` (outside the mount) present meanwhile,
+// so that a test can crash the server under a held lock: if the lock were
+// not reclaimed, the other mount's waiter would take it then, and one of
+// the two updates would be lost.
+inline constexpr int kLongHoldEvery = 4;
+inline constexpr int kLongHoldMs = 6000;
+int CounterWithLongHolds(const std::string& root, bool byte_range, int rounds,
+                         const std::string& marker);
+
 }  // namespace floatmount::testing

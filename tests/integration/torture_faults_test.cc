@@ -25,18 +25,12 @@
 
 #include "tests/harness/dns_server.h"
 #include "tests/harness/fault_proxy.h"
+#include "tests/integration/fault_checks.h"
 #include "tests/integration/mount_fixture.h"
 #include "tests/integration/torture_run.h"
 
 namespace floatmount::testing {
 namespace {
-
-// Mount option of the restarts and failover tortures: a restart or a move a
-// second is a new client ID and session a second, past the default bound on
-// a recovery loop (10 a minute), which held seeds back up to a minute at a
-// time (110 s instead of 10; 60 s instead of 8). The checks that no agent
-// logged a session storm hold with it.
-constexpr const char* kManySessions = "max_sessions=200";
 
 // Cuts every connection through `proxy` at random intervals (uniform in
 // [mean/4, 7*mean/4]) until destroyed.
@@ -74,14 +68,6 @@ class Cutter {
   std::atomic<int> cuts_{0};
   std::thread thread_;  // last: started once the rest is built
 };
-
-// Nothing more than the faults asked for: a recovery loop makes sessions
-// past the mount's bound (max_sessions), and the agent logs a storm.
-void ExpectNoSessionStorm(const FloatMount& mount) {
-  const std::optional<std::string> log = ReadFile(mount.state_dir() + "/agent.log");
-  ASSERT_TRUE(log) << mount.state_dir();
-  EXPECT_EQ(log->find("session storm"), std::string::npos) << log->substr(0, 4000);
-}
 
 class TortureUnderCutsTest : public MountTest {
  protected:
