@@ -298,8 +298,13 @@ void Nfs41Client::DoOpen(const Credentials& cred, const FileHandle& fh, OpenArgs
   // fit. An OPEN that neither creates nor truncates may run twice (the
   // same open owner: the same open, a newer seqid), so it goes uncached.
   c->cachethis = read_first == 0;
-  c->encode = [fh, args, truncate, read_first, ids](XdrEncoder& e) {
+  c->encode = [fh, args, truncate, read_first, ids, engine](XdrEncoder& e) mutable {
     EncodePutFh(e, fh);
+    // Read now: an OPEN parked across a client-ID recovery carried the old
+    // client ID in its owner, the server answered STALE_CLIENTID to every
+    // resend, each asked for another recovery (8 new sessions in 5 ms) and
+    // the call failed EIO (LocksUnderRestartsTest).
+    args.owner.clientid = engine->clientid();
     EncodeOpen(e, args, *ids);
     EncodeGetFh(e);
     uint32_t ops = 4;
