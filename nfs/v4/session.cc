@@ -443,16 +443,30 @@ void Nfs41Engine::RunRecovery() {
       // Another server's answer is already the one to recover against;
       // otherwise the server's record may have changed since: ask again.
       if (!other_server) s = ExchangeId(conn.get(), &answer);
+      bool kept = false;
       if (s.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
+        ExchangeIdRes ours = server_;
+        ours.clientid = clientid_;
+        // The server still has our confirmed record (a loss reported by a
+        // connection that asked while the last pass was confirming it): its
+        // opens and locks are what the last pass left, so they are not
+        // reclaimed again. After a RECLAIM_COMPLETE the server refuses
+        // reclaims (NO_GRACE) and they would be opened anew and their
+        // locks called lost (LocksUnderRestartsTest).
+        kept = ClassifyExchangeId(ours, answer) != AddressRole::kOtherServer;
         server_ = answer;  // the server we recover against (maybe another one)
         clientid_ = answer.clientid;
         create_session_seq_ = answer.sequenceid;
-        ++clientid_recoveries_;
-        opens_pending_ = true;  // the old client ID's opens are gone
+        if (kept) {
+          ++session_recoveries_;
+        } else {
+          ++clientid_recoveries_;
+          opens_pending_ = true;  // the old client ID's opens are gone
+        }
       }
       if (s.ok()) s = CreateSession(conn.get());
-      new_client = s.ok();
+      new_client = s.ok() && !kept;
     }
     if (!s.ok()) {
       spdlog::warn("recovery: {}; will retry", s.ToString());
@@ -501,8 +515,11 @@ void Nfs41Engine::RunRecovery() {
   // new client ID: reclaim opens and locks, RECLAIM_COMPLETE, then open
   // anew what could not be reclaimed (nfs/v4/state_recovery.h).
   // Opens are pending after a new client ID or the server's request for a
-  // reclaim (RESTART_RECLAIM_NEEDED), until one pass got through them all.
-  // Losses counted from here on are of the session this pass uses (older
+  // reclaim (RESTART_RECLAIM_NEEDED), until one pass got through them all;
+  // such a pass leaves them done even if a loss was reported meanwhile (the
+  // next pass's EXCHANGE_ID says whether the server still has them), and a
+  // request for a reclaim during it makes them pending again. Losses
+  // counted from here on are of the session this pass uses (older
   // sessions' reports are dropped by RequestRecovery): one means the pass
   // must run again.
   bool pending;
@@ -510,6 +527,7 @@ void Nfs41Engine::RunRecovery() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     pending = opens_pending_;
+    opens_pending_ = false;
     losses = losses_reported_;
   }
   const bool recovered = !pending || RecoverOpens(true);
@@ -517,6 +535,7 @@ void Nfs41Engine::RunRecovery() {
   std::deque<std::shared_ptr<Flight>> parked;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!recovered) opens_pending_ = true;
     if (!recovered || losses_reported_ != losses) {
       // The session or client ID was lost again during this pass: the
       // maintenance thread runs recovery again (recovery_ says at which
@@ -525,7 +544,6 @@ void Nfs41Engine::RunRecovery() {
       if (recovery_ == Recovery::kNone) recovery_ = Recovery::kSession;
       return;
     }
-    opens_pending_ = false;
     recovery_ = Recovery::kNone;
     ready_ = true;
     parked.swap(parked_);

@@ -55,6 +55,12 @@ const char* AddressRoleName(AddressRole role);
 // compared with `primary` (the answer the session was made with, its
 // clientid the client ID in use now). RFC 8881 2.10.5.
 AddressRole ClassifyExchangeId(const v4::ExchangeIdRes& primary, const v4::ExchangeIdRes& answer);
+// True if `answer` is the unconfirmed record of `primary`'s client ID: the
+// one a client-ID recovery made with its EXCHANGE_ID and has not yet
+// confirmed with CREATE_SESSION. Only then is such an answer ours; at any
+// other time an unconfirmed record is another server's (or a restarted
+// one's that reused the number).
+bool IsPendingRecord(const v4::ExchangeIdRes& primary, const v4::ExchangeIdRes& answer);
 
 // "owner MAJOR minor N" in printable form (hex if binary), for status.
 std::string DescribeServerOwner(const v4::ExchangeIdRes& answer);

@@ -46,6 +46,25 @@ TEST(ClassifyExchangeIdTest, AnUnconfirmedRecordIsAnotherServerEvenWithOurClient
   EXPECT_EQ(ClassifyExchangeId(Answer(7), fresh), AddressRole::kOtherServer);
 }
 
+// During a client-ID recovery the engine's client ID is the one its
+// EXCHANGE_ID just got, unconfirmed until its CREATE_SESSION: a connection
+// asking meanwhile gets that record. Taken for another server's, it
+// reported the client ID lost again, the next pass reclaimed what the
+// first had reclaimed, the server (past RECLAIM_COMPLETE) refused, and the
+// locks were called lost (LocksUnderRestartsTest).
+TEST(IsPendingRecordTest, OnlyOurNumberUnconfirmedOnOurServerIsThePendingRecord) {
+  v4::ExchangeIdRes pending = Answer(7);
+  pending.flags = 0;
+  EXPECT_TRUE(IsPendingRecord(Answer(7), pending));
+  EXPECT_FALSE(IsPendingRecord(Answer(7), Answer(7)));  // confirmed: classified as usual
+  v4::ExchangeIdRes other = Answer(8);
+  other.flags = 0;
+  EXPECT_FALSE(IsPendingRecord(Answer(7), other));
+  v4::ExchangeIdRes elsewhere = Answer(7, 0, "other");
+  elsewhere.flags = 0;
+  EXPECT_FALSE(IsPendingRecord(Answer(7), elsewhere));
+}
+
 TEST(ClassifyExchangeIdTest, AnotherOwnerOrScopeIsAnotherServer) {
   EXPECT_EQ(ClassifyExchangeId(Answer(7), Answer(7, 0, "other")), AddressRole::kOtherServer);
   EXPECT_EQ(ClassifyExchangeId(Answer(7), Answer(7, 0, "node", "elsewhere")),
