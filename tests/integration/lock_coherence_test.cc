@@ -107,7 +107,8 @@ TEST_F(LockCoherenceTest, FlockLockFileProtocolIsExact) {
 // every client it remembers reclaimed, then remembers each client twice
 // and never does (crashes every 3 s with its 90 s default: the workers
 // waited in LOCK until the test's timeout). Lease and grace are 6 s.
-//   FLOATMOUNT_LOCK_RESTART_ROUNDS  updates per worker (default 12: 3 long holds)
+//   FLOATMOUNT_LOCK_RESTART_ROUNDS  updates per worker (default 20: 5 long holds
+//                                   each, about 10 crashes, 65 s)
 class LocksUnderRestartsTest : public LockCoherenceTest {
  protected:
   LocksUnderRestartsTest() {
@@ -129,7 +130,7 @@ class LocksUnderRestartsTest : public LockCoherenceTest {
 
 TEST_F(LocksUnderRestartsTest, LockedCountersOnTwoMountsStayExactAcrossServerCrashes) {
   if (knfsd() || kernel_client()) GTEST_SKIP() << "ganesha only (GaneshaServer::Kill)";
-  const int rounds = static_cast<int>(EnvNumber("FLOATMOUNT_LOCK_RESTART_ROUNDS", 12));
+  const int rounds = static_cast<int>(EnvNumber("FLOATMOUNT_LOCK_RESTART_ROUNDS", 20));
   ASSERT_TRUE(WriteFile(Path("counter"), Counter(0)));
   ASSERT_TRUE(WriteFile(Path("queue.lock"), ""));
   ASSERT_TRUE(WriteFile(Path("queue.next"), Counter(0)));
