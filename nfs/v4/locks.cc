@@ -187,29 +187,36 @@ void SendLock(std::shared_ptr<const LockCall<Attributes>> call, bool retried) {
     return;
   }
   const bool new_owner = !state.known;
-  Stateid lock_stateid = state.stateid;
-  if (retried) lock_stateid.seqid = 0;  // the server's current one (8.2.2)
   // The open stateid a new lock-owner was made from, as last encoded.
   auto open_stateid = std::make_shared<Stateid>(state.open_stateid);
+  // Whether the last encoding made the lock-owner anew (see below).
+  auto sent_as_new = std::make_shared<bool>(new_owner);
   Nfs41Engine* engine = call->engine;
   const IdMapper* ids = &engine->id_mapper();
   Run<LockGrant>(
       engine, "LOCK", call->cred, true,
-      [call, engine, new_owner, name = state.name, lock_stateid,
-       open_stateid](XdrEncoder& e) {
+      [call, engine, name = state.name, retried, open_stateid, sent_as_new](XdrEncoder& e) {
         EncodePutFh(e, call->open->fh());
         LockArgs args;
         args.locktype = call->locktype;
         args.offset = call->offset;
         args.length = call->length;
-        args.new_lock_owner = new_owner;
-        if (new_owner) {
-          // Read now: recovery may have replaced both since the call was made.
+        // Read now: a LOCK parked across a client-ID recovery was sent with
+        // the lock stateid of the old client ID (or for an owner recovery
+        // had forgotten, having nothing to reclaim); the server refused it
+        // on every resend, each asking for another recovery (8 sessions in
+        // 5 ms), and the call failed EIO (LocksUnderRestartsTest under load).
+        const OpenState::LockOwner now = call->open->lock_owner(call->owner);
+        args.new_lock_owner = !now.known;
+        *sent_as_new = args.new_lock_owner;
+        if (args.new_lock_owner) {
           *open_stateid = call->open->stateid();
           args.open_stateid = *open_stateid;
           args.lock_owner = StateOwner{engine->clientid(), name};
         } else {
-          args.lock_stateid = lock_stateid;
+          args.lock_stateid = now.stateid;
+          if (retried) args.lock_stateid.seqid = 0;  // the server's current one (8.2.2)
+          *open_stateid = now.open_stateid;
         }
         EncodeLock(e, args);
         EncodeGetAttr(e, StandardAttrs());
@@ -224,14 +231,14 @@ void SendLock(std::shared_ptr<const LockCall<Attributes>> call, bool retried) {
         if (!DecodeGetAttr(d, *ids, &out->attr).ok()) out->attr = Attributes{};
         return Status::Ok();
       },
-      [call, new_owner, open_stateid, retried, held = !state.held.empty()](Result<LockGrant> r) {
+      [call, sent_as_new, open_stateid, retried, held = !state.held.empty()](Result<LockGrant> r) {
         if (r.ok()) {
           call->open->SetLockStateid(call->owner, r->stateid, *open_stateid);
           call->open->Granted(call->owner, call->locktype, call->offset, call->length);
           call->Answer(std::move(r->attr));
           return;
         }
-        if (!new_owner && !retried) {
+        if (!*sent_as_new && !retried) {
           if (r.status().IsNfs(NFS4ERR_OLD_STATEID)) {
             SendLock(call, /*retried=*/true);
             return;
