@@ -75,7 +75,7 @@ stage "ASan/UBSan tests"
 # tests (mount/status/tools/lifecycle: process plumbing, no new paths).
 asan_skip='^nfs3\.|^knfsd(_posix|_engine)?$|^(ToolsTest|AgentTest|AgentTwoNodesTest|MountCommandTest|LifecycleTest|MountErrorsTest|StatusCommandTest)\.'
 FLOATMOUNT_FIO_MIB=512 FLOATMOUNT_BULK_DIVISOR=4 FLOATMOUNT_TORTURE_SEEDS=4 FLOATMOUNT_TORTURE_OPS=1000 \
-  FLOATMOUNT_TORTURE_RESTART_OPS=1500 FLOATMOUNT_TORTURE_FAILOVER_OPS=2000 FLOATMOUNT_LOCK_RESTART_ROUNDS=12 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  FLOATMOUNT_TORTURE_RESTART_OPS=1500 FLOATMOUNT_TORTURE_FAILOVER_OPS=2000 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' -E "$asan_skip"
 stage "done"
