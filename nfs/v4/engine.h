@@ -167,6 +167,9 @@ class Nfs41Engine {
   // session (RFC 8881 2.10.5).
   Status SetUpConnection(size_t index);
   bool SessionAllowedLocked();        // needs mu_: the session bound
+  // Our record as the primary described it, with our current client ID:
+  // what an EXCHANGE_ID answer is judged against. Needs mu_.
+  v4::ExchangeIdRes OurRecordLocked() const;
   bool PrimaryAnswersLocked() const;  // needs conns_mu_
   void NoteAddressRoleLocked(size_t a, AddressRole role, const v4::ExchangeIdRes& answer);
   void ForgetAddressRolesLocked();  // needs conns_mu_

@@ -418,8 +418,7 @@ void Nfs41Engine::RunRecovery() {
         ExchangeIdRes primary;
         {
           std::lock_guard<std::mutex> lock(mu_);
-          primary = server_;
-          primary.clientid = clientid_;
+          primary = OurRecordLocked();
         }
         other_server = ClassifyExchangeId(primary, answer) == AddressRole::kOtherServer;
         if (other_server) {
@@ -446,8 +445,7 @@ void Nfs41Engine::RunRecovery() {
       bool kept = false;
       if (s.ok()) {
         std::lock_guard<std::mutex> lock(mu_);
-        ExchangeIdRes ours = server_;
-        ours.clientid = clientid_;
+        const ExchangeIdRes ours = OurRecordLocked();
         // The server still has our confirmed record (a loss reported by a
         // connection that asked while the last pass was confirming it): its
         // opens and locks are what the last pass left, so they are not

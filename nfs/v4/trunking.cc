@@ -109,6 +109,13 @@ bool Nfs41Engine::SessionAllowedLocked() {
   return false;
 }
 
+// Needs mu_.
+ExchangeIdRes Nfs41Engine::OurRecordLocked() const {
+  ExchangeIdRes ours = server_;
+  ours.clientid = clientid_;
+  return ours;
+}
+
 // Needs conns_mu_. A connection that joined the session is alive.
 bool Nfs41Engine::PrimaryAnswersLocked() const {
   for (const Conn& c : conns_) {
@@ -160,9 +167,9 @@ Status Nfs41Engine::SetUpConnection(size_t index) {
   // against the client ID and session of the moment it was asked: if a
   // recovery made others meanwhile, it may describe the record before
   // (unconfirmed, or another client ID) and is asked again. Judged against
-  // the new ones, it reported the client ID lost again after every
-  // recovery (8 sessions in 5 ms after one server restart), and the next
-  // pass reclaimed what the last had reclaimed (LocksUnderRestartsTest).
+  // the new ones, it reported the client ID lost again after a recovery,
+  // or marked our only address as another server's, and the next pass
+  // reclaimed what the last had reclaimed (LocksUnderRestartsTest).
   ExchangeIdRes answer;
   ExchangeIdRes primary;
   uint64_t gen = 0;
@@ -183,8 +190,7 @@ Status Nfs41Engine::SetUpConnection(size_t index) {
     if (shutdown_ || unmounting_) return Status::Shutdown("unmounting");
     const bool moved_on = session_gen_ != gen_asked || clientid_ != clientid_asked;
     if (moved_on && attempt < 3) continue;
-    primary = server_;
-    primary.clientid = clientid_;
+    primary = OurRecordLocked();
     gen = gen_asked;  // a loss it reports is of the session of the question
     session_works = ready_ && recovery_ == Recovery::kNone;
     recovering_clientid = recovery_ == Recovery::kClientId;
