@@ -231,11 +231,19 @@ void SendLock(std::shared_ptr<const LockCall<Attributes>> call, bool retried) {
         if (!DecodeGetAttr(d, *ids, &out->attr).ok()) out->attr = Attributes{};
         return Status::Ok();
       },
-      [call, sent_as_new, open_stateid, retried, held = !state.held.empty()](Result<LockGrant> r) {
+      [call, sent_as_new, open_stateid, retried, new_owner,
+       held = !state.held.empty()](Result<LockGrant> r) {
         if (r.ok()) {
           call->open->SetLockStateid(call->owner, r->stateid, *open_stateid);
           call->open->Granted(call->owner, call->locktype, call->offset, call->length);
           call->Answer(std::move(r->attr));
+          return;
+        }
+        if (*sent_as_new && !new_owner && !retried && IsLockStateLost(r.status())) {
+          // Made anew when encoded (recovery forgot the owner after the
+          // call was made), so not tied to its open for per-stateid
+          // recovery: sent again as the new owner it now is, which is.
+          SendLock(call, /*retried=*/true);
           return;
         }
         if (!*sent_as_new && !retried) {
