@@ -281,4 +281,13 @@ nfs::OpenResult EngineTest::CreateFile(nfs::SyncClient& sync, const std::string&
   return opened.ok() ? std::move(opened).value() : nfs::OpenResult{};
 }
 
+nfs::OpenResult EngineTest::CreateFileWith(nfs::SyncClient& sync, const std::string& name,
+                                           const std::vector<uint8_t>& data) {
+  nfs::OpenResult file = CreateFile(sync, name);
+  if (!file.file) return file;
+  auto wrote = sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync);
+  EXPECT_TRUE(wrote.ok()) << wrote.status().ToString();
+  return file;
+}
+
 }  // namespace floatmount::testing

@@ -68,6 +68,9 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<nfs::Nfs41Client> MountOrFail(const nfs::Nfs41Options& options);
   // Creates (or truncates) `name` in the export root, open for read+write.
   nfs::OpenResult CreateFile(nfs::SyncClient& sync, const std::string& name);
+  // CreateFile, then `data` written FILE_SYNC (a test failure if not).
+  nfs::OpenResult CreateFileWith(nfs::SyncClient& sync, const std::string& name,
+                                 const std::vector<uint8_t>& data);
 
   // What reached the server. `rel` is relative to the export root.
   // The whole file: ganesha's export directory read locally; under knfsd

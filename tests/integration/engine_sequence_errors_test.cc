@@ -167,9 +167,9 @@ TEST_F(SequenceErrorsTest, ExpiredFromAReadTestsThatStateidOnly) {
   auto client = Mount(1);
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
-  nfs::OpenResult file = CreateFile(sync, "expired");
   const std::vector<uint8_t> data = RandomBytes(8192, 5);
-  ASSERT_TRUE(sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync).ok());
+  nfs::OpenResult file = CreateFileWith(sync, "expired", data);
+  ASSERT_TRUE(file.file);
   const uint64_t tests = proxy_->CallsWith(OP_TEST_STATEID);
   std::atomic<int> left{1};
   proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
@@ -197,9 +197,9 @@ TEST_F(SequenceErrorsTest, ASessionLostDuringRecoveryStartsItOverInsteadOfHangin
   auto client = Mount(1);
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
-  nfs::OpenResult file = CreateFile(sync, "again");
   const std::vector<uint8_t> data = RandomBytes(4096, 9);
-  ASSERT_TRUE(sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync).ok());
+  nfs::OpenResult file = CreateFileWith(sync, "again", data);
+  ASSERT_TRUE(file.file);
   std::atomic<int> lost_again{1};
   proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
     const uint32_t third = c.ops.size() >= 3 ? c.ops[2] : 0;
@@ -242,9 +242,9 @@ TEST_F(SequenceErrorsTest, AClientIdLossTheServerDoesNotConfirmKeepsTheOpens) {
   auto client = Mount(1);
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
-  nfs::OpenResult file = CreateFile(sync, "kept");
   const std::vector<uint8_t> data = RandomBytes(4096, 11);
-  ASSERT_TRUE(sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync).ok());
+  nfs::OpenResult file = CreateFileWith(sync, "kept", data);
+  ASSERT_TRUE(file.file);
   const uint64_t opens = proxy_->CallsWith(OP_OPEN);
   std::atomic<int> stale{1};
   proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
@@ -277,9 +277,9 @@ TEST_F(SequenceErrorsTest, RestartReclaimNeededStartsOneReclaimEndedByReclaimCom
   auto client = Mount(1);
   ASSERT_TRUE(client);
   nfs::SyncClient sync(client.get());
-  nfs::OpenResult file = CreateFile(sync, "reclaimed");
   const std::vector<uint8_t> data = RandomBytes(4096, 3);
-  ASSERT_TRUE(sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync).ok());
+  nfs::OpenResult file = CreateFileWith(sync, "reclaimed", data);
+  ASSERT_TRUE(file.file);
   const uint64_t opens = proxy_->CallsWith(OP_OPEN);
   const uint64_t completes = proxy_->CallsWith(OP_RECLAIM_COMPLETE);  // the mount's
   proxy_->SetRule([&](const RpcFaultProxy::Call& c) -> uint32_t {
