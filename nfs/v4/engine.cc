@@ -200,8 +200,8 @@ void Nfs41Engine::Transmit(std::shared_ptr<Flight> f) {
 void Nfs41Engine::OnReply(Flight* raw, const Status& header, XdrDecoder& d,
                           bool payload_received) {
   std::shared_ptr<Flight> f = raw->shared_from_this();
+  std::chrono::steady_clock::time_point sent;
   {
-    std::chrono::steady_clock::time_point sent;
     {
       std::lock_guard<std::mutex> lock(f->send_mu);
       sent = f->sent_at;
@@ -238,7 +238,9 @@ void Nfs41Engine::OnReply(Flight* raw, const Status& header, XdrDecoder& d,
   bool revoked;  // this reply starts a revoked-state episode
   {
     std::lock_guard<std::mutex> lock(mu_);
-    last_renewal_ = std::chrono::steady_clock::now();
+    // From when it was sent, as Linux does: a late answer's SEQUENCE may
+    // have renewed the lease long before it arrived.
+    last_renewal_ = std::max(last_renewal_, sent);
     revoked = revoked_flags_.OnReply((seq.status_flags & kRevokedFlags) != 0);
   }
   if (revoked) {

@@ -237,9 +237,12 @@ class Nfs41Engine {
       timers_;                        // GUARDED_BY(mu_): back-off
   std::unordered_set<Flight*> live_;  // GUARDED_BY(mu_): soft mode only
   std::unordered_map<OpenState*, std::weak_ptr<OpenState>> opens_;              // GUARDED_BY(mu_)
-  std::chrono::steady_clock::time_point last_renewal_;                          // GUARDED_BY(mu_)
-  uint32_t lease_time_ = 90;                                                    // GUARDED_BY(mu_)
-  bool renewal_in_flight_ = false;                                              // GUARDED_BY(mu_)
+  // When the last request the server answered was sent: the lease runs
+  // from there at the latest (RFC 8881 8.3).
+  std::chrono::steady_clock::time_point last_renewal_;  // GUARDED_BY(mu_)
+  uint32_t lease_time_ = 90;                            // GUARDED_BY(mu_)
+  // When the lease renewal in flight was sent ({} if none).
+  std::chrono::steady_clock::time_point renewal_sent_;                          // GUARDED_BY(mu_)
   uint64_t reconnects_ = 0, session_recoveries_ = 0, clientid_recoveries_ = 0;  // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};  // set once by Shutdown
   std::atomic<uint64_t> retries_{0};

@@ -668,12 +668,18 @@ void Nfs41Engine::RunTimers() {
 void Nfs41Engine::RenewLeaseIfIdle() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!ready_ || renewal_in_flight_ ||
-        std::chrono::steady_clock::now() - last_renewal_ <
-            std::chrono::seconds(std::max<uint32_t>(lease_time_ / 3, 1))) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto third = std::chrono::seconds(std::max<uint32_t>(lease_time_ / 3, 1));
+    // A renewal unanswered for a third of the lease does not hold back the
+    // next: it may sit on a connection that died without a word (a path
+    // black-holed, a node powered off), which only timeo (60 s) reveals,
+    // while the lease runs out. The next goes out on a connection with
+    // fewer calls waiting (PickConnection), where an answer can come.
+    if (!ready_ || now - last_renewal_ < third ||
+        (renewal_sent_ != std::chrono::steady_clock::time_point{} && now - renewal_sent_ < third)) {
       return;
     }
-    renewal_in_flight_ = true;
+    renewal_sent_ = now;
   }
   auto c = std::make_shared<Compound>();
   c->name = "SEQUENCE (lease renewal)";
@@ -681,7 +687,7 @@ void Nfs41Engine::RenewLeaseIfIdle() {
   c->decode = [](XdrDecoder&, bool) { return Status::Ok(); };
   c->complete = [this](const Status&) {
     std::lock_guard<std::mutex> lock(mu_);
-    renewal_in_flight_ = false;
+    renewal_sent_ = {};
   };
   Submit(std::move(c));
 }

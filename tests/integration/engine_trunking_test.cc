@@ -157,6 +157,42 @@ TEST_F(TrunkingTest, AnAddressThatGoesSilentBehindLiveConnectionsLosesItsCallsAf
   proxies_[1]->SetBlackHole(false);
 }
 
+// An idle mount keeps its lease while the address of its first connection
+// goes silent without a word (black-holed: connections stay open, nothing
+// answers; a node powered off looks the same until timeo). Lease renewals
+// go out on the least-loaded connection, so the first lands on the silent
+// one and waits there for timeo (60 s); before, no other renewal went out
+// meanwhile, the 3 s lease ran out, the server expired the client and its
+// opens and locks with it (a client ID recovery, EIO for a lock holder).
+// LocksUnderCutsTest found it when the proxy's connections were left open
+// by forked workers (a 60 s stall, then a client ID recovery on each mount).
+class TrunkingLeaseTest : public TrunkingTest {
+ protected:
+  TrunkingLeaseTest() { server_options_.lease_lifetime_s = 3; }
+};
+
+TEST_F(TrunkingLeaseTest, AnIdleMountKeepsItsLeaseWhileAnAddressIsSilent) {
+  nfs::Nfs41Options o = ThreeAddresses(3);
+  o.timeo = 60s;  // nfs(5)'s default: the silence is not found out during the test
+  auto client = MountOrFail(o);
+  ASSERT_TRUE(client);
+  ASSERT_EQ(client->info().lease_time, 3u);
+  ASSERT_TRUE(WaitForSpread(*client, [](auto s) { return s.size() == 3; })) << Show(Spread(*client));
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult file = CreateFile(sync, "idle.bin");
+  ASSERT_TRUE(file.file);
+  proxies_[0]->SetBlackHole(true);  // the first connection's address
+  std::this_thread::sleep_for(12s);  // four leases, idle but for renewals
+  const std::vector<uint8_t> data = RandomBytes(4096, 13);
+  auto written = sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync);
+  EXPECT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(client->info().clientid_recoveries, 0u) << "the lease ran out";
+  EXPECT_EQ(client->info().session_recoveries, 0u);
+  file.file.reset();
+  client.reset();
+  proxies_[0]->SetBlackHole(false);
+}
+
 // What the engine logs while it lives, still written where it went before.
 class LogCapture {
  public:
