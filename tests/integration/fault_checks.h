@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -25,6 +28,24 @@ inline void ExpectNoSessionStorm(const FloatMount& mount) {
   const std::optional<std::string> log = ReadFile(mount.state_dir() + "/agent.log");
   ASSERT_TRUE(log) << mount.state_dir();
   EXPECT_EQ(log->find("session storm"), std::string::npos) << log->substr(0, 4000);
+}
+
+// A fault that costs no session (a cut connection: the session outlives its
+// connections): the agent's status shows the first session only, and that
+// the faults were felt (reconnects). Returns the reconnects.
+inline uint64_t ExpectNoNewSession(const FloatMount& mount) {
+  const CommandResult r = RunCommand({FloatmountBinary(), "status", "--json", mount.mount_point()},
+                                     "", std::chrono::seconds(20));
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  const nlohmann::json status = nlohmann::json::parse(r.output, nullptr, false);
+  const nlohmann::json& recovery = status["recovery"];
+  if (!recovery.is_object()) {
+    ADD_FAILURE() << "no recovery figures in the status: " << r.output;
+    return 0;
+  }
+  EXPECT_EQ(recovery.value("session_recoveries", uint64_t{1}), 0u) << recovery.dump();
+  EXPECT_EQ(recovery.value("clientid_recoveries", uint64_t{1}), 0u) << recovery.dump();
+  return recovery.value("reconnects", uint64_t{0});
 }
 
 }  // namespace floatmount::testing

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/harness/fault_proxy.h"
+#include "tests/integration/cutter.h"
 #include "tests/integration/fault_checks.h"
 #include "tests/integration/lock_workloads.h"
 #include "tests/integration/mount_fixture.h"
@@ -35,6 +37,40 @@ class LockCoherenceTest : public MountTest {
  protected:
   LockCoherenceTest() { test_timeout_ = std::chrono::seconds(300); }
 
+  // A worker that makes `rounds` transactions on root/counter.db, each
+  // adding 1 (MakeSqliteCounter made it; a script in the test's directory).
+  std::function<int(const std::string&)> SqliteCounterWorker(int rounds) {
+    const std::string script = ServerPath("") + "/../transactions.sql";
+    {
+      std::ofstream sql(script);
+      sql << ".timeout 120000\n";
+      for (int i = 0; i < rounds; ++i) sql << "BEGIN IMMEDIATE; UPDATE t SET v = v + 1; COMMIT;\n";
+    }
+    return [script](const std::string& root) {
+      const std::string path = root + "/counter.db";
+      const std::string read = ".read " + script;
+      execlp("sqlite3", "sqlite3", "-bail", path.c_str(), read.c_str(), static_cast<char*>(nullptr));
+      return 127;
+    };
+  }
+  ::testing::AssertionResult MakeSqliteCounter() {
+    const CommandResult made = RunCommand({"sqlite3", "-bail", Path("counter.db"),
+                                           "PRAGMA journal_mode=DELETE; CREATE TABLE t(v INTEGER);"
+                                           " INSERT INTO t VALUES(0);"});
+    if (made.exit_code == 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << made.Describe();
+  }
+  // The database as the server has it: `total` updates, and sound.
+  void ExpectSqliteCounter(long total) {
+    const CommandResult v =
+        RunCommand({"sqlite3", "-readonly", ServerPath("counter.db"), "SELECT v FROM t;"});
+    EXPECT_EQ(v.output, std::to_string(total) + "\n") << "updates lost between the mounts";
+    EXPECT_EQ(
+        RunCommand({"sqlite3", "-readonly", ServerPath("counter.db"), "PRAGMA integrity_check;"})
+            .output,
+        "ok\n");
+  }
+
   // Runs fn(root) in kWorkers processes on each of the two mounts at once.
   ::testing::AssertionResult RunOnBothMounts(const std::function<int(const std::string&)>& fn) {
     FloatMount* other = MountSecond();
@@ -47,30 +83,9 @@ class LockCoherenceTest : public MountTest {
 // across its transactions (so close-to-open never revalidates it).
 TEST_F(LockCoherenceTest, SqliteCounterOnTwoMountsIsExact) {
   FLOATMOUNT_REQUIRE(!FindOnPath("sqlite3").empty(), "sqlite3 not found (apt-get install sqlite3)");
-  const std::string db = Path("counter.db");
-  ASSERT_EQ(RunCommand({"sqlite3", "-bail", db,
-                        "PRAGMA journal_mode=DELETE; CREATE TABLE t(v INTEGER);"
-                        " INSERT INTO t VALUES(0);"})
-                .exit_code,
-            0);
-  const std::string script = ServerPath("") + "/../transactions.sql";
-  {
-    std::ofstream sql(script);
-    sql << ".timeout 120000\n";
-    for (int i = 0; i < kRounds; ++i) sql << "BEGIN IMMEDIATE; UPDATE t SET v = v + 1; COMMIT;\n";
-  }
-  ASSERT_TRUE(RunOnBothMounts([&script](const std::string& root) {
-    const std::string path = root + "/counter.db";
-    const std::string read = ".read " + script;
-    execlp("sqlite3", "sqlite3", "-bail", path.c_str(), read.c_str(), static_cast<char*>(nullptr));
-    return 127;
-  }));
-  const CommandResult total =
-      RunCommand({"sqlite3", "-readonly", ServerPath("counter.db"), "SELECT v FROM t;"});
-  EXPECT_EQ(total.output, std::to_string(kTotal) + "\n") << "updates lost between the mounts";
-  EXPECT_EQ(RunCommand({"sqlite3", "-readonly", ServerPath("counter.db"), "PRAGMA integrity_check;"})
-                .output,
-            "ok\n");
+  ASSERT_TRUE(MakeSqliteCounter());
+  ASSERT_TRUE(RunOnBothMounts(SqliteCounterWorker(kRounds)));
+  ExpectSqliteCounter(kTotal);
 }
 
 // A read-modify-write under a byte-range lock on a file kept open.
@@ -108,13 +123,9 @@ TEST_F(LockCoherenceTest, FlockLockFileProtocolIsExact) {
 // every client it remembers reclaimed, then remembers each client twice
 // and never does (crashes every 3 s with its 90 s default: the workers
 // waited in LOCK until the test's timeout). The lease is 6 s.
-//   FLOATMOUNT_LOCK_RESTART_ROUNDS  updates per worker; the test runs only when
-//                                   it is set (20: 5 long holds each, about 10
-//                                   crashes, 65 s; 40: 20 crashes, 126 s)
-// Not in CI yet: its last find (a LOCK parked across a recovery sent with
-// the old lock stateid, EIO at the 5th crash in CI's run and under two CPU
-// hogs here) is fixed and it passed 3 runs of 3 under the hogs since; it
-// joins CI once it has passed more runs.
+//   FLOATMOUNT_LOCK_RESTART_ROUNDS  updates per worker (default 20: 5 long
+//                                   holds each, about 10 crashes, 65 s; 40:
+//                                   20-25 crashes, 126-146 s)
 class LocksUnderRestartsTest : public LockCoherenceTest {
  protected:
   LocksUnderRestartsTest() {
@@ -138,8 +149,7 @@ class LocksUnderRestartsTest : public LockCoherenceTest {
 
 TEST_F(LocksUnderRestartsTest, LockedCountersOnTwoMountsStayExactAcrossServerCrashes) {
   if (knfsd() || kernel_client()) GTEST_SKIP() << "ganesha only (GaneshaServer::Kill)";
-  const int rounds = static_cast<int>(EnvNumber("FLOATMOUNT_LOCK_RESTART_ROUNDS", 0));
-  if (rounds == 0) GTEST_SKIP() << "a manual run: FLOATMOUNT_LOCK_RESTART_ROUNDS=20 (see above)";
+  const int rounds = static_cast<int>(EnvNumber("FLOATMOUNT_LOCK_RESTART_ROUNDS", 20));
   ASSERT_TRUE(WriteFile(Path("counter"), Counter(0)));
   ASSERT_TRUE(WriteFile(Path("queue.lock"), ""));
   ASSERT_TRUE(WriteFile(Path("queue.next"), Counter(0)));
@@ -197,6 +207,81 @@ TEST_F(LocksUnderRestartsTest, LockedCountersOnTwoMountsStayExactAcrossServerCra
   EXPECT_GT(crashes, 0) << "no crash under a held lock";
   ExpectNoSessionStorm(mount());
   ExpectNoSessionStorm(*other);
+}
+
+// Both lock protocols, and SQLite, on two mounts whose every connection is
+// cut at random (every 150 ms on average, through a FaultProxy): a LOCK,
+// LOCKU, CLOSE or the WRITE before an unlock, cut before, while or after
+// the server ran it, is sent again on a new connection in the same session
+// and must be answered from the session's reply cache (LOCK and LOCKU are
+// sent with cachethis). A lock granted but taken for refused, an unlock
+// lost (the other mount waits for good), a resend refused although it
+// happened (EIO), or dirty data not sent before an unlock: each fails a
+// worker or leaves a counter short. A cut needs no new session. The
+// torture under cuts takes no lock another mount contends for.
+//   FLOATMOUNT_LOCK_CUT_ROUNDS  updates per worker (default 100)
+//   FLOATMOUNT_LOCK_CUT_MS      mean time between cuts (default 150)
+class LocksUnderCutsTest : public LockCoherenceTest {
+ protected:
+  // Two mounts (the fixture's own goes direct) through one FaultProxy cut
+  // by `cutter`, running fn(root, i) in two processes each.
+  ::testing::AssertionResult RunCut(const std::function<int(const std::string&, int)>& fn,
+                                    int* cuts) {
+    FaultProxy proxy("127.0.0.1", 0, server().address(), server().port());
+    if (!proxy.Start()) return ::testing::AssertionFailure() << proxy.error();
+    FloatMount* a = MountSecond("", proxy.port());
+    FloatMount* b = MountSecond("", proxy.port());
+    if (a == nullptr || b == nullptr) return ::testing::AssertionFailure() << "no mount";
+    const auto mean = std::chrono::milliseconds(EnvNumber("FLOATMOUNT_LOCK_CUT_MS", 150));
+    ::testing::AssertionResult workers = ::testing::AssertionSuccess();
+    {
+      Cutter cutter(proxy, mean, 7);
+      workers = RunNumberedWorkers({a->Path(""), b->Path("")}, 2, fn);
+      *cuts = cutter.cuts();
+    }
+    ExpectNoSessionStorm(*a);
+    ExpectNoSessionStorm(*b);
+    const uint64_t reconnects = ExpectNoNewSession(*a) + ExpectNoNewSession(*b);
+    std::cout << reconnects << " reconnects" << std::endl;
+    return workers;
+  }
+  int Rounds() const { return static_cast<int>(EnvNumber("FLOATMOUNT_LOCK_CUT_ROUNDS", 100)); }
+};
+
+TEST_F(LocksUnderCutsTest, LockedCountersOnTwoMountsStayExactWhileEveryConnectionIsCut) {
+  if (knfsd() || kernel_client()) GTEST_SKIP() << "ganesha only (a FaultProxy before ganesha)";
+  const int rounds = Rounds();
+  ASSERT_TRUE(WriteFile(Path("counter"), Counter(0)));
+  ASSERT_TRUE(WriteFile(Path("queue.lock"), ""));
+  ASSERT_TRUE(WriteFile(Path("queue.next"), Counter(0)));
+  int cuts = 0;
+  // Per mount: one process on the byte-range counter, one on the lock file.
+  const ::testing::AssertionResult workers =
+      RunCut([rounds](const std::string& root, int i) {
+        return i % 2 == 0 ? ByteRangeLockedCounter(root, rounds) : FlockLockFileCounter(root, rounds);
+      }, &cuts);
+  std::cout << cuts << " cuts during " << 2 * rounds << " updates of each counter" << std::endl;
+  EXPECT_TRUE(workers) << "after " << cuts << " cuts";
+  EXPECT_EQ(ReadFile(ServerPath("counter")).value_or(""), Counter(2 * rounds))
+      << "byte-range locked updates lost across " << cuts << " cuts";
+  EXPECT_EQ(ReadFile(ServerPath("queue.next")).value_or(""), Counter(2 * rounds))
+      << "flock-protected updates lost across " << cuts << " cuts";
+  EXPECT_GT(cuts, 0);
+}
+
+TEST_F(LocksUnderCutsTest, SqliteOnTwoMountsStaysExactWhileEveryConnectionIsCut) {
+  if (knfsd() || kernel_client()) GTEST_SKIP() << "ganesha only (a FaultProxy before ganesha)";
+  FLOATMOUNT_REQUIRE(!FindOnPath("sqlite3").empty(), "sqlite3 not found (apt-get install sqlite3)");
+  const int rounds = Rounds();
+  ASSERT_TRUE(MakeSqliteCounter());
+  const auto worker = SqliteCounterWorker(rounds);
+  int cuts = 0;
+  const ::testing::AssertionResult workers =
+      RunCut([&worker](const std::string& root, int) { return worker(root); }, &cuts);
+  std::cout << cuts << " cuts during " << 4 * rounds << " transactions" << std::endl;
+  EXPECT_TRUE(workers) << "after " << cuts << " cuts";
+  ExpectSqliteCounter(4L * rounds);
+  EXPECT_GT(cuts, 0);
 }
 
 }  // namespace

@@ -16,8 +16,9 @@ namespace floatmount::testing {
 // A counter in 8 decimal digits at the start of a file.
 std::string Counter(long v);
 
-// Runs fn(root) in `workers` forked processes for each of `roots` at once;
-// success if every one exited 0 (else which did not, with its status).
+// Runs fn(root) in `workers` forked processes for each of `roots` at once,
+// with no descriptor of the test's but stdin, stdout and stderr; success if
+// every one exited 0 (else which did not, with its status).
 ::testing::AssertionResult RunWorkers(const std::vector<std::string>& roots, int workers,
                                       const std::function<int(const std::string&)>& fn);
 // The same, fn(root, i) with i the worker's number (0, 1, ... in fork order).

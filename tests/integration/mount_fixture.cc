@@ -988,9 +988,11 @@ FloatMount::Config MountTest::MountConfig(const std::string& extra) const {
   return config;
 }
 
-FloatMount* MountTest::MountSecond(const std::string& extra) {
+FloatMount* MountTest::MountSecond(const std::string& extra, uint16_t port) {
   auto second = std::make_unique<FloatMount>();
-  const ::testing::AssertionResult mounted = second->Mount(MountConfig(extra));
+  FloatMount::Config config = MountConfig(extra);
+  if (port != 0) config.port = port;
+  const ::testing::AssertionResult mounted = second->Mount(config);
   EXPECT_TRUE(mounted) << "second mount\n" << ServerLogTail();
   if (!mounted) return nullptr;
   std::lock_guard<std::mutex> lock(mounts_mu_);

@@ -272,10 +272,11 @@ class MountTest : public ::testing::Test {
   std::string ServerPath(const std::string& rel) const;
 
   // Mounts the same export a second time, on another mount point with its
-  // own state_dir (so another NFSv4 client ID), with `extra` -o options.
-  // The fixture unmounts it in TearDown. Null (after a test failure) if the
-  // mount failed.
-  FloatMount* MountSecond(const std::string& extra = "");
+  // own state_dir (so another NFSv4 client ID), with `extra` -o options,
+  // through `port` on the server's address if not 0 (a FaultProxy).
+  // The fixture unmounts it in TearDown (and aborts it when the test's
+  // watchdog fires). Null (after a test failure) if the mount failed.
+  FloatMount* MountSecond(const std::string& extra = "", uint16_t port = 0);
 
   bool reference_mount() const { return reference_; }
   bool nfs3() const { return nfs3_; }

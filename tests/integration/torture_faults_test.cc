@@ -16,58 +16,17 @@
 //   FLOATMOUNT_TORTURE_CUT_FIRST_SEED  first seed (default 1001)
 //   FLOATMOUNT_TORTURE_CUT_OPS         ops per seed (default 2000)
 //   FLOATMOUNT_TORTURE_CUT_MS          mean time between cuts (default 250)
-#include <atomic>
-#include <condition_variable>
 #include <future>
-#include <mutex>
-#include <random>
-#include <thread>
 
 #include "tests/harness/dns_server.h"
 #include "tests/harness/fault_proxy.h"
+#include "tests/integration/cutter.h"
 #include "tests/integration/fault_checks.h"
 #include "tests/integration/mount_fixture.h"
 #include "tests/integration/torture_run.h"
 
 namespace floatmount::testing {
 namespace {
-
-// Cuts every connection through `proxy` at random intervals (uniform in
-// [mean/4, 7*mean/4]) until destroyed.
-class Cutter {
- public:
-  Cutter(FaultProxy& proxy, std::chrono::milliseconds mean, uint64_t seed)
-      : proxy_(proxy), thread_([this, mean, seed] { Run(mean, seed); }) {}
-  ~Cutter() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  int cuts() const { return cuts_.load(); }
-
- private:
-  void Run(std::chrono::milliseconds mean, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<int64_t> pause(mean.count() / 4, mean.count() * 7 / 4);
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::milliseconds(pause(rng)), [this] { return stop_; })) {
-      lock.unlock();
-      proxy_.CutAll();
-      ++cuts_;
-      lock.lock();
-    }
-  }
-
-  FaultProxy& proxy_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
-  std::atomic<int> cuts_{0};
-  std::thread thread_;  // last: started once the rest is built
-};
 
 class TortureUnderCutsTest : public MountTest {
  protected:
@@ -113,7 +72,8 @@ TEST_F(TortureUnderCutsTest, RandomOpsMatchTheModelWhileEveryConnectionIsCut) {
     EXPECT_EQ(r.exit_code, 0) << "seed " << seed << " (" << cuts << " cuts): " << r.Describe();
     EXPECT_GT(cuts, 0) << "nothing was cut: the run was too short for the interval";
   }
-  ExpectNoSessionStorm(cut);  // a cut needs no new session at all
+  ExpectNoSessionStorm(cut);
+  ExpectNoNewSession(cut);  // a cut needs no new session at all
   EXPECT_TRUE(cut.Unmount());
 }
 
