@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/harness/fault_proxy.h"
 #include "tests/integration/mount_fixture.h"
 
 namespace floatmount::testing {
@@ -101,6 +102,60 @@ TEST_F(LostLockTest, ALockLostToLeaseExpiryFailsTheHoldersIoWithEio) {
   fd.Close();
   close(other_fd);
   UniqueFd reopened(open(Path("locked").c_str(), O_RDWR));
+  ASSERT_TRUE(reopened.ok()) << ErrnoText();
+  EXPECT_SYSCALL(fcntl(reopened.get(), F_SETLK, &lock));
+  EXPECT_EQ(pwrite(reopened.get(), "c", 1, 0), 1);
+  EXPECT_SYSCALL(fsync(reopened.get()));
+  EXPECT_EQ(ReadFile(ServerPath("locked")).value_or("").substr(0, 1), "c");
+}
+
+// The same loss through a network partition instead of a frozen agent: the
+// holder's mount reaches the server through a FaultProxy that forwards
+// nothing for longer than the lease (the agent runs on: its renewals and
+// calls time out, its connections are made again into the same black
+// hole); the other client takes the lock; the partition heals. The holder
+// learns of the loss when its state is recovered (STALE_CLIENTID, then no
+// reclaim outside a grace period), and its next write or fsync fails with
+// EIO; its data written before the partition is on the server.
+TEST_F(LostLockTest, ALockLostInAPartitionPastTheLeaseFailsTheHoldersIoWithEio) {
+  FLOATMOUNT_REQUIRE(!nfs3(), "NFSv3 locks are not supported (NLM)");
+  if (knfsd() || kernel_client()) GTEST_SKIP() << "ganesha only (a FaultProxy before ganesha)";
+  FaultProxy proxy("127.0.0.1", 0, server().address(), server().port());
+  ASSERT_TRUE(proxy.Start()) << proxy.error();
+  FloatMount* holder = MountSecond("", proxy.port());
+  ASSERT_NE(holder, nullptr);
+  ASSERT_TRUE(WriteFile(Path("locked"), "0123456789"));
+  UniqueFd fd(open(holder->Path("locked").c_str(), O_RDWR));
+  ASSERT_TRUE(fd.ok()) << ErrnoText();
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  ASSERT_SYSCALL(fcntl(fd.get(), F_SETLK, &lock));
+  ASSERT_EQ(pwrite(fd.get(), "a", 1, 0), 1);
+  ASSERT_SYSCALL(fsync(fd.get()));
+
+  proxy.SetBlackHole(true);
+  int other_fd = -1;
+  const int got = LockWithin(Path("locked"), Scaled(60s), &other_fd);
+  proxy.SetBlackHole(false);
+  ASSERT_EQ(got, 0) << "the other client never got the lock after the lease expired: "
+                    << ErrnoText(got);
+
+  errno = 0;
+  const bool wrote = pwrite(fd.get(), "b", 1, 0) == 1 && fsync(fd.get()) == 0;
+  const int err = errno;
+  EXPECT_FALSE(wrote) << "the holder wrote on while another client held its lock";
+  EXPECT_EQ(err, EIO) << ErrnoText(err);
+  struct flock again = lock;
+  EXPECT_NE(fcntl(fd.get(), F_SETLK, &again), 0);
+  EXPECT_EQ(ReadFile(ServerPath("locked")).value_or(""), "a123456789");
+
+  // Other files on the holder's mount work; the file works once reopened.
+  ASSERT_TRUE(WriteFile(holder->Path("other"), "still fine"));
+  EXPECT_EQ(ReadFile(ServerPath("other")).value_or(""), "still fine");
+  fd.Close();
+  close(other_fd);
+  UniqueFd reopened(open(holder->Path("locked").c_str(), O_RDWR));
   ASSERT_TRUE(reopened.ok()) << ErrnoText();
   EXPECT_SYSCALL(fcntl(reopened.get(), F_SETLK, &lock));
   EXPECT_EQ(pwrite(reopened.get(), "c", 1, 0), 1);
