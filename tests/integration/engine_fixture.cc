@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -17,6 +18,25 @@
 #include "tests/integration/shared_knfsd.h"
 
 namespace floatmount::testing {
+
+nfs::Status Lock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,
+                 nfs::LockType type, uint64_t offset, uint64_t length, nfs::Attributes* attr) {
+  std::promise<nfs::Status> p;
+  client.Lock({}, file.file.get(), owner, type, offset, length,
+              [&](nfs::Result<nfs::Attributes> r) {
+                if (r.ok() && attr != nullptr) *attr = *r;
+                p.set_value(r.status());
+              });
+  return p.get_future().get();
+}
+
+nfs::Status Unlock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,
+                   uint64_t offset, uint64_t length) {
+  std::promise<nfs::Status> p;
+  client.Unlock({}, file.file.get(), owner, offset, length,
+                [&](nfs::Result<nfs::Unit> r) { p.set_value(r.status()); });
+  return p.get_future().get();
+}
 
 std::vector<uint8_t> RandomBytes(size_t size, uint64_t seed) {
   std::vector<uint8_t> out(size);

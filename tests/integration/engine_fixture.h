@@ -38,6 +38,14 @@ std::vector<uint8_t> RandomBytes(size_t size, uint64_t seed);
 // Reads a whole local file (e.g. from the server's export directory).
 std::vector<uint8_t> ReadLocalFile(const std::string& path);
 
+// Byte-range lock calls that wait for their answer (SyncClient has none).
+// `attr`, if given, receives the attributes that came with the grant.
+nfs::Status Lock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,
+                 nfs::LockType type, uint64_t offset, uint64_t length,
+                 nfs::Attributes* attr = nullptr);
+nfs::Status Unlock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,
+                   uint64_t offset, uint64_t length);
+
 // Writes `data` at offset 0 with UNSTABLE WRITEs, `inflight` at a time,
 // then COMMITs. If the write verifier changes (server restart), sends it
 // all again, as a client must. Returns the first error.

@@ -25,26 +25,6 @@ class LockTest : public EngineTest {
   LockTest() {
     ganesha_only_ = "kills and restarts ganesha with and without grace (knfsd's locks: KnfsdTest)";
   }
-  // Blocking wrappers (SyncClient has no lock calls).
-  // `attr`, if given, receives the attributes that came with the grant.
-  static nfs::Status Lock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,
-                          LockType type, uint64_t offset, uint64_t length,
-                          nfs::Attributes* attr = nullptr) {
-    std::promise<nfs::Status> p;
-    client.Lock({}, file.file.get(), owner, type, offset, length,
-                [&](nfs::Result<nfs::Attributes> r) {
-                  if (r.ok() && attr != nullptr) *attr = *r;
-                  p.set_value(r.status());
-                });
-    return p.get_future().get();
-  }
-  static nfs::Status Unlock(nfs::Client& client, const nfs::OpenResult& file, uint64_t owner,
-                            uint64_t offset, uint64_t length) {
-    std::promise<nfs::Status> p;
-    client.Unlock({}, file.file.get(), owner, offset, length,
-                  [&](nfs::Result<nfs::Unit> r) { p.set_value(r.status()); });
-    return p.get_future().get();
-  }
   static nfs::Result<std::optional<nfs::LockConflict>> Test(nfs::Client& client,
                                                             const nfs::OpenResult& file,
                                                             uint64_t owner, LockType type,

@@ -10,6 +10,7 @@
 #include <future>
 #include <thread>
 
+#include "nfs/v4/protocol.h"
 #include "tests/harness/fault_proxy.h"
 #include "tests/integration/engine_fixture.h"
 
@@ -215,6 +216,58 @@ TEST_F(TrunkingServerChangeTest, WhenTheSessionsNodeDiesTheOtherNodeTakesOverThe
   // Settled: no more sessions.
   std::this_thread::sleep_for(5s);
   EXPECT_EQ(client->info().sessions_created, info.sessions_created) << Describe(client->info());
+}
+
+// A byte-range lock held when the session's node dies. The other node has
+// none of our state and is in no grace period (these two ganesha processes
+// share a directory, not their state; a cluster's nodes share it and take
+// reclaims in a grace period after a failover): the lock cannot be taken
+// back there, so it is lost, and said so (RFC 8881 8.4.2.1; Linux with
+// recover_lost_locks=0): the file's I/O and its owner's locks fail with
+// EIO until it is closed; another file carries on; opened again, the file
+// works and locks again. Never a lock silently assumed on the new node.
+TEST_F(TrunkingServerChangeTest, ALockHeldWhenTheSessionsNodeDiesIsReportedLost) {
+  ASSERT_TRUE(StartProxy(1, *other_));
+  auto client = MountOrFail(BothAddresses(2));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  const std::vector<uint8_t> data = RandomBytes(4096, 41);
+  nfs::OpenResult locked = CreateFileWith(sync, "locked.bin", data);
+  nfs::OpenResult unlocked = CreateFileWith(sync, "unlocked.bin", data);
+  ASSERT_TRUE(locked.file && unlocked.file);
+  ASSERT_TRUE(Lock(*client, locked, 0xA1, nfs::LockType::kWrite, 0, nfs::kLockToEnd).ok());
+
+  proxies_[0]->Stop();
+  server_->Kill();  // the node dies with the session and the lock
+  const std::vector<uint8_t> bytes(10, 'x');
+  auto wrote = sync.Write(locked.fh, locked.file.get(), 0, bytes, nfs::Stability::kFileSync);
+  EXPECT_TRUE(wrote.status().IsNfs(nfs::v4::NFS4ERR_IO)) << wrote.status().ToString();
+  EXPECT_GE(client->info().clientid_recoveries, 1u) << Describe(client->info());
+  std::vector<uint8_t> buf(10);
+  auto read = sync.Read(locked.fh, locked.file.get(), 0, buf);
+  EXPECT_TRUE(read.status().IsNfs(nfs::v4::NFS4ERR_IO)) << read.status().ToString();
+  const nfs::Status again = Lock(*client, locked, 0xA1, nfs::LockType::kWrite, 0, 10);
+  EXPECT_TRUE(again.IsNfs(nfs::v4::NFS4ERR_IO)) << again.ToString();
+  EXPECT_EQ(ReadLocalFile(other_->export_dir() + "/locked.bin"), data) << "written without the lock";
+
+  auto other_write =
+      sync.Write(unlocked.fh, unlocked.file.get(), 0, bytes, nfs::Stability::kFileSync);
+  EXPECT_TRUE(other_write.ok()) << other_write.status().ToString();
+  EXPECT_TRUE(Lock(*client, unlocked, 0xA1, nfs::LockType::kWrite, 0, 10).ok());
+
+  ASSERT_TRUE(sync.Close(locked.file).ok());
+  nfs::OpenRequest req;
+  req.read = true;
+  req.write = true;
+  auto reopened = sync.Open(sync.root(), "locked.bin", req);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_TRUE(Lock(*client, *reopened, 0xA1, nfs::LockType::kWrite, 0, 10).ok());
+  auto rewrote =
+      sync.Write(reopened->fh, reopened->file.get(), 0, bytes, nfs::Stability::kFileSync);
+  EXPECT_TRUE(rewrote.ok()) << rewrote.status().ToString();
+  ASSERT_TRUE(sync.Close(reopened->file).ok());
+  ASSERT_TRUE(sync.Close(unlocked.file).ok());
+  EXPECT_TRUE(client->info().session_storm.empty()) << Describe(client->info());
 }
 
 // Two nodes that number client IDs alike: ganesha's are its start second
