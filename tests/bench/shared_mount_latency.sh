@@ -13,7 +13,10 @@
 #   3. a control: the same prober on a second mount of the export (its own
 #      connections and session) under the same writers: what the server and
 #      the CPU cost, without what the writers' mount shares with the prober;
-#   4. a control: the same prober on the server's own directory (no FUSE,
+#   4. a control: the same on a third mount straight to the server (no
+#      proxy, no added latency) under the same writers: what the server and
+#      the CPU cost without the proxy's threads;
+#   5. a control: the same prober on the server's own directory (no FUSE,
 #      no network) under the same writers: what CPU contention alone costs.
 # Prints p50/p99/max of both, in ms, and the target: p99 under load within
 # 3 round trips (3 x latency) of the ceiling's p99.
@@ -137,6 +140,18 @@ if timeout 60 "$FLOATMOUNT" -o "${OPTS/state_dir=$TMP\/state/state_dir=$TMP/stat
     /usr/bin/python3 "$SCRIPT_DIR/probe/probe.py" "$MNT2/small" "$SECONDS_" "$PAUSE_MS") || SECOND=""
   timeout 120 "$FLOATMOUNT" unmount "$MNT2" >/dev/null 2>&1 || umount -l "$MNT2"
 fi
+# Control: a third mount straight to the server, not through the proxy:
+# with no latency added, a tail here is the server's and the CPU's.
+MNT3=$TMP/mnt3
+mkdir -p "$MNT3"
+DIRECT=""
+OPTS3=${OPTS/state_dir=$TMP\/state/state_dir=$TMP/state3}
+if timeout 60 "$FLOATMOUNT" -o "${OPTS3/port=$PROXY_PORT/port=$PORT}" \
+  "127.0.0.1:$PSEUDO" "$MNT3" >>"$TMP/mount.log" 2>&1; then
+  DIRECT=$(timeout $((SECONDS_ + 120)) setpriv --reuid="$PROBE_UID" --regid="$PROBE_UID" --clear-groups \
+    /usr/bin/python3 "$SCRIPT_DIR/probe/probe.py" "$MNT3/small" "$SECONDS_" "$PAUSE_MS") || DIRECT=""
+  timeout 120 "$FLOATMOUNT" unmount "$MNT3" >/dev/null 2>&1 || umount -l "$MNT3"
+fi
 # Control: the same prober on the server's own directory (no FUSE, no
 # network) under the same writers: what CPU contention alone costs here.
 LOCAL=$(timeout $((SECONDS_ + 120)) setpriv --reuid="$PROBE_UID" --regid="$PROBE_UID" --clear-groups \
@@ -156,6 +171,7 @@ row() {  # label output
 row "ceiling (prober alone)" "$CEIL"
 row "with $WRITERS writers" "$LOADED"
 [[ -n $SECOND ]] && row "second mount, $WRITERS writers" "$SECOND"
+[[ -n $DIRECT ]] && row "direct mount (+0), $WRITERS w" "$DIRECT"
 row "local dir, $WRITERS writers" "$LOCAL"
 echo "added latency: $ms ms per round trip; target: loaded p99 <= ceiling p99 + 3 x $ms ms"
 echo "writers: $(((P1 - P0) * WRITE_MIB)) MiB written and fsynced during the loaded probe" \
