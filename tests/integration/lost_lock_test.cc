@@ -35,6 +35,24 @@ class LostLockTest : public MountTest {
     for (pid_t pid : frozen_) kill(pid, SIGCONT);
     MountTest::TearDown();
   }
+  // After the loss of `lost`'s lock on `holder`: its other files work; once
+  // `lost` is closed and the other client lets go (closes `other_fd`), the
+  // file opened again locks and writes again.
+  void ExpectOtherFilesAndTheReopenedFileWork(FloatMount& holder, UniqueFd& lost, int other_fd) {
+    ASSERT_TRUE(WriteFile(holder.Path("other"), "still fine"));
+    EXPECT_EQ(ReadFile(ServerPath("other")).value_or(""), "still fine");
+    lost.Close();
+    close(other_fd);
+    UniqueFd reopened(open(holder.Path("locked").c_str(), O_RDWR));
+    ASSERT_TRUE(reopened.ok()) << ErrnoText();
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;
+    EXPECT_SYSCALL(fcntl(reopened.get(), F_SETLK, &lock));
+    EXPECT_EQ(pwrite(reopened.get(), "c", 1, 0), 1);
+    EXPECT_SYSCALL(fsync(reopened.get()));
+    EXPECT_EQ(ReadFile(ServerPath("locked")).value_or("").substr(0, 1), "c");
+  }
   std::vector<pid_t> frozen_;
 };
 
@@ -58,18 +76,42 @@ int LockWithin(const std::string& path, std::chrono::milliseconds bound, int* fd
   return 0;
 }
 
-TEST_F(LostLockTest, ALockLostToLeaseExpiryFailsTheHoldersIoWithEio) {
-  FLOATMOUNT_REQUIRE(!nfs3(), "NFSv3 locks are not supported (NLM)");
-  ASSERT_TRUE(WriteFile(Path("locked"), "0123456789"));
-  ASSERT_TRUE(WriteFile(Path("other"), "other"));
-  UniqueFd fd(open(Path("locked").c_str(), O_RDWR));
-  ASSERT_TRUE(fd.ok()) << ErrnoText();
+// `path` opened read-write, write-locked whole, "a" written at 0 and
+// fsynced: a holder whose lock is then lost. Invalid (and a test failure)
+// if any step failed.
+UniqueFd LockedAndWritten(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDWR));
+  EXPECT_TRUE(fd.ok()) << path << ": " << ErrnoText();
   struct flock lock {};
   lock.l_type = F_WRLCK;
   lock.l_whence = SEEK_SET;
-  ASSERT_SYSCALL(fcntl(fd.get(), F_SETLK, &lock));
-  ASSERT_EQ(pwrite(fd.get(), "a", 1, 0), 1);
-  ASSERT_SYSCALL(fsync(fd.get()));
+  if (!fd.ok() || fcntl(fd.get(), F_SETLK, &lock) != 0 || pwrite(fd.get(), "a", 1, 0) != 1 ||
+      fsync(fd.get()) != 0) {
+    ADD_FAILURE() << "lock, write or fsync of " << path << ": " << ErrnoText();
+    return UniqueFd();
+  }
+  return fd;
+}
+
+// The holder learns it lost the lock: EIO from its write or its fsync, and
+// its lock calls fail too, not "granted".
+void ExpectTheLossReported(int fd) {
+  errno = 0;
+  const bool wrote = pwrite(fd, "b", 1, 0) == 1 && fsync(fd) == 0;
+  const int err = errno;
+  EXPECT_FALSE(wrote) << "the holder wrote on while another client held its lock";
+  EXPECT_EQ(err, EIO) << ErrnoText(err);
+  struct flock again {};
+  again.l_type = F_WRLCK;
+  again.l_whence = SEEK_SET;
+  EXPECT_NE(fcntl(fd, F_SETLK, &again), 0);
+}
+
+TEST_F(LostLockTest, ALockLostToLeaseExpiryFailsTheHoldersIoWithEio) {
+  FLOATMOUNT_REQUIRE(!nfs3(), "NFSv3 locks are not supported (NLM)");
+  ASSERT_TRUE(WriteFile(Path("locked"), "0123456789"));
+  UniqueFd fd = LockedAndWritten(Path("locked"));
+  ASSERT_TRUE(fd.ok());
   FloatMount* second = MountSecond();
   ASSERT_NE(second, nullptr);
 
@@ -84,29 +126,8 @@ TEST_F(LostLockTest, ALockLostToLeaseExpiryFailsTheHoldersIoWithEio) {
   for (pid_t pid : frozen_) kill(pid, SIGCONT);
   frozen_.clear();
 
-  // The holder learns it lost the lock: EIO from its write or its fsync.
-  errno = 0;
-  const bool wrote = pwrite(fd.get(), "b", 1, 0) == 1 && fsync(fd.get()) == 0;
-  const int err = errno;
-  EXPECT_FALSE(wrote) << "the holder wrote on while another client held its lock";
-  EXPECT_EQ(err, EIO) << ErrnoText(err);
-  // Its lock calls fail too, not "granted".
-  struct flock again = lock;
-  EXPECT_NE(fcntl(fd.get(), F_SETLK, &again), 0);
-
-  // Other files keep working.
-  ASSERT_TRUE(WriteFile(Path("other"), "still fine"));
-  EXPECT_EQ(ReadFile(ServerPath("other")).value_or(""), "still fine");
-
-  // Closed and opened again, the file works (after the other client lets go).
-  fd.Close();
-  close(other_fd);
-  UniqueFd reopened(open(Path("locked").c_str(), O_RDWR));
-  ASSERT_TRUE(reopened.ok()) << ErrnoText();
-  EXPECT_SYSCALL(fcntl(reopened.get(), F_SETLK, &lock));
-  EXPECT_EQ(pwrite(reopened.get(), "c", 1, 0), 1);
-  EXPECT_SYSCALL(fsync(reopened.get()));
-  EXPECT_EQ(ReadFile(ServerPath("locked")).value_or("").substr(0, 1), "c");
+  ExpectTheLossReported(fd.get());
+  ExpectOtherFilesAndTheReopenedFileWork(mount(), fd, other_fd);
 }
 
 // The same loss through a network partition instead of a frozen agent: the
@@ -125,14 +146,8 @@ TEST_F(LostLockTest, ALockLostInAPartitionPastTheLeaseFailsTheHoldersIoWithEio) 
   FloatMount* holder = MountSecond("", proxy.port());
   ASSERT_NE(holder, nullptr);
   ASSERT_TRUE(WriteFile(Path("locked"), "0123456789"));
-  UniqueFd fd(open(holder->Path("locked").c_str(), O_RDWR));
-  ASSERT_TRUE(fd.ok()) << ErrnoText();
-  struct flock lock {};
-  lock.l_type = F_WRLCK;
-  lock.l_whence = SEEK_SET;
-  ASSERT_SYSCALL(fcntl(fd.get(), F_SETLK, &lock));
-  ASSERT_EQ(pwrite(fd.get(), "a", 1, 0), 1);
-  ASSERT_SYSCALL(fsync(fd.get()));
+  UniqueFd fd = LockedAndWritten(holder->Path("locked"));
+  ASSERT_TRUE(fd.ok());
 
   proxy.SetBlackHole(true);
   int other_fd = -1;
@@ -141,26 +156,9 @@ TEST_F(LostLockTest, ALockLostInAPartitionPastTheLeaseFailsTheHoldersIoWithEio) 
   ASSERT_EQ(got, 0) << "the other client never got the lock after the lease expired: "
                     << ErrnoText(got);
 
-  errno = 0;
-  const bool wrote = pwrite(fd.get(), "b", 1, 0) == 1 && fsync(fd.get()) == 0;
-  const int err = errno;
-  EXPECT_FALSE(wrote) << "the holder wrote on while another client held its lock";
-  EXPECT_EQ(err, EIO) << ErrnoText(err);
-  struct flock again = lock;
-  EXPECT_NE(fcntl(fd.get(), F_SETLK, &again), 0);
+  ExpectTheLossReported(fd.get());
   EXPECT_EQ(ReadFile(ServerPath("locked")).value_or(""), "a123456789");
-
-  // Other files on the holder's mount work; the file works once reopened.
-  ASSERT_TRUE(WriteFile(holder->Path("other"), "still fine"));
-  EXPECT_EQ(ReadFile(ServerPath("other")).value_or(""), "still fine");
-  fd.Close();
-  close(other_fd);
-  UniqueFd reopened(open(holder->Path("locked").c_str(), O_RDWR));
-  ASSERT_TRUE(reopened.ok()) << ErrnoText();
-  EXPECT_SYSCALL(fcntl(reopened.get(), F_SETLK, &lock));
-  EXPECT_EQ(pwrite(reopened.get(), "c", 1, 0), 1);
-  EXPECT_SYSCALL(fsync(reopened.get()));
-  EXPECT_EQ(ReadFile(ServerPath("locked")).value_or("").substr(0, 1), "c");
+  ExpectOtherFilesAndTheReopenedFileWork(*holder, fd, other_fd);
 }
 
 }  // namespace
