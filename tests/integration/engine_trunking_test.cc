@@ -162,13 +162,15 @@ TEST_F(TrunkingTest, AnAddressThatGoesSilentBehindLiveConnectionsLosesItsCallsAf
 // answers; a node powered off looks the same until timeo). Lease renewals
 // go out on the least-loaded connection, so the first lands on the silent
 // one and waits there for timeo (60 s); before, no other renewal went out
-// meanwhile, the 3 s lease ran out, the server expired the client and its
+// meanwhile, the lease ran out, the server expired the client and its
 // opens and locks with it (a client ID recovery, EIO for a lock holder).
 // LocksUnderCutsTest found it when the proxy's connections were left open
 // by forked workers (a 60 s stall, then a client ID recovery on each mount).
 class TrunkingLeaseTest : public TrunkingTest {
  protected:
-  TrunkingLeaseTest() { server_options_.lease_lifetime_s = 3; }
+  // Renewals every 2 s: the one stuck at 2 s, the next at 4 s, 2 s before
+  // the lease ends (a 3 s lease left 1 s, which two busy CPU hogs took).
+  TrunkingLeaseTest() { server_options_.lease_lifetime_s = 6; }
 };
 
 TEST_F(TrunkingLeaseTest, AnIdleMountKeepsItsLeaseWhileAnAddressIsSilent) {
@@ -176,13 +178,13 @@ TEST_F(TrunkingLeaseTest, AnIdleMountKeepsItsLeaseWhileAnAddressIsSilent) {
   o.timeo = 60s;  // nfs(5)'s default: the silence is not found out during the test
   auto client = MountOrFail(o);
   ASSERT_TRUE(client);
-  ASSERT_EQ(client->info().lease_time, 3u);
+  ASSERT_EQ(client->info().lease_time, 6u);
   ASSERT_TRUE(WaitForSpread(*client, [](auto s) { return s.size() == 3; })) << Show(Spread(*client));
   nfs::SyncClient sync(client.get());
   nfs::OpenResult file = CreateFile(sync, "idle.bin");
   ASSERT_TRUE(file.file);
   proxies_[0]->SetBlackHole(true);  // the first connection's address
-  std::this_thread::sleep_for(12s);  // four leases, idle but for renewals
+  std::this_thread::sleep_for(15s);  // two and a half leases, idle but for renewals
   const std::vector<uint8_t> data = RandomBytes(4096, 13);
   auto written = sync.Write(file.fh, file.file.get(), 0, data, nfs::Stability::kFileSync);
   EXPECT_TRUE(written.ok()) << written.status().ToString();
