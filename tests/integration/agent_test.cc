@@ -13,20 +13,13 @@
 #include "tests/harness/dns_server.h"
 #include "tests/harness/fault_proxy.h"
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/status_json.h"
 
 namespace floatmount::testing {
 namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-// `floatmount status --json MNT`, parsed (null on failure).
-json Status(const std::string& mountpoint) {
-  const CommandResult r =
-      RunCommand({FloatmountBinary(), "status", "--json", mountpoint}, "", 20s);
-  EXPECT_EQ(r.exit_code, 0) << r.Describe();
-  return json::parse(r.output, nullptr, false);
-}
 
 // Live connections per address, from the status.
 std::map<std::string, int> Spread(const json& status) {
@@ -76,9 +69,9 @@ TEST_F(AgentTest, FloatingIpsShareTheConnectionsAndOneDyingMovesThemWithoutAnErr
   config.nconnect = 6;
   config.extra = "dns_server=127.0.0.1:" + std::to_string(dns.port());
   ASSERT_TRUE(mount.Mount(config));
-  ASSERT_TRUE(WaitFor([&] { return Spread(Status(mount.mount_point())).size() == 3; }, 10s))
-      << Show(Spread(Status(mount.mount_point())));
-  const auto before = Spread(Status(mount.mount_point()));
+  ASSERT_TRUE(WaitFor([&] { return Spread(StatusJson(mount.mount_point())).size() == 3; }, 10s))
+      << Show(Spread(StatusJson(mount.mount_point())));
+  const auto before = Spread(StatusJson(mount.mount_point()));
   for (const std::string& ip : ips) EXPECT_EQ(before.at(ip), 2) << Show(before);
 
   // fio writes 1 GiB with crc32c blocks and reads it back to verify; one
@@ -95,9 +88,9 @@ TEST_F(AgentTest, FloatingIpsShareTheConnectionsAndOneDyingMovesThemWithoutAnErr
   }
   proxies[1]->Stop();
   EXPECT_TRUE(WaitFor([&] {
-    const auto s = Spread(Status(mount.mount_point()));
+    const auto s = Spread(StatusJson(mount.mount_point()));
     return s.count(ips[1]) == 0 && s.count(ips[0]) && s.count(ips[2]) && s.at(ips[0]) + s.at(ips[2]) == 6;
-  }, 20s)) << "the status does not show the move: " << Show(Spread(Status(mount.mount_point())));
+  }, 20s)) << "the status does not show the move: " << Show(Spread(StatusJson(mount.mount_point())));
   const CommandResult r = fio.get();
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
   // Cold, through floatmount's read-ahead, over the two addresses left.
@@ -137,7 +130,7 @@ TEST_F(AgentTest, ClonedNodesGetTheirOwnClientIdsAndKeepTheirState) {
 
   FloatMount* b = MountSecond("state_dir=" + dir + "/node-b,machine_id_file=" + dir + "/machine-id-b" + no_uuid);
   ASSERT_NE(b, nullptr);
-  const json sa = Status(a->mount_point()), sb = Status(b->mount_point());
+  const json sa = StatusJson(a->mount_point()), sb = StatusJson(b->mount_point());
   ASSERT_TRUE(sa.is_object() && sb.is_object());
   // The node ID is what two cloned machines would share; on one machine
   // the owners differ anyway (the mount point is part of them), so this is

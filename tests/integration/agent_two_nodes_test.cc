@@ -11,19 +11,13 @@
 #include "tests/harness/fault_proxy.h"
 #include "tests/integration/engine_fixture.h"
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/status_json.h"
 
 namespace floatmount::testing {
 namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-json StatusJson(const std::string& mountpoint) {
-  const CommandResult r =
-      RunCommand({FloatmountBinary(), "status", "--json", mountpoint}, "", 20s);
-  EXPECT_EQ(r.exit_code, 0) << r.Describe();
-  return json::parse(r.output, nullptr, false);
-}
 
 class AgentTwoNodesTest : public MountTest {
  protected:

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/status_json.h"
 
 namespace floatmount::testing {
 
@@ -31,18 +32,15 @@ inline void ExpectNoSessionStorm(const FloatMount& mount) {
 }
 
 // A fault that costs no session (a cut connection: the session outlives its
-// connections): the agent's status shows the first session only, and that
-// the faults were felt (reconnects). Returns the reconnects.
+// connections): the agent's status shows no session or client ID recovery.
+// Returns the reconnects, for the caller to check that the faults were felt.
 inline uint64_t ExpectNoNewSession(const FloatMount& mount) {
-  const CommandResult r = RunCommand({FloatmountBinary(), "status", "--json", mount.mount_point()},
-                                     "", std::chrono::seconds(20));
-  EXPECT_EQ(r.exit_code, 0) << r.Describe();
-  const nlohmann::json status = nlohmann::json::parse(r.output, nullptr, false);
-  const nlohmann::json& recovery = status["recovery"];
-  if (!recovery.is_object()) {
-    ADD_FAILURE() << "no recovery figures in the status: " << r.output;
+  const nlohmann::json status = StatusJson(mount.mount_point());
+  if (!status.is_object() || !status.contains("recovery") || !status["recovery"].is_object()) {
+    ADD_FAILURE() << "no recovery figures in the status: " << status.dump();
     return 0;
   }
+  const nlohmann::json& recovery = status["recovery"];
   EXPECT_EQ(recovery.value("session_recoveries", uint64_t{1}), 0u) << recovery.dump();
   EXPECT_EQ(recovery.value("clientid_recoveries", uint64_t{1}), 0u) << recovery.dump();
   return recovery.value("reconnects", uint64_t{0});

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/status_json.h"
 
 namespace floatmount::testing {
 namespace {
@@ -38,13 +39,12 @@ class RoundTripsTest : public MountTest {
 
   // Compounds sent so far, by name, background lease renewals left out.
   std::map<std::string, uint64_t> Calls() {
-    const CommandResult r = RunCommand({FloatmountBinary(), "status", "--json", mount().mount_point()});
-    EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    const nlohmann::json status = StatusJson(mount().mount_point());
     std::map<std::string, uint64_t> calls;
     try {
-      nlohmann::json::parse(r.output).at("calls").get_to(calls);
+      status.at("calls").get_to(calls);
     } catch (const std::exception& e) {
-      ADD_FAILURE() << "status without calls: " << e.what() << "\n" << r.output;
+      ADD_FAILURE() << "status without calls: " << e.what() << "\n" << status.dump();
     }
     calls.erase("SEQUENCE (lease renewal)");
     return calls;

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tests/integration/mount_fixture.h"
+#include "tests/integration/status_json.h"
 
 namespace floatmount::testing {
 namespace {
@@ -43,14 +44,12 @@ class SoftMountTest : public MountTest {
   }
 
   nlohmann::json Session() {
-    const CommandResult r = RunCommand({FloatmountBinary(), "status", "--json", mount().mount_point()});
-    EXPECT_EQ(r.exit_code, 0) << r.Describe();
-    try {
-      return nlohmann::json::parse(r.output).at("session");
-    } catch (const std::exception& e) {
-      ADD_FAILURE() << e.what() << "\n" << r.output;
+    const nlohmann::json status = StatusJson(mount().mount_point());
+    if (!status.is_object() || !status.contains("session")) {
+      ADD_FAILURE() << "status without a session: " << status.dump();
       return {};
     }
+    return status["session"];
   }
 
   bool frozen_ = false;
