@@ -71,6 +71,23 @@ class LockCoherenceTest : public MountTest {
         "ok\n");
   }
 
+  // The byte-range counter, and the flock protocol's lock file and counter.
+  ::testing::AssertionResult MakeCounters() {
+    if (WriteFile(Path("counter"), Counter(0)) && WriteFile(Path("queue.lock"), "") &&
+        WriteFile(Path("queue.next"), Counter(0))) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "cannot make the counters: " << ErrnoText();
+  }
+  // Both counters as the server has them: `total` updates each. `faults`
+  // ("across 10 crashes") says what they went through.
+  void ExpectCounters(long total, const std::string& faults) {
+    EXPECT_EQ(ReadFile(ServerPath("counter")).value_or(""), Counter(total))
+        << "byte-range locked updates lost " << faults;
+    EXPECT_EQ(ReadFile(ServerPath("queue.next")).value_or(""), Counter(total))
+        << "flock-protected updates lost " << faults;
+  }
+
   // Runs fn(root) in kWorkers processes on each of the two mounts at once.
   ::testing::AssertionResult RunOnBothMounts(const std::function<int(const std::string&)>& fn) {
     FloatMount* other = MountSecond();
@@ -150,9 +167,7 @@ class LocksUnderRestartsTest : public LockCoherenceTest {
 TEST_F(LocksUnderRestartsTest, LockedCountersOnTwoMountsStayExactAcrossServerCrashes) {
   if (knfsd() || kernel_client()) GTEST_SKIP() << "ganesha only (GaneshaServer::Kill)";
   const int rounds = static_cast<int>(EnvNumber("FLOATMOUNT_LOCK_RESTART_ROUNDS", 20));
-  ASSERT_TRUE(WriteFile(Path("counter"), Counter(0)));
-  ASSERT_TRUE(WriteFile(Path("queue.lock"), ""));
-  ASSERT_TRUE(WriteFile(Path("queue.next"), Counter(0)));
+  ASSERT_TRUE(MakeCounters());
   FloatMount* other = MountSecond(kManySessions);
   ASSERT_NE(other, nullptr);
   char marks[] = "/tmp/floatmount-holds-XXXXXX";
@@ -200,10 +215,7 @@ TEST_F(LocksUnderRestartsTest, LockedCountersOnTwoMountsStayExactAcrossServerCra
   std::cout << crashes << " server crashes under held locks during " << 2 * rounds
             << " updates of each counter" << std::endl;
   EXPECT_TRUE(workers) << "after " << crashes << " crashes";
-  EXPECT_EQ(ReadFile(ServerPath("counter")).value_or(""), Counter(2 * rounds))
-      << "byte-range locked updates lost across " << crashes << " crashes";
-  EXPECT_EQ(ReadFile(ServerPath("queue.next")).value_or(""), Counter(2 * rounds))
-      << "flock-protected updates lost across " << crashes << " crashes";
+  ExpectCounters(2 * rounds, "across " + std::to_string(crashes) + " crashes");
   EXPECT_GT(crashes, 0) << "no crash under a held lock";
   ExpectNoSessionStorm(mount());
   ExpectNoSessionStorm(*other);
@@ -251,9 +263,7 @@ class LocksUnderCutsTest : public LockCoherenceTest {
 TEST_F(LocksUnderCutsTest, LockedCountersOnTwoMountsStayExactWhileEveryConnectionIsCut) {
   if (knfsd() || kernel_client()) GTEST_SKIP() << "ganesha only (a FaultProxy before ganesha)";
   const int rounds = Rounds();
-  ASSERT_TRUE(WriteFile(Path("counter"), Counter(0)));
-  ASSERT_TRUE(WriteFile(Path("queue.lock"), ""));
-  ASSERT_TRUE(WriteFile(Path("queue.next"), Counter(0)));
+  ASSERT_TRUE(MakeCounters());
   int cuts = 0;
   // Per mount: one process on the byte-range counter, one on the lock file.
   const ::testing::AssertionResult workers =
@@ -262,10 +272,7 @@ TEST_F(LocksUnderCutsTest, LockedCountersOnTwoMountsStayExactWhileEveryConnectio
       }, &cuts);
   std::cout << cuts << " cuts during " << 2 * rounds << " updates of each counter" << std::endl;
   EXPECT_TRUE(workers) << "after " << cuts << " cuts";
-  EXPECT_EQ(ReadFile(ServerPath("counter")).value_or(""), Counter(2 * rounds))
-      << "byte-range locked updates lost across " << cuts << " cuts";
-  EXPECT_EQ(ReadFile(ServerPath("queue.next")).value_or(""), Counter(2 * rounds))
-      << "flock-protected updates lost across " << cuts << " cuts";
+  ExpectCounters(2 * rounds, "across " + std::to_string(cuts) + " cuts");
   EXPECT_GT(cuts, 0);
 }
 
