@@ -197,20 +197,23 @@ void Nfs41Engine::Transmit(std::shared_ptr<Flight> f) {
   maint_cv_.notify_all();
 }
 
+std::chrono::steady_clock::time_point Nfs41Engine::RecordLatency(Flight& f) {
+  std::chrono::steady_clock::time_point sent;
+  {
+    std::lock_guard<std::mutex> lock(f.send_mu);
+    sent = f.sent_at;
+  }
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - sent);
+  std::lock_guard<std::mutex> lock(calls_mu_);
+  latency_[f.compound->name].first.Add(static_cast<uint64_t>(us.count()));
+  return sent;
+}
+
 void Nfs41Engine::OnReply(Flight* raw, const Status& header, XdrDecoder& d,
                           bool payload_received) {
   std::shared_ptr<Flight> f = raw->shared_from_this();
-  std::chrono::steady_clock::time_point sent;
-  {
-    {
-      std::lock_guard<std::mutex> lock(f->send_mu);
-      sent = f->sent_at;
-    }
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - sent);
-    std::lock_guard<std::mutex> lock(calls_mu_);
-    latency_[f->compound->name].first.Add(static_cast<uint64_t>(us.count()));
-  }
+  const std::chrono::steady_clock::time_point sent = RecordLatency(*f);
   if (!header.ok()) {  // rejected at the RPC level: SEQUENCE never ran
     f->table->Release(f->slot);
     f->has_slot = false;

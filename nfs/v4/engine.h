@@ -135,6 +135,9 @@ class Nfs41Engine {
   void Start(std::shared_ptr<Flight> f);
   void Encode(Flight& f, const v4::SessionId& session, uint32_t highest_slot);
   void Transmit(std::shared_ptr<Flight> f);
+  // Counts the time from the last send of f to its reply, by compound
+  // name; returns when f was sent.
+  std::chrono::steady_clock::time_point RecordLatency(Flight& f);
   void OnReply(Flight* f, const Status& header, XdrDecoder& d, bool payload_received);
   void OnSequenceError(std::shared_ptr<Flight> f, const Status& status);
   void OnResult(std::shared_ptr<Flight> f, const Status& status);
