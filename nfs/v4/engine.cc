@@ -162,12 +162,16 @@ void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_s
 // The least-loaded live connection; one that is draining (moving to
 // another address) only if there is no other.
 std::shared_ptr<RpcConnection> Nfs41Engine::PickConnection(bool bulk) {
+  const auto now = std::chrono::steady_clock::now();
+  const auto stall = StallAfter(options_.timeo);
   std::lock_guard<std::mutex> lock(conns_mu_);
   std::vector<ConnLoad> loads(conns_.size());
   for (size_t i = 0; i < conns_.size(); ++i) {
     const Conn& c = conns_[i];
     if (!c.rpc || !c.rpc->alive()) continue;
-    loads[i] = ConnLoad{true, c.move_to >= 0, c.rpc->outstanding()};
+    const size_t outstanding = c.rpc->outstanding();
+    const bool stalled = outstanding > 0 && now - c.rpc->last_receive() > stall;
+    loads[i] = ConnLoad{true, c.move_to >= 0, outstanding, stalled};
   }
   const int i = nfs::PickConnection(loads, bulk);
   return i < 0 ? nullptr : conns_[i].rpc;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "nfs/v4/connection_pick.h"
 #include "tests/harness/fault_proxy.h"
 #include "tests/integration/engine_fixture.h"
 
@@ -155,6 +156,59 @@ TEST_F(TrunkingTest, AnAddressThatGoesSilentBehindLiveConnectionsLosesItsCallsAf
   file.file.reset();
   client.reset();
   proxies_[1]->SetBlackHole(false);
+}
+
+// Calls sent to a connection before its address went silent wait there for
+// timeo, as on Linux; new calls must not join them once it is seen to have
+// stalled (nfs/v4/connection_pick.h). Before, least outstanding sent each
+// call that found it no busier than the rest: under 8 threads of GETATTRs
+// about 3 of them were held there until timeo. Issue 15.
+TEST_F(TrunkingTest, NoNewCallJoinsAConnectionThatStalledWhileOthersAnswer) {
+  nfs::Nfs41Options o = ThreeAddresses(3);
+  o.timeo = 10s;  // long beside StallAfter (2 s); the calls held there then move on
+  auto client = MountOrFail(o);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(WaitForSpread(*client, [](auto s) { return s.size() == 3; })) << Show(Spread(*client));
+  // The first connection takes an idle mount's next call: silence its address.
+  const std::string silent_address = client->info().connections.at(0).endpoint.address;
+  int silent = 0;
+  while (silent < 3 && Address(silent) != silent_address) ++silent;
+  ASSERT_LT(silent, 3) << silent_address;
+  proxies_[silent]->SetBlackHole(true);
+  const auto start = std::chrono::steady_clock::now();
+  auto held = std::async(std::launch::async, [&] {
+    nfs::SyncClient sync(client.get());
+    return sync.GetAttr(client->root()).status();
+  });
+  std::this_thread::sleep_for(nfs::StallAfter(o.timeo) + 1s);
+  ASSERT_EQ(held.wait_for(0ms), std::future_status::timeout) << "the first call did not go there";
+
+  constexpr int kThreads = 8;
+  const auto load_end = std::chrono::steady_clock::now() + 4s;
+  std::vector<std::future<std::chrono::milliseconds>> slowest;
+  for (int t = 0; t < kThreads; ++t) {
+    slowest.push_back(std::async(std::launch::async, [&] {
+      nfs::SyncClient sync(client.get());
+      std::chrono::milliseconds worst{0};
+      while (std::chrono::steady_clock::now() < load_end) {
+        const auto call = std::chrono::steady_clock::now();
+        EXPECT_TRUE(sync.GetAttr(client->root()).ok());
+        worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now() - call));
+      }
+      return worst;
+    }));
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    // Each call answered by a working connection: well under StallAfter.
+    EXPECT_LT(slowest[t].get(), nfs::StallAfter(o.timeo)) << "thread " << t;
+  }
+  // The first call moves on after timeo, on a working connection.
+  const nfs::Status first = held.get();
+  EXPECT_TRUE(first.ok()) << first.ToString();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, o.timeo);
+  client.reset();
+  proxies_[silent]->SetBlackHole(false);
 }
 
 // An idle mount keeps its lease while the address of its first connection
