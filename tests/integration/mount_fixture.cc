@@ -967,6 +967,13 @@ std::string MountTest::ServerLogTail(int lines) const {
   return "";
 }
 
+std::string MountTest::CrashAndRestartServer() {
+  if (knfsd_ != nullptr) return knfsd_->RestartNfsd() ? "" : knfsd_->error();
+  if (server_ == nullptr) return "no server of the test's own to restart";
+  server_->Kill();
+  return server_->Restart() ? "" : server_->error();
+}
+
 FloatMount::Config MountTest::MountConfig(const std::string& extra) const {
   FloatMount::Config config;
   if (kernel_) {

@@ -301,6 +301,13 @@ class MountTest : public ::testing::Test {
   std::string server_spec() const;
   // The last lines of the server's log (ganesha) or console (knfsd).
   std::string ServerLogTail(int lines = 12) const;
+  // The server crashes and comes back, all of its NFSv4 state forgotten:
+  // ganesha is killed (SIGKILL) and started again, in a grace period unless
+  // server_options_.graceless; knfsd's nfsd is restarted in its guest (a
+  // grace period of KnfsdServer::Options::grace_s). Call it from the
+  // test's thread (ganesha's PDEATHSIG follows the thread that forked it).
+  // An empty string, or why it failed.
+  std::string CrashAndRestartServer();
   FloatMount& mount() { return *mounts_.front(); }
 
   // Set in a derived fixture's constructor.
