@@ -64,8 +64,8 @@ stage "ASan/UBSan tests"
 # ASan makes every copy several times slower: the cache tests move 512 MiB
 # here instead of 4 GiB, the engine's bulk tests a quarter of their data,
 # the torture test runs 4 seeds of 1000 ops, and the torture under server
-# restarts 2 seeds of 1500 (129 s at its 3000), the one under failover 2 of 2000,
-# the one under cuts 3 of 1500, the locks under server crashes 8 rounds a
+# restarts 2 seeds of 1500 (129 s at its 3000), the one under failover 1 of 2000,
+# the one under cuts 2 of 1500, the locks under server crashes 8 rounds a
 # worker (about 5 crashes; the release pass runs 20), under cuts 20.
 # A chosen subset (it was a third of CI's time): every unit test and the
 # integration tests of the agent's own code paths over NFSv4.1 (engine,
@@ -78,6 +78,7 @@ stage "ASan/UBSan tests"
 asan_skip='^nfs3\.|^knfsd(_posix|_engine)?$|^(ToolsTest|AgentTest|AgentTwoNodesTest|MountCommandTest|LifecycleTest|MountErrorsTest|StatusCommandTest)\.'
 FLOATMOUNT_FIO_MIB=512 FLOATMOUNT_BULK_DIVISOR=4 FLOATMOUNT_TORTURE_SEEDS=4 FLOATMOUNT_TORTURE_OPS=1000 \
   FLOATMOUNT_TORTURE_RESTART_OPS=1500 FLOATMOUNT_TORTURE_FAILOVER_OPS=2000 FLOATMOUNT_TORTURE_CUT_OPS=1500 \
+  FLOATMOUNT_TORTURE_FAILOVER_SEEDS=1 FLOATMOUNT_TORTURE_CUT_SEEDS=2 \
   FLOATMOUNT_LOCK_RESTART_ROUNDS=8 FLOATMOUNT_LOCK_CUT_ROUNDS=20 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|integration' -E "$asan_skip"
