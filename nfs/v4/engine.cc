@@ -159,8 +159,10 @@ void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_s
   f.encoded = true;
 }
 
-// The least-loaded live connection; one that is draining (moving to
-// another address) only if there is no other.
+// The live connection connection_pick.h chooses: least outstanding; one
+// that is draining (moving to another address) only if no other is usable,
+// and a stalled one (calls waiting, nothing received for StallAfter) only
+// after those.
 std::shared_ptr<RpcConnection> Nfs41Engine::PickConnection(bool bulk) {
   const auto now = std::chrono::steady_clock::now();
   const auto stall = StallAfter(options_.timeo);
