@@ -4,7 +4,7 @@ namespace floatmount::fuse {
 
 InodeTable::InodeTable(nfs::FileHandle root) {
   by_fh_[Key(root)] = kRootInode;
-  entries_[kRootInode] = Entry{std::move(root), 1, {}, std::nullopt};
+  entries_[kRootInode] = Entry{std::move(root), 1, {}, std::nullopt, 0, {}};
 }
 
 InodeId InodeTable::Learn(const nfs::FileHandle& fh, const nfs::Attributes& attr) {
@@ -131,6 +131,34 @@ std::optional<nfs::Attributes> InodeTable::Attributes(InodeId ino) const {
   auto it = entries_.find(ino);
   if (it == entries_.end()) return std::nullopt;
   return it->second.attr;
+}
+
+uint64_t InodeTable::Epoch() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return epoch_;
+}
+
+void InodeTable::Changed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++epoch_;
+}
+
+void InodeTable::FreshUntil(InodeId ino, uint64_t epoch, Clock::time_point until) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end() || epoch != epoch_) return;
+  it->second.fresh_epoch = epoch;
+  it->second.fresh_until = until;
+}
+
+std::optional<InodeTable::Fresh> InodeTable::FreshAttributes(InodeId ino,
+                                                             Clock::time_point now) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end() || it->second.fresh_epoch != epoch_ || now >= it->second.fresh_until) {
+    return std::nullopt;
+  }
+  return Fresh{it->second.attr, it->second.fresh_until - now};
 }
 
 InodeTable::Version InodeTable::VersionOf(InodeId ino) const {

@@ -19,6 +19,7 @@
 // Threads: any (FUSE workers, network threads). One mutex; no callbacks.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -62,6 +63,21 @@ class InodeTable {
   // Updates the remembered attributes; returns the previous change value.
   std::optional<uint64_t> UpdateAttributes(InodeId ino, const nfs::Attributes& attr);
   std::optional<nfs::Attributes> Attributes(InodeId ino) const;
+  // Attributes fresh from an OPEN that GETATTR may answer without asking
+  // the server again (FileSystem::GetAttr says when). Each change this
+  // mount makes to any file (a write, SETATTR, link, remove, rename)
+  // calls Changed() as it starts and as it ends, which ends every such
+  // answer: `epoch`, Epoch() from before the OPEN was sent, must still be
+  // current when the attributes are marked and when they are used.
+  using Clock = std::chrono::steady_clock;
+  uint64_t Epoch() const;
+  void Changed();
+  void FreshUntil(InodeId ino, uint64_t epoch, Clock::time_point until);
+  struct Fresh {
+    nfs::Attributes attr;
+    Clock::duration left;
+  };
+  std::optional<Fresh> FreshAttributes(InodeId ino, Clock::time_point now) const;
   // The change attribute and size last seen (0: unknown), for each read.
   struct Version {
     uint64_t change = 0;
@@ -78,6 +94,8 @@ class InodeTable {
     uint64_t lookups = 0;
     nfs::Attributes attr;
     std::optional<Name> name;
+    uint64_t fresh_epoch = 0;             // FreshUntil's, valid while it is epoch_
+    Clock::time_point fresh_until{};
   };
   static std::string Key(const nfs::FileHandle& fh) {
     return std::string(reinterpret_cast<const char*>(fh.data()), fh.size());
@@ -92,6 +110,7 @@ class InodeTable {
   std::unordered_map<std::string, InodeId> by_fh_;  // GUARDED_BY(mu_)
   std::unordered_map<std::string, InodeId> by_name_;  // GUARDED_BY(mu_): NameKey -> inode
   InodeId next_ = kRootInode + 1;                    // GUARDED_BY(mu_)
+  uint64_t epoch_ = 1;                               // GUARDED_BY(mu_): see Changed
 };
 
 }  // namespace floatmount::fuse

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 namespace floatmount::fuse {
 namespace {
 
@@ -40,6 +42,39 @@ TEST(InodeTableTest, RemembersTheLastAttributes) {
   EXPECT_EQ(t.UpdateAttributes(a, attr), 5u);
   EXPECT_EQ(t.Attributes(a)->change, 6u);
   EXPECT_FALSE(t.UpdateAttributes(999, attr));
+}
+
+// Attributes from an OPEN answer GETATTR until their time runs out, and
+// never after a change that started since the OPEN was sent (Changed, at
+// the start and the end of each change this mount makes).
+TEST(InodeTableTest, FreshAttributesLastUntilTheirTimeOrTheNextChange) {
+  using namespace std::chrono_literals;
+  InodeTable t(Fh(0));
+  nfs::Attributes attr;
+  attr.valid = nfs::Attributes::kSize;
+  attr.size = 7;
+  const InodeId a = t.Learn(Fh(1), attr);
+  const auto now = InodeTable::Clock::now();
+  EXPECT_FALSE(t.FreshAttributes(a, now)) << "nothing marked yet";
+
+  t.FreshUntil(a, t.Epoch(), now + 10s);
+  auto fresh = t.FreshAttributes(a, now + 4s);
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->attr.size, 7u);
+  EXPECT_EQ(fresh->left, 6s);
+  EXPECT_FALSE(t.FreshAttributes(a, now + 10s)) << "past its time";
+
+  t.FreshUntil(a, t.Epoch(), now + 10s);
+  t.Changed();
+  EXPECT_FALSE(t.FreshAttributes(a, now)) << "a change through this mount ended it";
+
+  // The OPEN was sent before a change started: its reply may predate it.
+  const uint64_t before = t.Epoch();
+  t.Changed();
+  t.FreshUntil(a, before, now + 10s);
+  EXPECT_FALSE(t.FreshAttributes(a, now));
+
+  EXPECT_FALSE(t.FreshAttributes(999, now)) << "an unknown inode";
 }
 
 }  // namespace
