@@ -101,10 +101,24 @@ void FileSystem::Forget(InodeId ino, uint64_t count) {
   if (name && fh && !inodes_.Knows(*fh)) listings_.Forget(name->parent, name->name);
 }
 
+// Answered from the attributes of the file's OPEN when they are still
+// fresh (within attr_timeout, and nothing changed through this mount
+// since: InodeTable::FreshAttributes) and nobody here has it open to write.
+// The kernel asks again for them after a read through it only because
+// the read may have changed the atime (fuse_invalidate_atime): `cat f;
+// stat f` and the fstat of a reopened file would each cost a round trip.
+// Another client's change shows after attr_timeout, as for any attribute.
 void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOut> reply) {
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
   const uint64_t stamp = SizeStamp();
+  if (auto fresh = inodes_.FreshAttributes(ino, InodeTable::Clock::now());
+      fresh && !OpenForWriting(ino)) {
+    AttrOut out{fresh->attr, std::min(options_.attr_timeout,
+                                      std::chrono::duration<double>(fresh->left).count())};
+    ApplyPendingSize(ino, stamp, &out.attr);
+    return reply(0, std::move(out));
+  }
   client_->GetAttr(cred, *fh, [this, ino, stamp, reply](nfs::Result<nfs::Attributes> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     inodes_.UpdateAttributes(ino, *r);
@@ -119,6 +133,7 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
                          Reply<AttrOut> reply) {
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
+  reply = Changing(std::move(reply));
   nfs::SetAttributes attrs = requested;
   // The kernel's own kill of the set-ID bits before a non-owner's write or
   // truncate: the server would refuse it and fail the write; its write

@@ -278,7 +278,25 @@ class FileSystem {
                     const std::string& name, const Reply<EntryOut>& reply);
   void LookupFound(const nfs::Credentials& cred, InodeId parent, const nfs::FileHandle& dir);
   void ListDirectory(const nfs::Credentials& cred, InodeId parent, const nfs::FileHandle& dir);
-  void NamesChanging(InodeId dir) { listings_.Changed(dir); }
+  // Also a change to the files named (link counts, ctime): see Changing.
+  void NamesChanging(InodeId dir) {
+    listings_.Changed(dir);
+    inodes_.Changed();
+  }
+  // A change to a file's attributes through this mount (SETATTR, a write,
+  // written data flushed): marks every file's attributes from an OPEN as
+  // no longer answerable by GETATTR (InodeTable::FreshAttributes), now and
+  // again when `reply` is called.
+  template <typename T>
+  Reply<T> Changing(Reply<T> reply) {
+    inodes_.Changed();
+    return [this, reply = std::move(reply)](int err, T value) {
+      inodes_.Changed();
+      reply(err, std::move(value));
+    };
+  }
+  // Some descriptor of `ino`, of any user, may write (its share access).
+  bool OpenForWriting(InodeId ino);
   // Learns the entry's inode, as `name` in `parent` (see InodeTable).
   // `stamp`: SizeStamp() from before the request that found the entry;
   // nullopt when its answer is the size whatever this mount wrote (a

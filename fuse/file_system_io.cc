@@ -94,6 +94,17 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
                       Reply<OpenOut> reply) {
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
+  if (!flags.write && options_.attr_timeout > 0) {
+    // The attributes this open fetched (FinishOpen) may answer GETATTR.
+    const uint64_t epoch = inodes_.Epoch();
+    const auto fresh_for = std::chrono::duration_cast<InodeTable::Clock::duration>(
+        std::chrono::duration<double>(options_.attr_timeout));
+    const auto sent = InodeTable::Clock::now();
+    reply = [this, ino, epoch, sent, fresh_for, reply = std::move(reply)](int err, OpenOut out) {
+      if (err == 0) inodes_.FreshUntil(ino, epoch, sent + fresh_for);
+      reply(err, std::move(out));
+    };
+  }
   bool created;
   auto shared = AcquireShared(ino, *fh, cred, &created);
   if (!created) {
@@ -380,6 +391,7 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
                        Reply<size_t> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
+  reply = Changing(std::move(reply));
   FileCache& cache = *state->shared->cache;
   if (int err = cache.TakeError(state->errors_seen); err != 0) return reply(err, {});
   if (state->direct) {
@@ -465,6 +477,12 @@ void FileSystem::DirectWrite(std::shared_ptr<OpenFileState> state, std::vector<u
 void FileSystem::FlushCache(std::shared_ptr<OpenFileState> state, Reply<None> reply) {
   const auto start = std::chrono::steady_clock::now();
   auto cache = state->shared->cache;
+  bool may_write;
+  {
+    std::lock_guard<std::mutex> lock(state->shared->mu);
+    may_write = state->shared->write;
+  }
+  if (may_write) reply = Changing(std::move(reply));  // written data goes out
   cache->Flush([this, state, cache, start, reply] {
     const uint64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::steady_clock::now() - start)
@@ -530,6 +548,16 @@ void FileSystem::Release(uint64_t handle, uint64_t flock_owner, Reply<None> repl
       });
     });
   });
+}
+
+bool FileSystem::OpenForWriting(InodeId ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = shared_.lower_bound(SharedKey{ino, 0, 0, {}});
+       it != shared_.end() && std::get<0>(it->first) == ino; ++it) {
+    std::lock_guard<std::mutex> shared_lock(it->second->mu);
+    if (it->second->write) return true;
+  }
+  return false;
 }
 
 void FileSystem::CloseAll() {

@@ -1,0 +1,133 @@
+// Attributes from a file's OPEN answer the kernel's GETATTR while fresh
+// (FileSystem::GetAttr, issue 18): the kernel asks for them again after a
+// read only because the read may have moved the atime, so `cat f; stat f`
+// and the fstat of a reopened file each cost a round trip before. What
+// must hold: every change through this mount (a link, unlink or rename
+// over another name of the file, chmod, truncate, another descriptor's
+// write) shows at once, and another mount's within actimeo.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace floatmount::testing {
+namespace {
+
+class PosixAttrCacheTest : public MountTest {
+ protected:
+  // An hour: nothing expires during a test, so only a change made here
+  // can end an answer from the OPEN's attributes.
+  PosixAttrCacheTest() { mount_options_ = "actimeo=3600"; }
+
+  // Opens `path` to read and reads from it, through the server: the
+  // kernel then asks for the attributes at the next fstat.
+  UniqueFd OpenAndRead(const std::string& path) {
+    UniqueFd fd(open(path.c_str(), O_RDONLY));
+    EXPECT_TRUE(fd.ok()) << path << ": " << ErrnoText();
+    Touch(fd.get());
+    return fd;
+  }
+  // A read of the first byte: the kernel's atime is stale after it.
+  static void Touch(int fd) {
+    char c;
+    EXPECT_EQ(pread(fd, &c, 1, 0), 1) << ErrnoText();
+  }
+  static struct stat FStat(int fd) {
+    struct stat st {};
+    EXPECT_SYSCALL(fstat(fd, &st));
+    return st;
+  }
+};
+
+TEST_F(PosixAttrCacheTest, LinkCountFollowsThisMountsLinksUnlinksAndRenamesOver) {
+  ASSERT_TRUE(WriteFile(Path("a"), "data"));
+  ASSERT_SYSCALL(link(Path("a").c_str(), Path("b").c_str()));
+  UniqueFd fd = OpenAndRead(Path("a"));
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(FStat(fd.get()).st_nlink, 2u);
+  ASSERT_SYSCALL(unlink(Path("b").c_str()));
+  Touch(fd.get());
+  EXPECT_EQ(FStat(fd.get()).st_nlink, 1u) << "the OPEN's link count, from before the unlink";
+
+  ASSERT_SYSCALL(link(Path("a").c_str(), Path("c").c_str()));
+  UniqueFd again = OpenAndRead(Path("a"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(FStat(again.get()).st_nlink, 2u);
+  ASSERT_TRUE(WriteFile(Path("d"), "other"));
+  ASSERT_SYSCALL(rename(Path("d").c_str(), Path("c").c_str()));  // c no longer names a
+  Touch(again.get());
+  EXPECT_EQ(FStat(again.get()).st_nlink, 1u) << "the OPEN's link count, from before the rename";
+  EXPECT_EQ(FStat(fd.get()).st_nlink, 1u);
+}
+
+TEST_F(PosixAttrCacheTest, AnotherDescriptorsWriteShowsInTheSizeAndMtime) {
+  ASSERT_TRUE(WriteFile(Path("f"), "data"));
+  const timespec old_times[2] = {{1000000000, 0}, {1500000000, 0}};
+  ASSERT_SYSCALL(utimensat(AT_FDCWD, Path("f").c_str(), old_times, 0));
+  UniqueFd reader = OpenAndRead(Path("f"));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(FStat(reader.get()).st_size, 4);
+  {
+    UniqueFd writer(open(Path("f").c_str(), O_WRONLY | O_APPEND));
+    ASSERT_TRUE(writer.ok()) << ErrnoText();
+    ASSERT_EQ(write(writer.get(), "more", 4), 4) << ErrnoText();
+    ASSERT_SYSCALL(writer.Close());
+  }
+  Touch(reader.get());
+  const struct stat st = FStat(reader.get());
+  EXPECT_EQ(st.st_size, 8) << "the OPEN's size, from before the write";
+  EXPECT_GT(st.st_mtim.tv_sec, old_times[1].tv_sec) << "the OPEN's mtime, from before the write";
+  char back[8];
+  EXPECT_EQ(pread(reader.get(), back, sizeof back, 0), 8) << ErrnoText();
+  EXPECT_EQ(std::string(back, 8), "datamore");
+}
+
+TEST_F(PosixAttrCacheTest, ChmodAndTruncateShowAtOnce) {
+  ASSERT_TRUE(WriteFile(Path("f"), "0123456789"));
+  ASSERT_SYSCALL(chmod(Path("f").c_str(), 0644));
+  UniqueFd fd = OpenAndRead(Path("f"));
+  ASSERT_TRUE(fd.ok());
+  ASSERT_SYSCALL(chmod(Path("f").c_str(), 0600));
+  Touch(fd.get());
+  EXPECT_EQ(FStat(fd.get()).st_mode & 07777, 0600u);
+  ASSERT_SYSCALL(truncate(Path("f").c_str(), 2));
+  char c;
+  EXPECT_EQ(pread(fd.get(), &c, 1, 0), 1) << ErrnoText();
+  EXPECT_EQ(FStat(fd.get()).st_size, 2);
+  struct stat by_path {};
+  ASSERT_SYSCALL(stat(Path("f").c_str(), &by_path));
+  EXPECT_EQ(by_path.st_size, 2);
+}
+
+// Another mount's change, with nothing happening here but reads and
+// fstat: it shows once actimeo (2 s) ran out, as for any attribute.
+class PosixAttrCacheExpiryTest : public PosixAttrCacheTest {
+ protected:
+  PosixAttrCacheExpiryTest() { mount_options_ = "actimeo=2"; }
+};
+
+TEST_F(PosixAttrCacheExpiryTest, AnotherMountsWriteShowsWithinActimeo) {
+  FloatMount* other = MountSecond();
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(WriteFile(Path("f"), "data"));
+  UniqueFd fd = OpenAndRead(Path("f"));
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(FStat(fd.get()).st_size, 4);
+  ASSERT_TRUE(WriteFile(other->Path("f"), "data and more"));
+  const auto start = std::chrono::steady_clock::now();
+  while (FStat(fd.get()).st_size != 13 &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(6)) {
+    Touch(fd.get());
+    usleep(100 * 1000);
+  }
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(FStat(fd.get()).st_size, 13);
+  EXPECT_LE(waited, Scaled(std::chrono::milliseconds(3000))) << "actimeo=2";
+}
+
+}  // namespace
+}  // namespace floatmount::testing
