@@ -267,7 +267,7 @@ TEST_F(LocksUnderRestartsTest, LockedCountersOnTwoMountsStayExactAcrossServerCra
 // worker or leaves a counter short. A cut needs no new session. The
 // torture under cuts takes no lock another mount contends for. Under knfsd
 // the proxy stands before the guest's forwarded port (knfsd's reply cache
-// keeps only cachethis replies), in CI's knfsd_posix at 50 rounds.
+// keeps only cachethis replies), in CI's knfsd_posix at 30 rounds.
 //   FLOATMOUNT_LOCK_CUT_ROUNDS  updates per worker (default 100)
 //   FLOATMOUNT_LOCK_CUT_MS      mean time between cuts (default 150)
 class LocksUnderCutsTest : public LockCoherenceTest {
