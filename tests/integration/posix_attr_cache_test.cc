@@ -43,6 +43,29 @@ class PosixAttrCacheTest : public MountTest {
   }
 };
 
+// The answer from the OPEN's attributes is a whole one: every field as
+// the server has it.
+TEST_F(PosixAttrCacheTest, TheOpensAttributesCarryEveryField) {
+  ASSERT_TRUE(WriteFile(Path("f"), "0123456789"));
+  ASSERT_SYSCALL(chmod(Path("f").c_str(), 0640));
+  const timespec times[2] = {{1000000000, 5000}, {1500000000, 7000}};
+  ASSERT_SYSCALL(utimensat(AT_FDCWD, Path("f").c_str(), times, 0));
+  UniqueFd fd = OpenAndRead(Path("f"));
+  ASSERT_TRUE(fd.ok());
+  const struct stat here = FStat(fd.get());
+  struct stat server {};
+  ASSERT_SYSCALL(lstat(ServerPath("f").c_str(), &server));
+  EXPECT_EQ(here.st_mode, server.st_mode);
+  EXPECT_EQ(here.st_uid, server.st_uid);
+  EXPECT_EQ(here.st_gid, server.st_gid);
+  EXPECT_EQ(here.st_nlink, server.st_nlink);
+  EXPECT_EQ(here.st_size, server.st_size);
+  EXPECT_EQ(here.st_mtim.tv_sec, server.st_mtim.tv_sec);
+  EXPECT_EQ(here.st_mtim.tv_nsec, server.st_mtim.tv_nsec);
+  EXPECT_EQ(here.st_ctim.tv_sec, server.st_ctim.tv_sec);
+  EXPECT_EQ(here.st_blocks, server.st_blocks);
+}
+
 TEST_F(PosixAttrCacheTest, LinkCountFollowsThisMountsLinksUnlinksAndRenamesOver) {
   ASSERT_TRUE(WriteFile(Path("a"), "data"));
   ASSERT_SYSCALL(link(Path("a").c_str(), Path("b").c_str()));
