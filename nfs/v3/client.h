@@ -18,9 +18,10 @@
 //     nothing. CREATE is GUARDED first, so `created` is exact.
 //   - Unlinking an open file: an NFSv3 server forgets a removed file at
 //     once, open or not, so (as the Linux client does, "silly rename") a
-//     REMOVE of a file this client holds open, or a RENAME over one, first
-//     renames it to .nfs<fileid><n> in its directory; the last Close
-//     removes that name.
+//     REMOVE of the last name of a file this client holds open, or a
+//     RENAME over it, first renames it to .nfs<fileid><n> in its
+//     directory; the last Close removes that name. Another of its names
+//     (a hard link) is removed as it is: the file stays.
 //   - Locks: NFSv3 locking is a separate protocol (NLM) that floatmount does
 //     not speak; Lock/Unlock/TestLock fail with NFS4ERR_LOCK_NOTSUPP (ENOLCK)
 //     and one log line says so, once per mount.

@@ -337,7 +337,11 @@ void Nfs3Client::SillyRenameIfOpen(const Credentials& cred, const FileHandle& di
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = open_.find(std::string(reinterpret_cast<const char*>(e->fh.data()), e->fh.size()));
-      if (it != open_.end() && e->attr.type != FileType::kDirectory) {
+      // Only the file's last name: removing another leaves the file (and
+      // its open) in place, and must drop its link count as the kernel
+      // client's REMOVE does (it silly-renames only a name in use).
+      const bool last_name = !e->attr.Has(Attributes::kNlink) || e->attr.nlink <= 1;
+      if (it != open_.end() && e->attr.type != FileType::kDirectory && last_name) {
         char buf[48];
         std::snprintf(buf, sizeof(buf), ".nfs%016llx%08llx",
                       static_cast<unsigned long long>(e->attr.fileid),
