@@ -213,16 +213,7 @@ TEST_F(KnfsdTest, FcntlLockHeldOnServerAndReleased) {
   // The server holds it: nfsd takes a POSIX lock on the file in the guest.
   EXPECT_NE(Guest("cat /proc/locks").find("POSIX"), std::string::npos);
   const std::string path = Path("lock");
-  auto try_lock = [&path] {
-    const int other = open(path.c_str(), O_RDWR);
-    if (other < 0) return 100;
-    struct flock l {};
-    l.l_type = F_WRLCK;
-    l.l_whence = SEEK_SET;
-    const int rc = fcntl(other, F_SETLK, &l) == 0 ? 0 : errno;
-    close(other);
-    return rc;
-  };
+  auto try_lock = [&path] { return TryWriteLock(path); };
   const int blocked = RunInChild(try_lock);
   EXPECT_TRUE(blocked == EAGAIN || blocked == EACCES) << "another process got the lock: " << blocked;
 
@@ -471,16 +462,7 @@ TEST_F(KnfsdTest, LockHeldAcrossServerRestartOrIoFails) {
   const bool wrote = pwrite(fd.get(), "y", 1, 0) == 1 && fsync(fd.get()) == 0;
   const int write_errno = errno;
   const std::string path = Path("lock");
-  const int other = RunInChild([&path] {
-    const int ofd = open(path.c_str(), O_RDWR);
-    if (ofd < 0) return 100;
-    struct flock l {};
-    l.l_type = F_WRLCK;
-    l.l_whence = SEEK_SET;
-    const int rc = fcntl(ofd, F_SETLK, &l) == 0 ? 0 : errno;
-    close(ofd);
-    return rc;
-  });
+  const int other = RunInChild([&path] { return TryWriteLock(path); });
   // knfsd restarts with a grace period, so the lock must come back (the
   // lost-lock path is LockTest.LocksAreLostAfterARestartWithoutGrace).
   EXPECT_TRUE(wrote) << "the lock was not reclaimed in the grace period: "

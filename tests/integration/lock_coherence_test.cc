@@ -235,16 +235,7 @@ TEST_F(LocksUnderRestartsTest, LockedCountersOnTwoMountsStayExactAcrossServerCra
   ExpectCounters(2 * rounds, "across " + std::to_string(crashes) + " crashes");
   EXPECT_GT(crashes, 0) << "no crash under a held lock";
   const std::string held_path = other->Path("held");
-  auto try_lock = [&held_path] {
-    const int fd = open(held_path.c_str(), O_RDWR);
-    if (fd < 0) return 100;
-    struct flock l {};
-    l.l_type = F_WRLCK;
-    l.l_whence = SEEK_SET;
-    const int rc = fcntl(fd, F_SETLK, &l) == 0 ? 0 : errno;
-    close(fd);
-    return rc;
-  };
+  auto try_lock = [&held_path] { return TryWriteLock(held_path); };
   const int taken = RunInChild(try_lock);
   EXPECT_TRUE(taken == EAGAIN || taken == EACCES)
       << "a lock held through " << crashes << " crashes was granted to the other mount (" << taken

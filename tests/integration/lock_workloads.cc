@@ -110,6 +110,17 @@ int FlockLockFileCounter(const std::string& root, int rounds) {
   return close(lock_fd) == 0 ? 0 : Fail(17, "close queue.lock");
 }
 
+int TryWriteLock(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR);
+  if (fd < 0) return 100;
+  struct flock l {};
+  l.l_type = F_WRLCK;
+  l.l_whence = SEEK_SET;
+  const int rc = fcntl(fd, F_SETLK, &l) == 0 ? 0 : errno;
+  close(fd);
+  return rc;
+}
+
 int CounterWithLongHolds(const std::string& root, bool byte_range, int rounds,
                          const std::string& marker) {
   const std::string lock_path = root + (byte_range ? "/counter" : "/queue.lock");

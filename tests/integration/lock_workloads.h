@@ -35,6 +35,12 @@ int ByteRangeLockedCounter(const std::string& root, int rounds);
 // root/queue.lock, open root/queue.next, increment it, close, unlock.
 int FlockLockFileCounter(const std::string& root, int rounds);
 
+// Opens `path` and asks for an fcntl write lock on the whole file without
+// waiting, then closes it: 0 if granted, else the errno (EAGAIN or EACCES:
+// someone holds it), 100 if the open failed. For a child process
+// (RunInChild): a lock of the test's own process would not conflict.
+int TryWriteLock(const std::string& path);
+
 // For crashes under held locks: `rounds` read-modify-writes of a counter,
 // either root/counter under an fcntl write lock on its first 8 bytes
 // (`byte_range`) or root/queue.next under flock of root/queue.lock. Every
