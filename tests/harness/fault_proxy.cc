@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <random>
 #include <vector>
 
 #include "tests/harness/net_util.h"
@@ -61,6 +62,8 @@ struct FaultProxy::Shared {
   std::mutex target_mu;
   Endpoint target;  // GUARDED_BY(target_mu)
   std::atomic<int64_t> one_way_us{0};
+  std::atomic<int64_t> jitter_us{0};
+  std::atomic<uint64_t> seeds{0};  // one per direction, for its jitter
   std::atomic<uint64_t> bandwidth{0};
   std::atomic<bool> black_hole{false};
   std::atomic<bool> paused{false};
@@ -132,6 +135,9 @@ class FaultProxy::Connection {
     std::deque<Chunk> queue;     // a chunk with size 0 is EOF
     size_t queued_bytes = 0;
     std::vector<std::unique_ptr<char[]>> free_buffers;
+    // Used by the direction's reader only.
+    std::minstd_rand jitter_rng;
+    bool jitter_seeded = false;
   };
 
   bool Aborted() {
@@ -214,6 +220,21 @@ class FaultProxy::Connection {
     }
   }
 
+  // Arrival plus half the added RTT plus up to the jitter. The writer
+  // sends in queue order, so a chunk due earlier than the one ahead of it
+  // waits for it: a TCP stream stays in order, while two connections'
+  // chunks pass each other.
+  Clock::time_point Due(Direction& d) {
+    auto due = Clock::now() + std::chrono::microseconds(shared_.one_way_us.load());
+    if (const int64_t jitter = shared_.jitter_us.load(); jitter > 0) {
+      if (!d.jitter_seeded) d.jitter_rng.seed(shared_.seeds.fetch_add(1) + 1);
+      d.jitter_seeded = true;
+      due += std::chrono::microseconds(
+          std::uniform_int_distribution<int64_t>(0, jitter)(d.jitter_rng));
+    }
+    return due;
+  }
+
   void ReadLoop(Direction& d) {
     std::unique_ptr<char[]> buffer;
     for (;;) {
@@ -238,7 +259,7 @@ class FaultProxy::Connection {
       }
       Chunk chunk;
       chunk.size = static_cast<size_t>(n);
-      chunk.due = Clock::now() + std::chrono::microseconds(shared_.one_way_us.load());
+      chunk.due = Due(d);
       if (chunk.size >= kSmallRead) {
         chunk.data = std::move(buffer);
         chunk.recyclable = true;
@@ -444,6 +465,10 @@ void FaultProxy::PokeAll() {
 
 void FaultProxy::SetLatency(std::chrono::microseconds added_rtt) {
   shared_->one_way_us.store(added_rtt.count() / 2);
+}
+
+void FaultProxy::SetJitter(std::chrono::microseconds max) {
+  shared_->jitter_us.store(max.count());
 }
 
 std::chrono::microseconds FaultProxy::latency() const {

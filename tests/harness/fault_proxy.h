@@ -22,6 +22,11 @@
 //
 // Faults:
 //   SetLatency   applies to data read after the call.
+//   SetJitter    each chunk read after the call waits up to this much more
+//                (uniform), never passing the chunk ahead of it on its
+//                connection: replies on different connections arrive in
+//                another order than the server sent them, as on a network
+//                with several paths.
 //   SetBandwidth token bucket per direction per connection (burst: 10 ms of
 //                the rate, at least 16 KiB); changes apply at once.
 //   CutAll       every current connection is reset (SO_LINGER 0, RST) on
@@ -72,6 +77,7 @@ class FaultProxy {
   uint16_t port() const { return port_; }  // the bound port, after Start()
 
   void SetLatency(std::chrono::microseconds added_rtt);
+  void SetJitter(std::chrono::microseconds max);
   std::chrono::microseconds latency() const;
   void SetBandwidth(uint64_t bytes_per_sec);  // 0 = unlimited
   void CutAll();

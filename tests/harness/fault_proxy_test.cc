@@ -4,11 +4,13 @@
 #include "tests/harness/fault_proxy.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -115,6 +117,45 @@ TEST_F(FaultProxyTest, LatencyDoesNotCapThroughput) {
   std::printf("32 MiB echoed through 100 ms RTT in %.2f s\n",
               std::chrono::duration<double>(elapsed).count());
   close(fd);
+}
+
+// Jitter lets two connections' bytes pass each other, never one
+// connection's own.
+TEST_F(FaultProxyTest, JitterReordersConnectionsButNotBytes) {
+  proxy_.SetJitter(milliseconds(20));
+  const int a = ConnectTo(proxy_.port());
+  const int b = ConnectTo(proxy_.port());
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  std::string sent;
+  for (int i = 0; i < 50; ++i) {  // separate chunks, each with its own delay
+    const char c = static_cast<char>('A' + i % 26);
+    ASSERT_TRUE(SendAll(a, &c, 1));
+    sent += c;
+    std::this_thread::sleep_for(microseconds(300));
+  }
+  std::string echoed(sent.size(), '\0');
+  ASSERT_TRUE(RecvExact(a, echoed.data(), echoed.size()));
+  EXPECT_EQ(echoed, sent) << "one connection's bytes were reordered";
+
+  // Ping a, then b 5 ms later: without jitter a's echo is back before b is
+  // pinged; with it, b's comes first about a third of the time.
+  int b_first = 0;
+  for (int i = 0; i < 40; ++i) {
+    char c = 'x', back = 0;
+    ASSERT_TRUE(SendAll(a, &c, 1));
+    std::this_thread::sleep_for(milliseconds(5));
+    ASSERT_TRUE(SendAll(b, &c, 1));
+    pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    ASSERT_GT(poll(fds, 2, 5000), 0);
+    if ((fds[1].revents & POLLIN) && !(fds[0].revents & POLLIN)) ++b_first;
+    ASSERT_TRUE(RecvExact(a, &back, 1));
+    ASSERT_TRUE(RecvExact(b, &back, 1));
+  }
+  EXPECT_GT(b_first, 0) << "the later connection's echo never came first";
+  proxy_.SetJitter(microseconds(0));
+  close(a);
+  close(b);
 }
 
 TEST_F(FaultProxyTest, BandwidthCapHolds) {
