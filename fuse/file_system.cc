@@ -37,9 +37,12 @@ FileSystem::~FileSystem() {
 }
 
 EntryOut FileSystem::MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name,
-                               std::optional<uint64_t> stamp) {
+                               std::optional<uint64_t> stamp, InodeTable::SendMark sent,
+                               bool* overlapped) {
   EntryOut out;
-  out.ino = inodes_.Learn(entry.fh, entry.attr);
+  InodeTable::Applied applied;
+  out.ino = inodes_.Learn(entry.fh, entry.attr, sent, &applied);
+  if (overlapped) *overlapped = applied.overlapped;
   inodes_.Named(out.ino, parent, name);
   missing_.Forget(parent, name);
   out.attr = entry.attr;
@@ -65,8 +68,9 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
   if (LookupListed(cred, parent, *dir, name, reply)) return;
   const uint64_t stamp = missing_.Stamp();
   const uint64_t size_stamp = SizeStamp();
+  const auto sent = inodes_.Mark();
   client_->Lookup(cred, *dir, name,
-                  [this, cred, parent, dir = *dir, name, negative_entries, stamp, size_stamp,
+                  [this, cred, parent, dir = *dir, name, negative_entries, stamp, size_stamp, sent,
                    reply](nfs::Result<nfs::Entry> r) {
     if (!r.ok()) {
       const int err = ErrnoFromStatus(r.status());
@@ -86,8 +90,10 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
       }
       return reply(err, {});
     }
-    reply(0, MakeEntry(*r, parent, name, size_stamp));
+    bool overlapped = false;
+    EntryOut out = MakeEntry(*r, parent, name, size_stamp, sent, &overlapped);
     LookupFound(cred, parent, dir);
+    ReplyOverlapped(out.ino, overlapped, reply, std::move(out));
   });
 }
 
@@ -112,6 +118,7 @@ void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOu
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
   const uint64_t stamp = SizeStamp();
+  const auto sent = inodes_.Mark();
   if (auto fresh = inodes_.FreshAttributes(ino, InodeTable::Clock::now());
       fresh && !OpenForWriting(ino)) {
     AttrOut out{fresh->attr, std::min(options_.attr_timeout,
@@ -119,12 +126,12 @@ void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOu
     ApplyPendingSize(ino, stamp, &out.attr);
     return reply(0, std::move(out));
   }
-  client_->GetAttr(cred, *fh, [this, ino, stamp, reply](nfs::Result<nfs::Attributes> r) {
+  client_->GetAttr(cred, *fh, [this, ino, stamp, sent, reply](nfs::Result<nfs::Attributes> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-    inodes_.UpdateAttributes(ino, *r);
+    const bool overlapped = inodes_.UpdateAttributes(ino, *r, sent).overlapped;
     AttrOut out{*r, options_.attr_timeout};
     ApplyPendingSize(ino, stamp, &out.attr);
-    reply(0, std::move(out));
+    ReplyOverlapped(ino, overlapped, reply, std::move(out));
   });
 }
 
@@ -160,8 +167,9 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
                          attrs.atime_how == nfs::SetAttributes::TimeHow::kDontChange &&
                          attrs.mtime_how == nfs::SetAttributes::TimeHow::kDontChange;
   const bool truncates = attrs.size.has_value();
-  auto done = [this, ino, reply, file, size_only, truncates](uint64_t stamp,
-                                                              nfs::Result<nfs::Attributes> r) {
+  const auto sent = inodes_.Mark();
+  auto done = [this, ino, reply, file, size_only, truncates, sent](uint64_t stamp,
+                                                                    nfs::Result<nfs::Attributes> r) {
     if (!r.ok()) {
       int err = ErrnoFromStatus(r.status());
       // POSIX truncate(2) says EACCES for a file one may not write; servers
@@ -169,7 +177,7 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
       if (size_only && err == EPERM) err = EACCES;
       return reply(err, {});
     }
-    inodes_.UpdateAttributes(ino, *r);
+    inodes_.UpdateAttributes(ino, *r, sent);
     if (truncates) Resized(ino);
     AttrOut out{*r, options_.attr_timeout};
     ApplyPendingSize(ino, truncates ? std::nullopt : std::optional<uint64_t>(stamp), &out.attr);
@@ -203,11 +211,12 @@ void FileSystem::CreateNode(const nfs::Credentials& cred, InodeId parent,
   missing_.Forget(parent, name);
   NamesChanging(parent);
   const uint64_t stamp = SizeStamp();
+  const auto sent = inodes_.Mark();
   client_->Create(cred, *dir, name, req,
-                  [this, parent, name, stamp, reply](nfs::Result<nfs::Entry> r) {
+                  [this, parent, name, stamp, sent, reply](nfs::Result<nfs::Entry> r) {
     NamesChanging(parent);
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-    reply(0, MakeEntry(*r, parent, name, stamp));
+    reply(0, MakeEntry(*r, parent, name, stamp, sent));
   });
 }
 
@@ -345,11 +354,13 @@ void FileSystem::Link(const nfs::Credentials& cred, InodeId ino, InodeId new_par
   missing_.Forget(new_parent, new_name);
   NamesChanging(new_parent);
   const uint64_t stamp = SizeStamp();
+  const auto sent = inodes_.Mark();
   client_->Link(cred, *fh, *dir, new_name,
-                [this, fh = *fh, new_parent, new_name, stamp, reply](nfs::Result<nfs::Attributes> r) {
+                [this, fh = *fh, new_parent, new_name, stamp, sent,
+                 reply](nfs::Result<nfs::Attributes> r) {
                   NamesChanging(new_parent);
                   if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
-                  reply(0, MakeEntry(nfs::Entry{fh, *r}, new_parent, new_name, stamp));
+                  reply(0, MakeEntry(nfs::Entry{fh, *r}, new_parent, new_name, stamp, sent));
                 });
 }
 

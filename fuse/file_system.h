@@ -295,14 +295,28 @@ class FileSystem {
       reply(err, std::move(value));
     };
   }
+  // Answers with attributes that another reply's overlapped
+  // (InodeTable::UpdateAttributes) after dropping the kernel's: it may
+  // have kept the other reply's, older than these, and would hand them to
+  // the next stat.
+  template <typename T>
+  void ReplyOverlapped(InodeId ino, bool overlapped, const Reply<T>& reply, T out) {
+    if (!overlapped) return reply(0, std::move(out));
+    InvalidateKernelThen(ino, false,
+                         [reply, out = std::move(out)]() mutable { reply(0, std::move(out)); });
+  }
   // Some descriptor of `ino`, of any user, may write (its share access).
   bool OpenForWriting(InodeId ino);
   // Learns the entry's inode, as `name` in `parent` (see InodeTable).
   // `stamp`: SizeStamp() from before the request that found the entry;
   // nullopt when its answer is the size whatever this mount wrote (a
   // truncating create).
+  // `sent`: inodes_.Mark() from before that request; *overlapped: see
+  // InodeTable::UpdateAttributes (the caller of a LOOKUP drops the
+  // kernel's attributes before it answers).
   EntryOut MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name,
-                     std::optional<uint64_t> stamp);
+                     std::optional<uint64_t> stamp, InodeTable::SendMark sent,
+                     bool* overlapped = nullptr);
   std::shared_ptr<OpenFileState> FindOpen(uint64_t handle) const;
   uint64_t RegisterOpen(std::shared_ptr<OpenFileState> state);
   // Takes a reference on the shared open of (ino, uid), creating it if
@@ -317,9 +331,10 @@ class FileSystem {
   // Continues an open once its shared NFS open is usable.
   void OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<SharedOpen> shared,
                       OpenFlags flags, std::optional<nfs::Attributes> fresh,
-                      Reply<OpenOut> reply);
+                      InodeTable::SendMark sent, Reply<OpenOut> reply);
+  // `attr` from a reply to a request sent after `sent` (inodes_.Mark()).
   void FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags, const nfs::Attributes& attr,
-                  Reply<OpenOut> reply);
+                  InodeTable::SendMark sent, Reply<OpenOut> reply);
   // FinishOpen after the kernel's stale attributes are gone: O_TRUNC, then
   // the descriptor.
   void ContinueOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags, bool keep_cache,
@@ -362,7 +377,7 @@ class FileSystem {
   // Lock-time coherence (file_system_locks.cc): fresh attributes; if the
   // file changed, drop its clean cached data here and in the kernel.
   void RevalidateForLock(const std::shared_ptr<SharedOpen>& shared, const nfs::Attributes& fresh,
-                         std::function<void()> then);
+                         InodeTable::SendMark sent, std::function<void()> then);
   // Drops the kernel's cached attributes of `ino` (and with `data` its
   // pages) on the coherence queue's thread, then runs `then` there.
   void InvalidateKernelThen(InodeId ino, bool data, std::function<void()> then);

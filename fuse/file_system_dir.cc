@@ -101,7 +101,8 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
       e.next_offset = d.cookie;
       e.type = d.attr.Has(nfs::Attributes::kType) ? d.attr.type : nfs::FileType::kRegular;
       if (plus && !d.fh.empty()) {
-        e.entry = MakeEntry(nfs::Entry{d.fh, d.attr}, state->ino, d.name, state->buffered_stamp);
+        e.entry = MakeEntry(nfs::Entry{d.fh, d.attr}, state->ino, d.name, state->buffered_stamp,
+                            state->buffered_sent);
       } else {
         e.entry.attr = d.attr;
       }
@@ -127,7 +128,8 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
   }
   client_->ReadDir(cred, state->fh, cookie, verifier, kNfsPageBytes,
                    [state, cookie, serve, reply, out = std::move(out), used,
-                    stamp = SizeStamp()](nfs::Result<nfs::DirPage> r) mutable {
+                    stamp = SizeStamp(),
+                    sent = inodes_.Mark()](nfs::Result<nfs::DirPage> r) mutable {
                      if (!r.ok()) {
                        if (!out.empty() && cookie == 0) return reply(0, std::move(out));
                        return reply(ErrnoFromStatus(r.status()), {});
@@ -139,6 +141,7 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
                        state->buffered_after = cookie;
                        state->buffered_eof = r->eof;
                        state->buffered_stamp = stamp;
+                       state->buffered_sent = sent;
                      }
                      serve(out, used);
                      reply(0, std::move(out));
@@ -157,8 +160,10 @@ bool FileSystem::LookupListed(const nfs::Credentials& cred, InodeId parent,
       // An inode this mount knows may have changed here since the listing
       // was read: its name goes to the server.
       if (!inodes_.Knows(found.fh)) {
-        // Unknown here, so nothing of this mount's writes to it: any stamp.
-        EntryOut out = MakeEntry(found, parent, name, 0);
+        // Unknown here, so nothing of this mount's writes to it: any stamp;
+        // and no attributes applied before (if some came since, those win
+        // the doubt: a mark from before all of them).
+        EntryOut out = MakeEntry(found, parent, name, 0, InodeTable::SendMark{});
         const double seconds = std::chrono::duration<double>(left).count();
         out.entry_timeout = std::min(out.entry_timeout, seconds);
         out.attr_timeout = std::min(out.attr_timeout, seconds);

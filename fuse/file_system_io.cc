@@ -94,14 +94,14 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
                       Reply<OpenOut> reply) {
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
+  const auto sent = inodes_.Mark();
   if (!flags.write && options_.attr_timeout > 0) {
     // The attributes this open fetched (FinishOpen) may answer GETATTR.
-    const uint64_t epoch = inodes_.Epoch();
     const auto fresh_for = std::chrono::duration_cast<InodeTable::Clock::duration>(
         std::chrono::duration<double>(options_.attr_timeout));
-    const auto sent = InodeTable::Clock::now();
-    reply = [this, ino, epoch, sent, fresh_for, reply = std::move(reply)](int err, OpenOut out) {
-      if (err == 0) inodes_.FreshUntil(ino, epoch, sent + fresh_for);
+    const auto sent_at = InodeTable::Clock::now();
+    reply = [this, ino, sent, sent_at, fresh_for, reply = std::move(reply)](int err, OpenOut out) {
+      if (err == 0) inodes_.FreshUntil(ino, sent, sent_at + fresh_for);
       reply(err, std::move(out));
     };
   }
@@ -111,13 +111,13 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
     // Wait for an OPEN under way, then use (and maybe widen) the open.
     std::unique_lock<std::mutex> lock(shared->mu);
     if (!shared->ready) {
-      shared->waiting.push_back([this, cred, shared, flags, reply] {
-        OpenWithShared(cred, shared, flags, std::nullopt, reply);
+      shared->waiting.push_back([this, cred, shared, flags, sent, reply] {
+        OpenWithShared(cred, shared, flags, std::nullopt, sent, reply);
       });
       return;
     }
     lock.unlock();
-    OpenWithShared(cred, shared, flags, std::nullopt, std::move(reply));
+    OpenWithShared(cred, shared, flags, std::nullopt, sent, std::move(reply));
     return;
   }
   // The first open of this file by this user: ask for read access too (a
@@ -126,8 +126,8 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
   // read in the same compound.
   uint64_t mark = 0;
   const uint32_t read_first = ReadFirstSize(ino, flags, *shared->cache, &mark);
-  auto opened = [this, cred, shared, flags, mark, reply](nfs::Result<nfs::OpenResult> r,
-                                                         bool read) {
+  auto opened = [this, cred, shared, flags, mark, sent, reply](nfs::Result<nfs::OpenResult> r,
+                                                               bool read) {
     int err = r.ok() ? 0 : ErrnoFromStatus(r.status());
     if (r.ok() && r->fh != shared->fh) {
       // The name leads to another file now: not this inode's to open.
@@ -144,7 +144,7 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
                           r->first_read->data);
     }
     SharedReady(shared, 0, r->file, read, flags.write);
-    FinishOpen(shared, flags, r->attr, reply);
+    FinishOpen(shared, flags, r->attr, sent, reply);
   };
   OpenByName(cred, ino, *fh, true, flags.write, read_first,
              [this, cred, ino, fh = *fh, flags, opened](nfs::Result<nfs::OpenResult> r) {
@@ -206,7 +206,7 @@ void FileSystem::OpenByName(const nfs::Credentials& cred, InodeId ino, const nfs
 
 void FileSystem::OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<SharedOpen> shared,
                                 OpenFlags flags, std::optional<nfs::Attributes> fresh,
-                                Reply<OpenOut> reply) {
+                                InodeTable::SendMark sent, Reply<OpenOut> reply) {
   std::shared_ptr<nfs::OpenFile> file;
   bool need_read, need_write;
   int open_error;
@@ -221,16 +221,16 @@ void FileSystem::OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<Sh
     DropShared(shared);
     return reply(open_error, {});
   }
-  auto revalidate = [this, cred, shared, flags, fresh, reply]() {
-    if (fresh) return FinishOpen(shared, flags, *fresh, reply);
+  auto revalidate = [this, cred, shared, flags, fresh, sent, reply]() {
+    if (fresh) return FinishOpen(shared, flags, *fresh, sent, reply);
     // Close-to-open: this open sent no OPEN, so fetch the attributes; by
     // the name, if known, which must still lead here (see OpenByName).
-    auto finish = [this, shared, flags, reply](nfs::Result<nfs::Attributes> a) {
+    auto finish = [this, shared, flags, sent, reply](nfs::Result<nfs::Attributes> a) {
       if (!a.ok()) {
         DropShared(shared);
         return reply(ErrnoFromStatus(a.status()), {});
       }
-      FinishOpen(shared, flags, *a, reply);
+      FinishOpen(shared, flags, *a, sent, reply);
     };
     const auto name = inodes_.NameOf(shared->ino);
     const auto dir = name ? HandleOf(name->parent) : std::nullopt;
@@ -262,8 +262,9 @@ void FileSystem::OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<Sh
 // The open has its NFS open and fresh attributes: decide about the
 // kernel's cached pages, apply O_TRUNC, hand out the descriptor.
 void FileSystem::FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags,
-                            const nfs::Attributes& attr, Reply<OpenOut> reply) {
-  const auto previous = inodes_.UpdateAttributes(shared->ino, attr);
+                            const nfs::Attributes& attr, InodeTable::SendMark sent,
+                            Reply<OpenOut> reply) {
+  const auto previous = inodes_.UpdateAttributes(shared->ino, attr, sent).previous_change;
   const bool changed =
       !(previous && attr.Has(nfs::Attributes::kChange) && *previous == attr.change);
   if (changed) {
@@ -300,12 +301,13 @@ void FileSystem::ContinueOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flag
     size0.size = 0;
     auto file = shared->File();
     client_->SetAttr(shared->cred, shared->fh, size0, file.get(),
-                     [this, state, out, reply](nfs::Result<nfs::Attributes> t) mutable {
+                     [this, state, out, sent = inodes_.Mark(),
+                      reply](nfs::Result<nfs::Attributes> t) mutable {
                        if (!t.ok()) {
                          DropShared(state->shared);
                          return reply(ErrnoFromStatus(t.status()), {});
                        }
-                       inodes_.UpdateAttributes(state->ino, *t);
+                       inodes_.UpdateAttributes(state->ino, *t, sent);
                        Resized(state->ino);
                        out.keep_cache = false;
                        out.handle = RegisterOpen(std::move(state));
@@ -332,12 +334,14 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
   // A truncating create's answer is the size, whatever this mount wrote.
   const std::optional<uint64_t> stamp =
       req.truncate ? std::nullopt : std::optional<uint64_t>(SizeStamp());
+  const auto sent = inodes_.Mark();
   client_->Open(cred, *dir, name, req,
-                [this, cred, parent, name, flags, stamp, reply](nfs::Result<nfs::OpenResult> r) {
+                [this, cred, parent, name, flags, stamp, sent,
+                 reply](nfs::Result<nfs::OpenResult> r) {
     NamesChanging(parent);
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     CreateOut out;
-    out.entry = MakeEntry(nfs::Entry{r->fh, r->attr}, parent, name, stamp);
+    out.entry = MakeEntry(nfs::Entry{r->fh, r->attr}, parent, name, stamp, sent);
     if (flags.truncate) Resized(out.entry.ino);
     bool created;
     auto shared = AcquireShared(out.entry.ino, r->fh, cred, &created);
@@ -362,17 +366,17 @@ void FileSystem::Create(const nfs::Credentials& cred, InodeId parent, const std:
     auto cache = FindCache(out.entry.ino);
     rw.truncate = flags.truncate && !flags.exclusive && cache && cache->HasUncommitted();
     if (created) {
-      FinishOpen(shared, rw, r->attr, std::move(finish));
+      FinishOpen(shared, rw, r->attr, sent, std::move(finish));
     } else {
       std::unique_lock<std::mutex> lock(shared->mu);
       if (!shared->ready) {
-        shared->waiting.push_back([this, cred, shared, rw, attr = r->attr, finish] {
-          OpenWithShared(cred, shared, rw, attr, finish);
+        shared->waiting.push_back([this, cred, shared, rw, attr = r->attr, sent, finish] {
+          OpenWithShared(cred, shared, rw, attr, sent, finish);
         });
         return;
       }
       lock.unlock();
-      OpenWithShared(cred, shared, rw, r->attr, std::move(finish));
+      OpenWithShared(cred, shared, rw, r->attr, sent, std::move(finish));
     }
   });
 }

@@ -52,8 +52,9 @@ void FileSystem::InvalidateKernelThen(InodeId ino, bool data, std::function<void
 }
 
 void FileSystem::RevalidateForLock(const std::shared_ptr<SharedOpen>& shared,
-                                   const nfs::Attributes& fresh, std::function<void()> then) {
-  if (fresh.Has(nfs::Attributes::kChange)) inodes_.UpdateAttributes(shared->ino, fresh);
+                                   const nfs::Attributes& fresh, InodeTable::SendMark sent,
+                                   std::function<void()> then) {
+  if (fresh.Has(nfs::Attributes::kChange)) inodes_.UpdateAttributes(shared->ino, fresh, sent);
   counters_->lock_invalidations++;
   shared->cache->DropClean();
   InvalidateKernelThen(shared->ino, true, std::move(then));
@@ -150,13 +151,13 @@ void FileSystem::TryLock(std::shared_ptr<SharedOpen> shared, uint64_t owner, uin
                          Interrupted interrupted, Reply<None> reply) {
   client_->Lock(shared->cred, shared->File().get(), owner, type, start, LockLength(start, end),
                 [this, shared, owner, pid, type, start, end, wait, interrupted,
-                 reply](nfs::Result<nfs::Attributes> r) {
+                 sent = inodes_.Mark(), reply](nfs::Result<nfs::Attributes> r) {
                   if (r.ok()) {
                     {
                       std::lock_guard<std::mutex> lock(mu_);
                       lock_pids_[{shared->ino, owner}] = pid;
                     }
-                    return RevalidateForLock(shared, *r, [reply] { reply(0, {}); });
+                    return RevalidateForLock(shared, *r, sent, [reply] { reply(0, {}); });
                   }
                   if (!r.status().IsNfs(nfs::v4::NFS4ERR_DENIED)) {
                     return reply(ErrnoFromStatus(r.status()), {});

@@ -57,6 +57,7 @@ struct FileSystem::DirState {
   uint64_t buffered_after = 0;          // GUARDED_BY(mu): cookie they follow
   bool buffered_eof = false;            // GUARDED_BY(mu)
   uint64_t buffered_stamp = 0;          // GUARDED_BY(mu): SizeStamp() before their READDIR
+  InodeTable::SendMark buffered_sent;   // GUARDED_BY(mu): inodes_.Mark() before it
 };
 
 }  // namespace floatmount::fuse

@@ -4,10 +4,12 @@ namespace floatmount::fuse {
 
 InodeTable::InodeTable(nfs::FileHandle root) {
   by_fh_[Key(root)] = kRootInode;
-  entries_[kRootInode] = Entry{std::move(root), 1, {}, std::nullopt, 0, {}};
+  entries_[kRootInode].fh = std::move(root);
+  entries_[kRootInode].lookups = 1;
 }
 
-InodeId InodeTable::Learn(const nfs::FileHandle& fh, const nfs::Attributes& attr) {
+InodeId InodeTable::Learn(const nfs::FileHandle& fh, const nfs::Attributes& attr, SendMark sent,
+                          Applied* applied) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string key = Key(fh);
   auto it = by_fh_.find(key);
@@ -21,7 +23,10 @@ InodeId InodeTable::Learn(const nfs::FileHandle& fh, const nfs::Attributes& attr
   }
   Entry& e = entries_[ino];
   if (ino != kRootInode) ++e.lookups;
-  if (attr.valid != 0) e.attr = attr;
+  if (attr.valid != 0) {
+    const Applied a = ApplyLocked(e, attr, sent);
+    if (applied) *applied = a;
+  }
   return ino;
 }
 
@@ -111,14 +116,12 @@ std::optional<nfs::FileHandle> InodeTable::Handle(InodeId ino) const {
   return it->second.fh;
 }
 
-std::optional<uint64_t> InodeTable::UpdateAttributes(InodeId ino, const nfs::Attributes& attr) {
+InodeTable::Applied InodeTable::UpdateAttributes(InodeId ino, const nfs::Attributes& attr,
+                                                 SendMark sent) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);
-  if (it == entries_.end()) return std::nullopt;
-  std::optional<uint64_t> previous;
-  if (it->second.attr.Has(nfs::Attributes::kChange)) previous = it->second.attr.change;
-  it->second.attr = attr;
-  return previous;
+  if (it == entries_.end()) return {};
+  return ApplyLocked(it->second, attr, sent);
 }
 
 bool InodeTable::Knows(const nfs::FileHandle& fh) const {
@@ -133,9 +136,45 @@ std::optional<nfs::Attributes> InodeTable::Attributes(InodeId ino) const {
   return it->second.attr;
 }
 
-uint64_t InodeTable::Epoch() const {
+namespace {
+
+// The same version of the file: nothing an overlap could reorder.
+bool SameVersion(const nfs::Attributes& a, const nfs::Attributes& b) {
+  using A = nfs::Attributes;
+  if (a.Has(A::kChange) != b.Has(A::kChange) || (a.Has(A::kChange) && a.change != b.change)) {
+    return false;
+  }
+  return a.size == b.size && a.mtime == b.mtime && a.ctime == b.ctime;
+}
+
+}  // namespace
+
+InodeTable::Applied InodeTable::ApplyLocked(Entry& e, const nfs::Attributes& attr,
+                                            SendMark sent) {
+  Applied result;
+  if (e.attr.Has(nfs::Attributes::kChange)) result.previous_change = e.attr.change;
+  const bool same = SameVersion(e.attr, attr);
+  // Applied here since this one's request went out: either may be the
+  // newer. Only attributes asked for after all others were applied are
+  // newer than all of them.
+  const bool applied_since = e.applied > sent.applied;
+  e.uncertain = applied_since && (e.uncertain || !same);
+  // Handed to the kernel since, or so shortly before that the kernel may
+  // take them only after this request went out: it applies a reply when
+  // the thread that asked runs again.
+  const auto now = Clock::now();
+  result.overlapped =
+      !same && (e.handed > sent.applied || e.handed_at + kKernelApplyWindow > sent.at);
+  e.handed_at = now;
+  e.attr = attr;
+  e.applied_before = e.applied;
+  e.handed = e.applied = ++applied_;
+  return result;
+}
+
+InodeTable::SendMark InodeTable::Mark() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return epoch_;
+  return SendMark{epoch_, applied_, Clock::now()};
 }
 
 void InodeTable::Changed() {
@@ -143,22 +182,31 @@ void InodeTable::Changed() {
   ++epoch_;
 }
 
-void InodeTable::FreshUntil(InodeId ino, uint64_t epoch, Clock::time_point until) {
+void InodeTable::FreshUntil(InodeId ino, SendMark sent, Clock::time_point until) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);
-  if (it == entries_.end() || epoch != epoch_) return;
-  it->second.fresh_epoch = epoch;
-  it->second.fresh_until = until;
+  if (it == entries_.end() || sent.epoch != epoch_) return;
+  Entry& e = it->second;
+  // Exactly one application since the OPEN was sent: its own.
+  if (e.applied <= sent.applied || e.applied_before > sent.applied || e.uncertain) return;
+  e.fresh_epoch = sent.epoch;
+  e.fresh_applied = e.applied;
+  e.fresh_until = until;
 }
 
 std::optional<InodeTable::Fresh> InodeTable::FreshAttributes(InodeId ino,
-                                                             Clock::time_point now) const {
+                                                             Clock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);
-  if (it == entries_.end() || it->second.fresh_epoch != epoch_ || now >= it->second.fresh_until) {
+  if (it == entries_.end()) return std::nullopt;
+  Entry& e = it->second;
+  if (e.fresh_epoch != epoch_ || e.fresh_applied != e.applied || e.uncertain ||
+      now >= e.fresh_until) {
     return std::nullopt;
   }
-  return Fresh{it->second.attr, it->second.fresh_until - now};
+  e.handed = ++applied_;
+  e.handed_at = Clock::now();
+  return Fresh{e.attr, e.fresh_until - now};
 }
 
 InodeTable::Version InodeTable::VersionOf(InodeId ino) const {
@@ -167,7 +215,7 @@ InodeTable::Version InodeTable::VersionOf(InodeId ino) const {
   auto it = entries_.find(ino);
   if (it == entries_.end()) return v;
   const nfs::Attributes& a = it->second.attr;
-  if (a.Has(nfs::Attributes::kChange)) v.change = a.change;
+  if (a.Has(nfs::Attributes::kChange)) v.change = it->second.uncertain ? kUncertainChange : a.change;
   if (a.Has(nfs::Attributes::kSize)) v.size = a.size;
   return v;
 }

@@ -37,8 +37,13 @@ class InodeTable {
  public:
   explicit InodeTable(nfs::FileHandle root);
 
-  // Records that the kernel learned `fh` once more; returns its inode.
-  InodeId Learn(const nfs::FileHandle& fh, const nfs::Attributes& attr);
+  // Records that the kernel learned `fh` once more, with `attr` from a
+  // reply to a request sent at `sent` (see UpdateAttributes); returns its
+  // inode.
+  struct SendMark;
+  struct Applied;
+  InodeId Learn(const nfs::FileHandle& fh, const nfs::Attributes& attr, SendMark sent,
+                Applied* applied = nullptr);
   // The kernel forgets `count` lookups of `ino`.
   void Forget(InodeId ino, uint64_t count);
 
@@ -60,25 +65,60 @@ class InodeTable {
   // The inode last learned as `name` in `parent`, if any.
   std::optional<InodeId> InodeAt(InodeId parent, const std::string& name) const;
   bool Knows(const nfs::FileHandle& fh) const;  // an inode of `fh` is in the table
-  // Updates the remembered attributes; returns the previous change value.
-  std::optional<uint64_t> UpdateAttributes(InodeId ino, const nfs::Attributes& attr);
+  // Replies to requests on several connections are applied in another
+  // order than the server answered them, so the attributes applied last
+  // are not always the newest. `sent` is Mark() from before the reply's
+  // request went out:
+  // - if other attributes of the file were applied since, either may be
+  //   the newer: the file's version is uncertain (VersionOf) until
+  //   attributes come that were asked for after all others were applied;
+  // - the kernel applies a reply's attributes only if none came since its
+  //   request went out (FUSE's attr_version), and when the thread that
+  //   asked runs again, which may be later: of two replies out at once it
+  //   keeps the one it took first, older or not, while the other's caller
+  //   sees the other. A size a process saw could then be followed by an
+  //   older one from the kernel's cache. So a reply is `overlapped` if
+  //   different attributes of the file were handed out (applied here, or
+  //   FreshAttributes) since its request went out or within
+  //   kKernelApplyWindow before; FileSystem drops the kernel's attributes
+  //   before it answers it.
+  static constexpr std::chrono::milliseconds kKernelApplyWindow{100};
+  struct SendMark {
+    uint64_t epoch = 0;    // Changed() count
+    uint64_t applied = 0;  // attribute applications and hand-outs, all inodes
+    std::chrono::steady_clock::time_point at{};  // when
+  };
+  SendMark Mark() const;
+  struct Applied {
+    std::optional<uint64_t> previous_change;  // the change attribute before
+    bool overlapped = false;
+  };
+  Applied UpdateAttributes(InodeId ino, const nfs::Attributes& attr, SendMark sent);
   std::optional<nfs::Attributes> Attributes(InodeId ino) const;
   // Attributes fresh from an OPEN that GETATTR may answer without asking
-  // the server again (FileSystem::GetAttr says when). Each change this
-  // mount makes to any file (a write, SETATTR, link, remove, rename)
-  // calls Changed() as it starts and as it ends, which ends every such
-  // answer: `epoch`, Epoch() from before the OPEN was sent, must still be
-  // current when the attributes are marked and when they are used.
+  // the server again (FileSystem::GetAttr says when). Marked only if they
+  // are the newest this table has, and used only while they are:
+  // - each change this mount makes to any file (a write, SETATTR, link,
+  //   remove, rename) calls Changed() as it starts and as it ends;
+  // - replies may be applied out of the order the server answered them
+  //   (several connections): another reply's attributes applied between
+  //   the OPEN's sending and its own may be newer than the OPEN's, and any
+  //   applied after the mark may be older or newer. Either ends it.
+  // `sent` is Mark() from before the OPEN was sent; FreshUntil comes
+  // after the OPEN's attributes were applied (UpdateAttributes).
   using Clock = std::chrono::steady_clock;
-  uint64_t Epoch() const;
   void Changed();
-  void FreshUntil(InodeId ino, uint64_t epoch, Clock::time_point until);
+  void FreshUntil(InodeId ino, SendMark sent, Clock::time_point until);
   struct Fresh {
     nfs::Attributes attr;
     Clock::duration left;
   };
-  std::optional<Fresh> FreshAttributes(InodeId ino, Clock::time_point now) const;
-  // The change attribute and size last seen (0: unknown), for each read.
+  // Hands them out: a reply to a request out meanwhile overlaps them.
+  std::optional<Fresh> FreshAttributes(InodeId ino, Clock::time_point now);
+  // The change attribute and size last seen (0: unknown), for each read;
+  // kUncertainChange while overlapping replies leave it uncertain, which
+  // no cached data was read under before.
+  static constexpr uint64_t kUncertainChange = ~uint64_t{0};
   struct Version {
     uint64_t change = 0;
     uint64_t size = 0;
@@ -94,7 +134,13 @@ class InodeTable {
     uint64_t lookups = 0;
     nfs::Attributes attr;
     std::optional<Name> name;
-    uint64_t fresh_epoch = 0;             // FreshUntil's, valid while it is epoch_
+    uint64_t applied = 0;         // applied_ when `attr` was last set
+    uint64_t applied_before = 0;  // and when it was set before that
+    uint64_t handed = 0;          // applied_ when last applied or handed out
+    Clock::time_point handed_at{};  // and when
+    bool uncertain = false;       // overlapped (UpdateAttributes)
+    uint64_t fresh_epoch = 0;     // FreshUntil's, valid while it is epoch_
+    uint64_t fresh_applied = 0;   // and while it is `applied`
     Clock::time_point fresh_until{};
   };
   static std::string Key(const nfs::FileHandle& fh) {
@@ -104,6 +150,7 @@ class InodeTable {
     return std::to_string(parent) + '/' + name;
   }
   void UnnameLocked(Entry& e, InodeId ino);
+  Applied ApplyLocked(Entry& e, const nfs::Attributes& attr, SendMark sent);
 
   mutable std::mutex mu_;
   std::unordered_map<InodeId, Entry> entries_;       // GUARDED_BY(mu_)
@@ -111,6 +158,7 @@ class InodeTable {
   std::unordered_map<std::string, InodeId> by_name_;  // GUARDED_BY(mu_): NameKey -> inode
   InodeId next_ = kRootInode + 1;                    // GUARDED_BY(mu_)
   uint64_t epoch_ = 1;                               // GUARDED_BY(mu_): see Changed
+  uint64_t applied_ = 0;                             // GUARDED_BY(mu_): see ApplyLocked
 };
 
 }  // namespace floatmount::fuse

@@ -14,14 +14,14 @@ TEST(InodeTableTest, RootIsInodeOneAndNeverForgotten) {
   EXPECT_EQ(t.Handle(kRootInode), Fh(0));
   t.Forget(kRootInode, 100);
   EXPECT_TRUE(t.Handle(kRootInode));
-  EXPECT_EQ(t.Learn(Fh(0), {}), kRootInode);
+  EXPECT_EQ(t.Learn(Fh(0), {}, t.Mark()), kRootInode);
 }
 
 TEST(InodeTableTest, OneInodePerHandleUntilForgotten) {
   InodeTable t(Fh(0));
-  const InodeId a = t.Learn(Fh(1), {});
-  EXPECT_EQ(t.Learn(Fh(1), {}), a);
-  const InodeId b = t.Learn(Fh(2), {});
+  const InodeId a = t.Learn(Fh(1), {}, t.Mark());
+  EXPECT_EQ(t.Learn(Fh(1), {}, t.Mark()), a);
+  const InodeId b = t.Learn(Fh(2), {}, t.Mark());
   EXPECT_NE(a, b);
   EXPECT_EQ(t.lookups(a), 2u);
   t.Forget(a, 1);
@@ -29,7 +29,7 @@ TEST(InodeTableTest, OneInodePerHandleUntilForgotten) {
   t.Forget(a, 1);
   EXPECT_FALSE(t.Handle(a));
   EXPECT_EQ(t.size(), 2u);  // root and b
-  EXPECT_NE(t.Learn(Fh(1), {}), a);  // a fresh number after it was forgotten
+  EXPECT_NE(t.Learn(Fh(1), {}, t.Mark()), a);  // a fresh number after it was forgotten
 }
 
 TEST(InodeTableTest, RemembersTheLastAttributes) {
@@ -37,11 +37,26 @@ TEST(InodeTableTest, RemembersTheLastAttributes) {
   nfs::Attributes attr;
   attr.valid = nfs::Attributes::kChange;
   attr.change = 5;
-  const InodeId a = t.Learn(Fh(1), attr);
+  const InodeId a = t.Learn(Fh(1), attr, t.Mark());
   attr.change = 6;
-  EXPECT_EQ(t.UpdateAttributes(a, attr), 5u);
+  EXPECT_EQ(t.UpdateAttributes(a, attr, t.Mark()).previous_change, 5u);
   EXPECT_EQ(t.Attributes(a)->change, 6u);
-  EXPECT_FALSE(t.UpdateAttributes(999, attr));
+  EXPECT_EQ(t.VersionOf(a).change, 6u);
+  EXPECT_FALSE(t.UpdateAttributes(999, attr, t.Mark()).previous_change);
+}
+
+// The OPEN's reply: its attributes are applied, then marked fresh.
+void Opened(InodeTable& t, InodeId ino, InodeTable::SendMark sent, const nfs::Attributes& attr,
+            InodeTable::Clock::time_point until) {
+  t.UpdateAttributes(ino, attr, sent);
+  t.FreshUntil(ino, sent, until);
+}
+
+nfs::Attributes Size(uint64_t size) {
+  nfs::Attributes attr;
+  attr.valid = nfs::Attributes::kSize;
+  attr.size = size;
+  return attr;
 }
 
 // Attributes from an OPEN answer GETATTR until their time runs out, and
@@ -50,31 +65,140 @@ TEST(InodeTableTest, RemembersTheLastAttributes) {
 TEST(InodeTableTest, FreshAttributesLastUntilTheirTimeOrTheNextChange) {
   using namespace std::chrono_literals;
   InodeTable t(Fh(0));
-  nfs::Attributes attr;
-  attr.valid = nfs::Attributes::kSize;
-  attr.size = 7;
-  const InodeId a = t.Learn(Fh(1), attr);
+  const InodeId a = t.Learn(Fh(1), Size(3), t.Mark());
   const auto now = InodeTable::Clock::now();
   EXPECT_FALSE(t.FreshAttributes(a, now)) << "nothing marked yet";
 
-  t.FreshUntil(a, t.Epoch(), now + 10s);
+  Opened(t, a, t.Mark(), Size(7), now + 10s);
   auto fresh = t.FreshAttributes(a, now + 4s);
   ASSERT_TRUE(fresh);
   EXPECT_EQ(fresh->attr.size, 7u);
   EXPECT_EQ(fresh->left, 6s);
   EXPECT_FALSE(t.FreshAttributes(a, now + 10s)) << "past its time";
 
-  t.FreshUntil(a, t.Epoch(), now + 10s);
+  Opened(t, a, t.Mark(), Size(7), now + 10s);
   t.Changed();
   EXPECT_FALSE(t.FreshAttributes(a, now)) << "a change through this mount ended it";
 
   // The OPEN was sent before a change started: its reply may predate it.
-  const uint64_t before = t.Epoch();
+  const auto before = t.Mark();
   t.Changed();
-  t.FreshUntil(a, before, now + 10s);
+  Opened(t, a, before, Size(7), now + 10s);
   EXPECT_FALSE(t.FreshAttributes(a, now));
 
   EXPECT_FALSE(t.FreshAttributes(999, now)) << "an unknown inode";
+}
+
+// Replies on several connections are applied out of the server's order.
+// The size the kernel last saw must never be answered with an older one.
+TEST(InodeTableTest, FreshAttributesAreOnlyTheNewestApplied) {
+  using namespace std::chrono_literals;
+  InodeTable t(Fh(0));
+  const InodeId a = t.Learn(Fh(1), Size(3), t.Mark());
+  const InodeId b = t.Learn(Fh(2), Size(3), t.Mark());
+  const auto now = InodeTable::Clock::now();
+
+  // A GETATTR sent after the OPEN, answered after it (size 9), applied
+  // before it (size 7): the OPEN's attributes are older than the kernel's.
+  auto sent = t.Mark();
+  t.UpdateAttributes(a, Size(9), t.Mark());
+  Opened(t, a, sent, Size(7), now + 10s);
+  EXPECT_FALSE(t.FreshAttributes(a, now)) << "another reply came between";
+
+  // Any reply applied after the mark, older or newer, ends it.
+  Opened(t, a, t.Mark(), Size(7), now + 10s);
+  ASSERT_TRUE(t.FreshAttributes(a, now));
+  t.UpdateAttributes(a, Size(5), t.Mark());
+  EXPECT_FALSE(t.FreshAttributes(a, now)) << "a GETATTR's";
+  Opened(t, a, t.Mark(), Size(7), now + 10s);
+  t.Learn(Fh(1), Size(5), t.Mark());
+  EXPECT_FALSE(t.FreshAttributes(a, now)) << "a LOOKUP's";
+
+  // Other files' replies do not.
+  Opened(t, a, t.Mark(), Size(7), now + 10s);
+  t.UpdateAttributes(b, Size(1), t.Mark());
+  EXPECT_TRUE(t.FreshAttributes(a, now));
+  sent = t.Mark();
+  t.UpdateAttributes(b, Size(2), t.Mark());
+  Opened(t, a, sent, Size(7), now + 10s);
+  EXPECT_TRUE(t.FreshAttributes(a, now));
+
+  // A mark with no application of the OPEN's own is refused.
+  t.Changed();
+  t.FreshUntil(a, t.Mark(), now + 10s);
+  EXPECT_FALSE(t.FreshAttributes(a, now));
+}
+
+nfs::Attributes Version(uint64_t change) {
+  nfs::Attributes attr;
+  attr.valid = nfs::Attributes::kChange | nfs::Attributes::kSize;
+  attr.change = change;
+  attr.size = change * 100;
+  return attr;
+}
+
+// A request that went out long after every attribute was handed out.
+InodeTable::SendMark Later(const InodeTable& t) {
+  auto mark = t.Mark();
+  mark.at += std::chrono::seconds(1);
+  return mark;
+}
+
+// Two replies whose requests were out at once may be applied in either
+// order: the second is flagged (FileSystem then drops the kernel's copy)
+// and the file's version is uncertain until attributes asked for after
+// both come.
+TEST(InodeTableTest, OverlappingRepliesAreFlaggedAndLeaveTheVersionUncertain) {
+  using namespace std::chrono_literals;
+  InodeTable t(Fh(0));
+  const InodeId a = t.Learn(Fh(1), Version(1), t.Mark());
+  const InodeId b = t.Learn(Fh(2), Version(1), t.Mark());
+
+  const auto first = Later(t);
+  const auto second = Later(t);
+  EXPECT_FALSE(t.UpdateAttributes(a, Version(3), second).overlapped) << "nothing since";
+  EXPECT_EQ(t.VersionOf(a).change, 3u);
+  const auto older = t.UpdateAttributes(a, Version(2), first);
+  EXPECT_TRUE(older.overlapped);
+  EXPECT_EQ(older.previous_change, 3u);
+  EXPECT_EQ(t.VersionOf(a).change, InodeTable::kUncertainChange);
+  EXPECT_EQ(t.VersionOf(a).size, 200u);
+  EXPECT_EQ(t.VersionOf(b).change, 1u) << "another file";
+  const auto now = InodeTable::Clock::now();
+  Opened(t, a, first, Version(2), now + 10s);
+  EXPECT_FALSE(t.FreshAttributes(a, now)) << "uncertain";
+
+  // The same version again, from a request out before: no news, still
+  // uncertain.
+  EXPECT_FALSE(t.UpdateAttributes(a, Version(2), first).overlapped);
+  EXPECT_EQ(t.VersionOf(a).change, InodeTable::kUncertainChange);
+  // Asked for after both: certain.
+  EXPECT_FALSE(t.UpdateAttributes(a, Version(4), Later(t)).overlapped);
+  EXPECT_EQ(t.VersionOf(a).change, 4u);
+
+  // Through LOOKUP (Learn) too.
+  const auto out = t.Mark();
+  t.UpdateAttributes(a, Version(6), t.Mark());
+  InodeTable::Applied applied;
+  EXPECT_EQ(t.Learn(Fh(1), Version(5), out, &applied), a);
+  EXPECT_TRUE(applied.overlapped);
+  EXPECT_EQ(t.VersionOf(a).change, InodeTable::kUncertainChange);
+
+  // Attributes handed out from an OPEN's count as applied ones: a GETATTR
+  // out meanwhile overlaps them.
+  t.UpdateAttributes(a, Version(7), t.Mark());
+  const auto later = InodeTable::Clock::now();
+  Opened(t, a, t.Mark(), Version(7), later + 10s);
+  const auto getattr = t.Mark();
+  ASSERT_TRUE(t.FreshAttributes(a, later));
+  EXPECT_TRUE(t.UpdateAttributes(a, Version(8), getattr).overlapped);
+
+  // Handed out just before a request went out: the kernel may take them
+  // only after, so they overlap it too. Not a second later.
+  t.UpdateAttributes(a, Version(9), Later(t));
+  EXPECT_TRUE(t.UpdateAttributes(a, Version(10), t.Mark()).overlapped);
+  EXPECT_FALSE(t.UpdateAttributes(a, Version(11), Later(t)).overlapped);
+  EXPECT_EQ(t.VersionOf(a).change, 11u);
 }
 
 }  // namespace
