@@ -66,7 +66,7 @@ stage "ASan/UBSan tests"
 # the torture test runs 4 seeds of 1000 ops, and the torture under server
 # restarts 2 seeds of 1500 (129 s at its 3000), the one under failover 1 of 2000,
 # the one under cuts 2 of 1500, the locks under server crashes 8 rounds a
-# worker (about 5 crashes; the release pass runs 20), under cuts 20.
+# worker (about 5 crashes; the release pass runs 16), under cuts 20.
 # A chosen subset (it was a third of CI's time): every unit test and the
 # integration tests of the agent's own code paths over NFSv4.1 (engine,
 # recovery, trunking, cache, locks, POSIX suites, torture). Left to the

@@ -147,8 +147,8 @@ TEST_F(LockCoherenceTest, FlockLockFileProtocolIsExact) {
 // worker's hold, so the workers alone would not see a reclaim left out; a
 // lock the test holds through every crash must still keep the other mount
 // out at the end (with LOCK reclaim broken on purpose, it did not).
-//   FLOATMOUNT_LOCK_RESTART_ROUNDS  updates per worker (default 20: 5 long
-//                                   holds each, about 10 crashes, 65 s; 40:
+//   FLOATMOUNT_LOCK_RESTART_ROUNDS  updates per worker (default 16: 4 long
+//                                   holds each, about 8 crashes, 55 s; 40:
 //                                   20-25 crashes, 126-146 s)
 class LocksUnderRestartsTest : public LockCoherenceTest {
  protected:
@@ -173,7 +173,7 @@ class LocksUnderRestartsTest : public LockCoherenceTest {
 
 TEST_F(LocksUnderRestartsTest, LockedCountersOnTwoMountsStayExactAcrossServerCrashes) {
   if (kernel_client()) GTEST_SKIP() << "no floatmount mount";
-  const int rounds = static_cast<int>(EnvNumber("FLOATMOUNT_LOCK_RESTART_ROUNDS", 20));
+  const int rounds = static_cast<int>(EnvNumber("FLOATMOUNT_LOCK_RESTART_ROUNDS", 16));
   ASSERT_TRUE(MakeCounters());
   FloatMount* other = MountSecond(kManySessions);
   ASSERT_NE(other, nullptr);

@@ -10,8 +10,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <functional>
+#include <future>
 #include <string>
 
+#include "tests/harness/fault_proxy.h"
 #include "tests/integration/mount_fixture.h"
 
 namespace floatmount::testing {
@@ -150,6 +154,81 @@ TEST_F(PosixAttrCacheExpiryTest, AnotherMountsWriteShowsWithinActimeo) {
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(FStat(fd.get()).st_size, 13);
   EXPECT_LE(waited, Scaled(std::chrono::milliseconds(3000))) << "actimeo=2";
+}
+
+// While another mount appends, no process on this one may see the file's
+// size go back (`tail -f` would say the file was truncated). Every chunk
+// through the proxy waits up to 3 ms more (FaultProxy::SetJitter), so two
+// requests about the file are often out at once. The kernel takes a
+// reply's attributes only if none came since its request went out, and
+// only when the thread that asked runs again: of two replies it may keep
+// the older while the other's caller saw the newer, and answer the next
+// stat from it (InodeTable::UpdateAttributes). Found so, and fixed: that,
+// and an OPEN's attributes, older than a GETATTR's applied before them,
+// answering GETATTR (the shared-file stress's watcher saw a file shrink,
+// once, in an ASan run).
+class PosixAttrOrderTest : public MountTest {};
+
+// Loops until `deadline`, each step reading the size as `size_of` does;
+// 0 if it never went back, 1 (with a line on stderr) if it did.
+int SizesNeverGoBack(const char* who, std::chrono::steady_clock::time_point deadline,
+                     const std::function<off_t()>& size_of) {
+  off_t seen = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const off_t size = size_of();
+    if (size < 0) return 2;
+    if (size < seen) {
+      std::fprintf(stderr, "%s: the size went back from %lld to %lld\n", who,
+                   static_cast<long long>(seen), static_cast<long long>(size));
+      return 1;
+    }
+    seen = size;
+  }
+  return 0;
+}
+
+TEST_F(PosixAttrOrderTest, SizesSeenNeverGoBackWhileAnotherMountAppends) {
+  if (kernel_client()) GTEST_SKIP() << "no floatmount mount";
+  FaultProxy proxy("127.0.0.1", 0, knfsd() ? knfsd_server().address() : server().address(),
+                   server_port());
+  ASSERT_TRUE(proxy.Start()) << proxy.error();
+  proxy.SetJitter(std::chrono::milliseconds(3));
+  FloatMount* jittery = MountSecond("", proxy.port());
+  ASSERT_NE(jittery, nullptr);
+  ASSERT_TRUE(WriteFile(Path("f"), "x"));
+  const std::string here = Path("f"), there = jittery->Path("f");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto timeout = std::chrono::seconds(30);
+  auto appender = std::async(std::launch::async, [&] {
+    return RunInChild([&] {
+      UniqueFd fd(open(here.c_str(), O_WRONLY | O_APPEND));
+      const std::string block(512, 'a');
+      while (fd.ok() && std::chrono::steady_clock::now() < deadline) {
+        if (write(fd.get(), block.data(), block.size()) != 512 || fsync(fd.get()) != 0) return 2;
+      }
+      return fd.ok() ? 0 : 2;
+    }, timeout);
+  });
+  auto opener = std::async(std::launch::async, [&] {
+    return RunInChild([&] {
+      return SizesNeverGoBack("open, read, fstat", deadline, [&]() -> off_t {
+        UniqueFd fd(open(there.c_str(), O_RDONLY));
+        char c;
+        struct stat st {};
+        if (!fd.ok() || pread(fd.get(), &c, 1, 0) != 1 || fstat(fd.get(), &st) != 0) return -1;
+        return st.st_size;
+      });
+    }, timeout);
+  });
+  const int watcher = RunInChild([&] {
+    return SizesNeverGoBack("stat", deadline, [&]() -> off_t {
+      struct stat st {};
+      return stat(there.c_str(), &st) == 0 ? st.st_size : -1;
+    });
+  }, timeout);
+  EXPECT_EQ(appender.get(), 0) << "the appender failed";
+  EXPECT_EQ(opener.get(), 0) << "1: a size went back (stderr); 2: an error";
+  EXPECT_EQ(watcher, 0) << "1: a size went back (stderr); 2: an error";
 }
 
 }  // namespace
