@@ -118,14 +118,16 @@ void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOu
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
   const uint64_t stamp = SizeStamp();
-  const auto sent = inodes_.Mark();
-  if (auto fresh = inodes_.FreshAttributes(ino, InodeTable::Clock::now());
-      fresh && !OpenForWriting(ino)) {
+  // Not while open to write: and asked first, as FreshAttributes counts
+  // what it returns as handed to the kernel.
+  if (auto fresh = OpenForWriting(ino) ? std::nullopt
+                                       : inodes_.FreshAttributes(ino, InodeTable::Clock::now())) {
     AttrOut out{fresh->attr, std::min(options_.attr_timeout,
                                       std::chrono::duration<double>(fresh->left).count())};
     ApplyPendingSize(ino, stamp, &out.attr);
     return reply(0, std::move(out));
   }
+  const auto sent = inodes_.Mark();
   client_->GetAttr(cred, *fh, [this, ino, stamp, sent, reply](nfs::Result<nfs::Attributes> r) {
     if (!r.ok()) return reply(ErrnoFromStatus(r.status()), {});
     const bool overlapped = inodes_.UpdateAttributes(ino, *r, sent).overlapped;

@@ -99,9 +99,8 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
     // The attributes this open fetched (FinishOpen) may answer GETATTR.
     const auto fresh_for = std::chrono::duration_cast<InodeTable::Clock::duration>(
         std::chrono::duration<double>(options_.attr_timeout));
-    const auto sent_at = InodeTable::Clock::now();
-    reply = [this, ino, sent, sent_at, fresh_for, reply = std::move(reply)](int err, OpenOut out) {
-      if (err == 0) inodes_.FreshUntil(ino, sent, sent_at + fresh_for);
+    reply = [this, ino, sent, fresh_for, reply = std::move(reply)](int err, OpenOut out) {
+      if (err == 0) inodes_.FreshUntil(ino, sent, sent.at + fresh_for);
       reply(err, std::move(out));
     };
   }
