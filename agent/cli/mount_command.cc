@@ -40,7 +40,7 @@ namespace {
 bool AgentAlive(const std::string& mountpoint) {
   pid_t pid = 0;
   std::ifstream(RunFileFor(mountpoint, ".pid")) >> pid;
-  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  if (!ProcessRuns(pid)) return false;
   std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
   std::string argv0;
   std::getline(cmdline, argv0, '\0');
@@ -209,10 +209,10 @@ int RunUnmount(const std::vector<std::string>& args) {
     }
   }
   // Wait for the serving process to commit its data and exit.
-  for (int i = 0; pid > 0 && i < 600 && kill(pid, 0) == 0; ++i) {
+  for (int i = 0; i < 600 && ProcessRuns(pid); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  if (pid > 0 && kill(pid, 0) == 0) {
+  if (ProcessRuns(pid)) {
     std::cerr << "floatmount: unmounted, but the agent (pid " << pid
               << ") is still flushing after 60 s.\n";
     return kExitIo;

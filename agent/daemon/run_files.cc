@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace floatmount::agent {
 
@@ -38,6 +40,17 @@ std::vector<std::string> RunFiles(const std::string& suffix) {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+bool ProcessRuns(pid_t pid) {
+  if (pid <= 0) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  // "pid (comm) S ...": comm may hold spaces and parentheses.
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return false;
+  const char state = stat[paren + 2];
+  return state != 'Z' && state != 'X';
 }
 
 }  // namespace floatmount::agent

@@ -6,6 +6,8 @@
 // FLOATMOUNT_RUN_DIR overrides the directory (tests).
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <vector>
 
@@ -16,5 +18,9 @@ std::string RunDir();
 std::string RunFileFor(const std::string& mountpoint, const std::string& suffix);
 // Every file in RunDir() ending in `suffix`.
 std::vector<std::string> RunFiles(const std::string& suffix);
+// Whether process `pid` still runs. An agent that exited is a zombie until
+// its parent (init, once the mount command is gone) reaps it, which some
+// inits do only every few seconds; kill(pid, 0) still succeeds then.
+bool ProcessRuns(pid_t pid);
 
 }  // namespace floatmount::agent
