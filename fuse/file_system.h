@@ -305,6 +305,9 @@ class FileSystem {
     InvalidateKernelThen(ino, false,
                          [reply, out = std::move(out)]() mutable { reply(0, std::move(out)); });
   }
+  // The same for a listing's entries: `overlapped` names their files.
+  void ReplyListing(std::vector<InodeId> overlapped, std::vector<DirEntryOut> out,
+                    Reply<std::vector<DirEntryOut>> reply);
   // Some descriptor of `ino`, of any user, may write (its share access).
   bool OpenForWriting(InodeId ino);
   // Learns the entry's inode, as `name` in `parent` (see InodeTable).

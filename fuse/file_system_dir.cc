@@ -89,8 +89,10 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
   if (offset <= 1) add_dot("..", 2);
   const uint64_t cookie = offset <= 2 ? 0 : offset;
 
-  // Hands buffered entries to the kernel while they fit.
+  // Hands buffered entries to the kernel while they fit. Returns the files
+  // whose entries' attributes another reply's overlapped (InodeTable).
   auto serve = [this, state, plus, max_bytes](std::vector<DirEntryOut>& out, size_t used) {
+    std::vector<InodeId> overlapped;
     std::lock_guard<std::mutex> lock(state->mu);
     size_t taken = 0;
     for (const nfs::DirEntry& d : state->buffered) {
@@ -101,8 +103,10 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
       e.next_offset = d.cookie;
       e.type = d.attr.Has(nfs::Attributes::kType) ? d.attr.type : nfs::FileType::kRegular;
       if (plus && !d.fh.empty()) {
+        bool overlaps = false;
         e.entry = MakeEntry(nfs::Entry{d.fh, d.attr}, state->ino, d.name, state->buffered_stamp,
-                            state->buffered_sent);
+                            state->buffered_sent, &overlaps);
+        if (overlaps) overlapped.push_back(e.entry.ino);
       } else {
         e.entry.attr = d.attr;
       }
@@ -112,6 +116,7 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
     }
     if (taken > 0) state->buffered_after = state->buffered[taken - 1].cookie;
     state->buffered.erase(state->buffered.begin(), state->buffered.begin() + taken);
+    return overlapped;
   };
 
   bool have_buffer;
@@ -123,11 +128,11 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
     verifier = cookie == 0 ? std::array<uint8_t, 8>{} : state->verifier;
   }
   if (have_buffer) {
-    serve(out, used);
-    return reply(0, std::move(out));
+    auto overlapped = serve(out, used);
+    return ReplyListing(std::move(overlapped), std::move(out), std::move(reply));
   }
   client_->ReadDir(cred, state->fh, cookie, verifier, kNfsPageBytes,
-                   [state, cookie, serve, reply, out = std::move(out), used,
+                   [this, state, cookie, serve, reply, out = std::move(out), used,
                     stamp = SizeStamp(),
                     sent = inodes_.Mark()](nfs::Result<nfs::DirPage> r) mutable {
                      if (!r.ok()) {
@@ -143,9 +148,23 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
                        state->buffered_stamp = stamp;
                        state->buffered_sent = sent;
                      }
-                     serve(out, used);
-                     reply(0, std::move(out));
+                     auto overlapped = serve(out, used);
+                     ReplyListing(std::move(overlapped), std::move(out), std::move(reply));
                    });
+}
+
+void FileSystem::ReplyListing(std::vector<InodeId> overlapped, std::vector<DirEntryOut> out,
+                              Reply<std::vector<DirEntryOut>> reply) {
+  if (overlapped.empty() || !invalidate_kernel_cache_) return reply(0, std::move(out));
+  // As ReplyOverlapped for one file: the kernel takes an entry's attributes
+  // only if none came for the file since the READDIRPLUS was asked, so it
+  // keeps neither these nor the newer ones handed out meanwhile.
+  coherence_queue_.Schedule(std::chrono::milliseconds(0),
+                            [this, overlapped = std::move(overlapped), out = std::move(out),
+                             reply = std::move(reply)]() mutable {
+                              for (InodeId ino : overlapped) invalidate_kernel_cache_(ino, false);
+                              reply(0, std::move(out));
+                            });
 }
 
 bool FileSystem::LookupListed(const nfs::Credentials& cred, InodeId parent,

@@ -5,12 +5,15 @@
 // must hold: every change through this mount (a link, unlink or rename
 // over another name of the file, chmod, truncate, another descriptor's
 // write) shows at once, and another mount's within actimeo.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <string>
@@ -166,7 +169,8 @@ TEST_F(PosixAttrCacheExpiryTest, AnotherMountsWriteShowsWithinActimeo) {
 // stat from it (InodeTable::UpdateAttributes). Found so, and fixed: that,
 // and an OPEN's attributes, older than a GETATTR's applied before them,
 // answering GETATTR (the shared-file stress's watcher saw a file shrink,
-// once, in an ASan run).
+// once, in an ASan run). A third process lists the directory, whose
+// READDIRPLUS entries carry attributes too.
 class PosixAttrOrderTest : public MountTest {};
 
 // Loops until `deadline`, each step reading the size as `size_of` does;
@@ -195,8 +199,13 @@ TEST_F(PosixAttrOrderTest, SizesSeenNeverGoBackWhileAnotherMountAppends) {
   proxy.SetJitter(std::chrono::milliseconds(3));
   FloatMount* jittery = MountSecond("", proxy.port());
   ASSERT_NE(jittery, nullptr);
-  ASSERT_TRUE(WriteFile(Path("f"), "x"));
-  const std::string here = Path("f"), there = jittery->Path("f");
+  // Names enough for several READDIRPLUS replies, so a listing's entries
+  // wait in a buffer between the kernel's requests (FileSystem::ReadDir).
+  ASSERT_EQ(mkdir(Path("d").c_str(), 0755), 0) << std::strerror(errno);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(WriteFile(Path("d/pad-" + std::to_string(i)), ""));
+  ASSERT_TRUE(WriteFile(Path("d/f"), "x"));
+  const std::string here = Path("d/f"), there = jittery->Path("d/f");
+  const std::string listed = jittery->Path("d");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   const auto timeout = std::chrono::seconds(30);
   auto appender = std::async(std::launch::async, [&] {
@@ -220,6 +229,19 @@ TEST_F(PosixAttrOrderTest, SizesSeenNeverGoBackWhileAnotherMountAppends) {
       });
     }, timeout);
   });
+  auto lister = std::async(std::launch::async, [&] {
+    return RunInChild([&] {
+      return SizesNeverGoBack("ls -l", deadline, [&]() -> off_t {
+        DIR* dir = opendir(listed.c_str());
+        if (dir == nullptr) return -1;
+        while (readdir(dir) != nullptr) {
+        }
+        closedir(dir);
+        struct stat st {};
+        return stat(there.c_str(), &st) == 0 ? st.st_size : -1;
+      });
+    }, timeout);
+  });
   const int watcher = RunInChild([&] {
     return SizesNeverGoBack("stat", deadline, [&]() -> off_t {
       struct stat st {};
@@ -228,6 +250,7 @@ TEST_F(PosixAttrOrderTest, SizesSeenNeverGoBackWhileAnotherMountAppends) {
   }, timeout);
   EXPECT_EQ(appender.get(), 0) << "the appender failed";
   EXPECT_EQ(opener.get(), 0) << "1: a size went back (stderr); 2: an error";
+  EXPECT_EQ(lister.get(), 0) << "1: a size went back (stderr); 2: an error";
   EXPECT_EQ(watcher, 0) << "1: a size went back (stderr); 2: an error";
 }
 

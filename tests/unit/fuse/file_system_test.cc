@@ -722,6 +722,57 @@ TEST_F(FileSystemTest, AnOpenThatFindsTheFileChangedDropsTheKernelsAttributes) {
   EXPECT_EQ(Release(b.value.handle), 0);
 }
 
+// A listing's entries wait in a buffer for the kernel's next READDIRPLUS.
+// Newer attributes of one of them handed out meanwhile would be overwritten
+// in the kernel by the buffered ones (its size going back): the kernel's
+// attributes of that file are dropped before the entry is handed over.
+TEST_F(FileSystemTest, ABufferedListingEntryOlderThanAttributesHandedOutDropsTheKernels) {
+  std::vector<InodeId> invalidated;
+  std::mutex mu;
+  fs_.SetKernelCacheInvalidator([&](InodeId ino, bool data) {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_FALSE(data);  // attributes only
+    invalidated.push_back(ino);
+  });
+  fake_.AddDir("d");
+  fake_.AddFile("d/a", "1");
+  fake_.AddFile("d/b", "1");
+  fake_.AddFile("d/c", "1");
+  auto d = Lookup(kRootInode, "d");
+  auto dh = Call<uint64_t>([&](auto r) { fs_.OpenDir(root_, d.value.ino, r); });
+  ASSERT_EQ(dh.err, 0);
+  // ".", ".." and one entry of 160 bytes each: the other two stay buffered.
+  auto first = Call<std::vector<DirEntryOut>>(
+      [&](auto r) { fs_.ReadDir(root_, dh.value, 0, 480, true, r); });
+  ASSERT_EQ(first.err, 0);
+  ASSERT_EQ(first.value.size(), 3u);
+  const std::string served = first.value[2].name;
+  std::vector<std::string> buffered;
+  for (std::string name : {"a", "b", "c"}) {
+    if (name != served) buffered.push_back(name);
+  }
+  // Another client appends to one buffered file, and a stat here hands its
+  // new size to the kernel; the other buffered file does not change.
+  fake_.ExternalWrite("d/" + buffered[0], 1, "more");
+  auto changed = Lookup(d.value.ino, buffered[0]);
+  auto same = Lookup(d.value.ino, buffered[1]);
+  auto attr = Call<AttrOut>([&](auto r) { fs_.GetAttr(root_, changed.value.ino, r); });
+  ASSERT_EQ(attr.err, 0);
+  ASSERT_EQ(attr.value.attr.size, 5u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    invalidated.clear();
+  }
+  auto rest = Call<std::vector<DirEntryOut>>(
+      [&](auto r) { fs_.ReadDir(root_, dh.value, first.value[2].next_offset, 4096, true, r); });
+  ASSERT_EQ(rest.err, 0);
+  ASSERT_EQ(rest.value.size(), 2u);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(invalidated, std::vector<InodeId>{changed.value.ino})
+      << "the unchanged file " << same.value.ino << " needs no invalidation";
+  fs_.ReleaseDir(dh.value);
+}
+
 TEST_F(FileSystemTest, UnlockCommitsWrittenDataBeforeTheLockGoes) {
   auto c = Create(kRootInode, "counter");
   ASSERT_EQ(c.err, 0);
