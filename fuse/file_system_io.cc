@@ -394,7 +394,9 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
                        Reply<size_t> reply) {
   auto state = FindOpen(handle);
   if (!state) return reply(EBADF, {});
-  reply = Changing(std::move(reply));
+  // No Changing(): the file is open for writing until its last flush (which
+  // is one), and GetAttr never answers such a file from its OPEN's
+  // attributes; other files' do not change with its bytes.
   FileCache& cache = *state->shared->cache;
   if (int err = cache.TakeError(state->errors_seen); err != 0) return reply(err, {});
   if (state->direct) {
