@@ -23,6 +23,9 @@ namespace {
 // How much of a reply the receiver reads before deciding where a READ
 // payload goes. Longer than any SEQUENCE+PUTFH+READ reply head.
 constexpr size_t kPeekBytes = 512;
+// The receive buffer: at least a small reply, and no more than a large
+// READ's payload should be copied through.
+constexpr size_t kReceiveBufferBytes = 64 * 1024;
 constexpr size_t kMaxRecord = 64u << 20;
 
 int64_t NowNs() {
@@ -262,12 +265,30 @@ void RpcConnection::WriteLoop() {
 bool RpcConnection::ReadExact(void* buf, size_t len) {
   auto* p = static_cast<uint8_t*>(buf);
   while (len > 0) {
-    const ssize_t n = recv(fd_, p, len, 0);
-    if (n > 0) {
+    if (rx_begin_ < rx_end_) {
+      const size_t n = std::min(len, rx_end_ - rx_begin_);
+      std::memcpy(p, rx_.data() + rx_begin_, n);
+      rx_begin_ += n;
       p += n;
-      len -= static_cast<size_t>(n);
+      len -= n;
+      continue;
+    }
+    // Bulk bytes (a large READ's data) go straight to where they belong;
+    // anything smaller refills the buffer, so a small reply whole, or
+    // several, costs one recv rather than one per part.
+    const bool direct = len >= kReceiveBufferBytes;
+    if (rx_.empty() && !direct) rx_.resize(kReceiveBufferBytes);
+    const ssize_t n = direct ? recv(fd_, p, len, 0) : recv(fd_, rx_.data(), rx_.size(), 0);
+    if (n > 0) {
       bytes_received_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
       last_receive_ns_.store(NowNs(), std::memory_order_relaxed);
+      if (direct) {
+        p += n;
+        len -= static_cast<size_t>(n);
+      } else {
+        rx_begin_ = 0;
+        rx_end_ = static_cast<size_t>(n);
+      }
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

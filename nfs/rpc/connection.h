@@ -164,6 +164,10 @@ class RpcConnection {
   std::once_flag fail_once_;
 
   std::vector<uint8_t> record_;  // receiver thread only
+  // Bytes received and not yet taken by ReadExact: rx_[rx_begin_, rx_end_).
+  std::vector<uint8_t> rx_;  // receiver thread only
+  size_t rx_begin_ = 0;
+  size_t rx_end_ = 0;
   std::thread receiver_;
   std::thread writer_;
 };
