@@ -302,7 +302,7 @@ class FileSystem {
   template <typename T>
   void ReplyOverlapped(InodeId ino, bool overlapped, const Reply<T>& reply, T out) {
     if (!overlapped) return reply(0, std::move(out));
-    InvalidateKernelThen(ino, false,
+    InvalidateKernelThen({ino}, false,
                          [reply, out = std::move(out)]() mutable { reply(0, std::move(out)); });
   }
   // The same for a listing's entries: `overlapped` names their files.
@@ -381,9 +381,9 @@ class FileSystem {
   // file changed, drop its clean cached data here and in the kernel.
   void RevalidateForLock(const std::shared_ptr<SharedOpen>& shared, const nfs::Attributes& fresh,
                          InodeTable::SendMark sent, std::function<void()> then);
-  // Drops the kernel's cached attributes of `ino` (and with `data` its
-  // pages) on the coherence queue's thread, then runs `then` there.
-  void InvalidateKernelThen(InodeId ino, bool data, std::function<void()> then);
+  // Drops the kernel's cached attributes of each of `inos` (and with `data`
+  // their pages) on the coherence queue's thread, then runs `then` there.
+  void InvalidateKernelThen(std::vector<InodeId> inos, bool data, std::function<void()> then);
   void TryLock(std::shared_ptr<SharedOpen> shared, uint64_t owner, uint32_t pid, nfs::LockType type,
                uint64_t start, uint64_t end, bool wait, Interrupted interrupted,
                Reply<None> reply);

@@ -155,16 +155,14 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
 
 void FileSystem::ReplyListing(std::vector<InodeId> overlapped, std::vector<DirEntryOut> out,
                               Reply<std::vector<DirEntryOut>> reply) {
-  if (overlapped.empty() || !invalidate_kernel_cache_) return reply(0, std::move(out));
+  if (overlapped.empty()) return reply(0, std::move(out));
   // As ReplyOverlapped for one file: the kernel takes an entry's attributes
   // only if none came for the file since the READDIRPLUS was asked, so it
   // keeps neither these nor the newer ones handed out meanwhile.
-  coherence_queue_.Schedule(std::chrono::milliseconds(0),
-                            [this, overlapped = std::move(overlapped), out = std::move(out),
-                             reply = std::move(reply)]() mutable {
-                              for (InodeId ino : overlapped) invalidate_kernel_cache_(ino, false);
-                              reply(0, std::move(out));
-                            });
+  InvalidateKernelThen(std::move(overlapped), false,
+                       [reply = std::move(reply), out = std::move(out)]() mutable {
+                         reply(0, std::move(out));
+                       });
 }
 
 bool FileSystem::LookupListed(const nfs::Credentials& cred, InodeId parent,

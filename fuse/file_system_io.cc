@@ -271,7 +271,7 @@ void FileSystem::FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags,
     // from before the change (the open reply carries no attributes); they
     // go before the descriptor is handed out. Its pages go with
     // keep_cache = false.
-    return InvalidateKernelThen(shared->ino, false, [this, shared, flags, reply]() mutable {
+    return InvalidateKernelThen({shared->ino}, false, [this, shared, flags, reply]() mutable {
       ContinueOpen(std::move(shared), flags, false, std::move(reply));
     });
   }
@@ -507,7 +507,7 @@ void FileSystem::FlushCache(std::shared_ptr<OpenFileState> state, Reply<None> re
     // still has the mode it got before them (the kernel NFS client takes
     // it from the WRITE reply).
     if (killed_set_id) {
-      return InvalidateKernelThen(state->ino, false, [reply, err] { reply(err, {}); });
+      return InvalidateKernelThen({state->ino}, false, [reply, err] { reply(err, {}); });
     }
     reply(err, {});
   });

@@ -42,11 +42,12 @@ void FileSystem::SetKernelCacheInvalidator(KernelCacheInvalidator invalidate) {
   invalidate_kernel_cache_ = std::move(invalidate);
 }
 
-void FileSystem::InvalidateKernelThen(InodeId ino, bool data, std::function<void()> then) {
+void FileSystem::InvalidateKernelThen(std::vector<InodeId> inos, bool data,
+                                      std::function<void()> then) {
   if (!invalidate_kernel_cache_) return then();
   coherence_queue_.Schedule(std::chrono::milliseconds(0),
-                            [this, ino, data, then = std::move(then)] {
-                              invalidate_kernel_cache_(ino, data);
+                            [this, inos = std::move(inos), data, then = std::move(then)] {
+                              for (InodeId ino : inos) invalidate_kernel_cache_(ino, data);
                               then();
                             });
 }
@@ -57,7 +58,7 @@ void FileSystem::RevalidateForLock(const std::shared_ptr<SharedOpen>& shared,
   if (fresh.Has(nfs::Attributes::kChange)) inodes_.UpdateAttributes(shared->ino, fresh, sent);
   counters_->lock_invalidations++;
   shared->cache->DropClean();
-  InvalidateKernelThen(shared->ino, true, std::move(then));
+  InvalidateKernelThen({shared->ino}, true, std::move(then));
 }
 
 void FileSystem::UnlockAll(const std::shared_ptr<SharedOpen>& shared, uint64_t owner,
