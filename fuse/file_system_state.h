@@ -58,6 +58,7 @@ struct FileSystem::DirState {
   bool buffered_eof = false;            // GUARDED_BY(mu)
   uint64_t buffered_stamp = 0;          // GUARDED_BY(mu): SizeStamp() before their READDIR
   InodeTable::SendMark buffered_sent;   // GUARDED_BY(mu): inodes_.Mark() before it
+  uint32_t readdir_bytes = 0;           // GUARDED_BY(mu): the next READDIR's size
 };
 
 }  // namespace floatmount::fuse

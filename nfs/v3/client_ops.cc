@@ -648,15 +648,17 @@ void Nfs3Client::ReadLink(const Credentials& cred, const FileHandle& fh,
 void Nfs3Client::ReadDir(const Credentials& cred, const FileHandle& dir, uint64_t cookie,
                          const std::array<uint8_t, 8>& verifier, uint32_t max_bytes,
                          Callback<DirPage> done) {
+  // As the NFSv4 client: within the server's transfer size (FSINFO).
+  const uint32_t count = std::min(std::max<uint32_t>(max_bytes, 4096), rsize_);
   Call<READDIRPLUS3res>(
       cred, "READDIRPLUS",
-      [dir, cookie, verifier, max_bytes](rpc_context* rpc, RpcCallback cb, void* p) {
+      [dir, cookie, verifier, count](rpc_context* rpc, RpcCallback cb, void* p) {
         READDIRPLUS3args a{};
         a.dir = v3::ToFh3(dir);
         a.cookie = cookie;
         std::memcpy(a.cookieverf, verifier.data(), verifier.size());
-        a.dircount = max_bytes;
-        a.maxcount = max_bytes;
+        a.dircount = count;
+        a.maxcount = count;
         return rpc_nfs3_readdirplus_async(rpc, cb, &a, p);
       },
       [done](const READDIRPLUS3res& r) {

@@ -627,6 +627,7 @@ void FakeClient::ReadDir(const Credentials& cred, const FileHandle& dir, uint64_
   Complete(std::move(done), [&]() -> Result<nfs::DirPage> {
     std::lock_guard lock(mu_);
     Count("READDIR", cred);
+    readdir_sizes_.push_back(max_bytes);
     auto got = GetDir(dir, "READDIR");
     if (!got.ok()) return got.status();
     const Inode& d = **got;

@@ -275,6 +275,8 @@ class FakeClient : public nfs::Client {
   uint64_t total_calls() const;
   uint64_t bytes_read() const;
   uint64_t bytes_written() const;
+  // The size (max_bytes) each READDIR asked for, in order.
+  std::vector<uint32_t> readdir_sizes() const;
   nfs::Credentials last_credentials() const;
   void ResetCounters();
 
@@ -409,6 +411,7 @@ class FakeClient : public nfs::Client {
   uint64_t total_calls_ = 0;               // GUARDED_BY(mu_)
   uint64_t bytes_read_ = 0;                // GUARDED_BY(mu_)
   uint64_t bytes_written_ = 0;             // GUARDED_BY(mu_)
+  std::vector<uint32_t> readdir_sizes_;    // GUARDED_BY(mu_)
   nfs::Credentials last_cred_;             // GUARDED_BY(mu_)
 
   // Completions. Never held together with mu_.

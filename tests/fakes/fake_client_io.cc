@@ -655,6 +655,11 @@ uint64_t FakeClient::bytes_written() const {
   return bytes_written_;
 }
 
+std::vector<uint32_t> FakeClient::readdir_sizes() const {
+  std::lock_guard lock(mu_);
+  return readdir_sizes_;
+}
+
 Credentials FakeClient::last_credentials() const {
   std::lock_guard lock(mu_);
   return last_cred_;
@@ -664,6 +669,7 @@ void FakeClient::ResetCounters() {
   std::lock_guard lock(mu_);
   calls_.clear();
   total_calls_ = bytes_read_ = bytes_written_ = 0;
+  readdir_sizes_.clear();
 }
 
 // ---- completions ----

@@ -586,6 +586,42 @@ TEST_F(FileSystemTest, ReadDirOffsetsAreStableAndResumable) {
   fs_.ReleaseDir(dh.value);
 }
 
+// A stream's READDIRs grow: the first is small (reading a huge
+// directory's first names costs the server one small page), the next ones
+// double up to 1 MiB (a long listing takes few round trips); from the
+// start again, small again.
+TEST_F(FileSystemTest, ReadDirSizesGrowAlongAStreamAndStartSmallAgainAfterARewind) {
+  fake_.AddDir("big");
+  const int kFiles = 12000;
+  for (int i = 0; i < kFiles; ++i) fake_.AddFile("big/f" + std::to_string(i));
+  auto d = Lookup(kRootInode, "big");
+  auto dh = Call<uint64_t>([&](auto r) { fs_.OpenDir(root_, d.value.ino, r); });
+  ASSERT_EQ(dh.err, 0);
+  auto read_all = [&] {
+    size_t names = 0;
+    uint64_t offset = 0;
+    while (true) {
+      auto page = Call<std::vector<DirEntryOut>>(
+          [&](auto r) { fs_.ReadDir(root_, dh.value, offset, 4096, true, r); });
+      EXPECT_EQ(page.err, 0);
+      if (page.err != 0 || page.value.empty()) return names;
+      for (auto& e : page.value) offset = e.next_offset;
+      names += page.value.size();
+    }
+  };
+  fake_.ResetCounters();
+  EXPECT_EQ(read_all(), kFiles + 2u);
+  // The fake counts a name of n bytes as n + 100: 64 KiB holds about 610
+  // of these, and the doubling sizes hold 610, 1220, 2440, 4880, 9760.
+  EXPECT_EQ(fake_.readdir_sizes(),
+            (std::vector<uint32_t>{64 << 10, 128 << 10, 256 << 10, 512 << 10, 1 << 20}));
+  fake_.ResetCounters();
+  EXPECT_EQ(read_all(), kFiles + 2u);
+  ASSERT_FALSE(fake_.readdir_sizes().empty());
+  EXPECT_EQ(fake_.readdir_sizes().front(), 64u << 10);
+  fs_.ReleaseDir(dh.value);
+}
+
 TEST_F(FileSystemTest, OpenDirNeedsReadPermission) {
   fake_.AddDir("closed", 0700, 1000, 1000);
   auto d = Lookup(kRootInode, "closed");
