@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <functional>
+#include <iterator>
 #include <memory>
 
 #include "fuse/errno_map.h"
@@ -154,7 +155,8 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
                      {
                        std::lock_guard<std::mutex> lock(state->mu);
                        state->verifier = r->cookie_verifier;
-                       state->buffered = std::move(r->entries);
+                       state->buffered.assign(std::make_move_iterator(r->entries.begin()),
+                                              std::make_move_iterator(r->entries.end()));
                        state->buffered_after = cookie;
                        state->buffered_eof = r->eof;
                        state->buffered_stamp = stamp;

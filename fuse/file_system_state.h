@@ -1,6 +1,7 @@
 // FileSystem's open-file state (internal to fuse/file_system*.cc).
 #pragma once
 
+#include <deque>
 #include <mutex>
 #include <optional>
 
@@ -53,7 +54,9 @@ struct FileSystem::DirState {
   nfs::FileHandle fh;
   std::mutex mu;
   std::array<uint8_t, 8> verifier{};    // GUARDED_BY(mu)
-  std::vector<nfs::DirEntry> buffered;  // GUARDED_BY(mu): fetched after `buffered_after`
+  // GUARDED_BY(mu): fetched after `buffered_after`. A deque: a page of
+  // thousands of entries goes out a few dozen at a time from the front.
+  std::deque<nfs::DirEntry> buffered;
   uint64_t buffered_after = 0;          // GUARDED_BY(mu): cookie they follow
   bool buffered_eof = false;            // GUARDED_BY(mu)
   uint64_t buffered_stamp = 0;          // GUARDED_BY(mu): SizeStamp() before their READDIR
