@@ -103,6 +103,13 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
   auto serve = [this, state, plus, max_bytes](std::vector<DirEntryOut>& out, size_t used) {
     std::vector<InodeId> overlapped;
     std::lock_guard<std::mutex> lock(state->mu);
+    // A page of entries may wait here a while (a slow reader of a long
+    // listing): their attributes are as old as their READDIR, so the
+    // kernel keeps them only for what is left of the timeouts, as the
+    // kernel NFS client ages readdirplus attributes from the call.
+    const double age =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - state->buffered_asked)
+            .count();
     size_t taken = 0;
     for (const nfs::DirEntry& d : state->buffered) {
       const size_t need = DirentSize(d.name, plus);
@@ -115,6 +122,8 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
         bool overlaps = false;
         e.entry = MakeEntry(nfs::Entry{d.fh, d.attr}, state->ino, d.name, state->buffered_stamp,
                             state->buffered_sent, &overlaps);
+        e.entry.attr_timeout = std::max(0.0, e.entry.attr_timeout - age);
+        e.entry.entry_timeout = std::max(0.0, e.entry.entry_timeout - age);
         if (overlaps) overlapped.push_back(e.entry.ino);
       } else {
         e.entry.attr = d.attr;
@@ -146,8 +155,8 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
   }
   client_->ReadDir(cred, state->fh, cookie, verifier, size,
                    [this, state, cookie, serve, reply, out = std::move(out), used,
-                    stamp = SizeStamp(),
-                    sent = inodes_.Mark()](nfs::Result<nfs::DirPage> r) mutable {
+                    stamp = SizeStamp(), sent = inodes_.Mark(),
+                    asked = std::chrono::steady_clock::now()](nfs::Result<nfs::DirPage> r) mutable {
                      if (!r.ok()) {
                        if (!out.empty() && cookie == 0) return reply(0, std::move(out));
                        return reply(ErrnoFromStatus(r.status()), {});
@@ -161,6 +170,7 @@ void FileSystem::ReadDir(const nfs::Credentials& cred, uint64_t dir_handle, uint
                        state->buffered_eof = r->eof;
                        state->buffered_stamp = stamp;
                        state->buffered_sent = sent;
+                       state->buffered_asked = asked;
                        state->readdir_bytes =
                            std::min(state->readdir_bytes * 2, kReadDirMaxBytes);
                      }

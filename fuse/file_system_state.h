@@ -1,6 +1,7 @@
 // FileSystem's open-file state (internal to fuse/file_system*.cc).
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -61,6 +62,9 @@ struct FileSystem::DirState {
   bool buffered_eof = false;            // GUARDED_BY(mu)
   uint64_t buffered_stamp = 0;          // GUARDED_BY(mu): SizeStamp() before their READDIR
   InodeTable::SendMark buffered_sent;   // GUARDED_BY(mu): inodes_.Mark() before it
+  // GUARDED_BY(mu): when their READDIR was sent. An entry's attributes and
+  // name are handed to the kernel for what is left of the timeouts.
+  std::chrono::steady_clock::time_point buffered_asked{};
   uint32_t readdir_bytes = 0;           // GUARDED_BY(mu): the next READDIR's size
 };
 

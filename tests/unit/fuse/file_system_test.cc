@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -619,6 +620,37 @@ TEST_F(FileSystemTest, ReadDirSizesGrowAlongAStreamAndStartSmallAgainAfterARewin
   EXPECT_EQ(read_all(), kFiles + 2u);
   ASSERT_FALSE(fake_.readdir_sizes().empty());
   EXPECT_EQ(fake_.readdir_sizes().front(), 64u << 10);
+  fs_.ReleaseDir(dh.value);
+}
+
+// Entries wait in the stream's buffer between the kernel's READDIRPLUS
+// calls: their attributes are as old as their READDIR, and the kernel is
+// told to keep them only for what is left of the timeouts (the fixture's
+// 2 s and 3 s), not for the whole of them from when it gets them.
+TEST_F(FileSystemTest, ABufferedListingEntryIsHandedOutForWhatIsLeftOfTheTimeouts) {
+  fake_.AddDir("d");
+  for (int i = 0; i < 300; ++i) fake_.AddFile("d/f" + std::to_string(i));
+  auto d = Lookup(kRootInode, "d");
+  auto dh = Call<uint64_t>([&](auto r) { fs_.OpenDir(root_, d.value.ino, r); });
+  ASSERT_EQ(dh.err, 0);
+  fake_.ResetCounters();
+  auto first = Call<std::vector<DirEntryOut>>(
+      [&](auto r) { fs_.ReadDir(root_, dh.value, 0, 4096, true, r); });
+  ASSERT_EQ(first.err, 0);
+  ASSERT_GT(first.value.size(), 2u);
+  EXPECT_GT(first.value.back().entry.attr_timeout, 1.9);
+  EXPECT_GT(first.value.back().entry.entry_timeout, 2.9);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto second = Call<std::vector<DirEntryOut>>(
+      [&](auto r) { fs_.ReadDir(root_, dh.value, first.value.back().next_offset, 4096, true, r); });
+  ASSERT_EQ(second.err, 0);
+  ASSERT_FALSE(second.value.empty());
+  EXPECT_EQ(fake_.calls("READDIR"), 1u);  // the second page came from the buffer
+  for (const DirEntryOut& e : second.value) {
+    EXPECT_LE(e.entry.attr_timeout, 1.5) << e.name;
+    EXPECT_GT(e.entry.attr_timeout, 0.5) << e.name;
+    EXPECT_LE(e.entry.entry_timeout, 2.5) << e.name;
+  }
   fs_.ReleaseDir(dh.value);
 }
 
