@@ -34,6 +34,9 @@
 #   BENCH_BUILD_JOBS=2        ninja -j for the baseline build (run under nice)
 #   BENCH_JOBS="write read par randread randread16 small"   which jobs
 #   BENCH_FM_OPTS             extra -o options for the floatmount mounts
+#   BENCH_BASE_OPTS           ... for the baseline's mounts instead (default:
+#                             BENCH_FM_OPTS); with --baseline HEAD, measures
+#                             an option against the default in one run
 #   BENCH_PREFAULT=1          0 skips touching memory before measuring
 #   BENCH_PLOT=1              0 skips the gnuplot chart
 #   BENCH_INSTALL=1           0: do not apt-get install missing fio/gnuplot-nox
@@ -68,6 +71,7 @@ FILE_KIB=${BENCH_FILE_KIB:-4}
 read -r -a PATHS <<<"${BENCH_PATHS:-fm v3 pt cp px0 pxN}"
 read -r -a JOBS <<<"${BENCH_JOBS:-write read par randread randread16 small}"
 read -r -a FM_OPTS <<<"${BENCH_FM_OPTS:-}"
+read -r -a BASE_OPTS <<<"${BENCH_BASE_OPTS-${BENCH_FM_OPTS:-}}"
 PREFAULT=${BENCH_PREFAULT:-1}
 PLOT=${BENCH_PLOT:-1}
 INSTALL=${BENCH_INSTALL:-1}
@@ -376,7 +380,11 @@ mount_floatmount() {  # mountpoint port [more -o options [binary]]
   local mnt=$1 port=$2 bin=${4:-$FLOATMOUNT} opts pidfile i
   mkdir -p "$mnt"
   opts="port=$port,nconnect=$NCONNECT,state_dir=$TMP/state${3:+,$3}"
-  for i in "${FM_OPTS[@]}"; do opts+=",$i"; done
+  if [[ $bin == "$FLOATMOUNT" ]]; then
+    for i in "${FM_OPTS[@]}"; do opts+=",$i"; done
+  else
+    for i in "${BASE_OPTS[@]}"; do opts+=",$i"; done
+  fi
   MOUNT_KIND[$mnt]=floatmount
   MOUNT_BIN[$mnt]=$bin
   timeout 60 "$bin" -o "$opts" "127.0.0.1:$PSEUDO" "$mnt" >"$TMP/mount.log" 2>&1 ||
@@ -823,6 +831,22 @@ if [[ $PREFAULT == 1 && $TMP_FS == tmpfs ]]; then
   rm -f "$TMP/prefault"
 fi
 
+# The server's warm-up, unmeasured, before any path: one write of the test
+# size through the engine (it also creates the cp write target and checks
+# the bytes). ganesha's cost per READ depends on what it served before:
+# glibc raises its mmap threshold when a large buffer (a 1 MiB WRITE's) is
+# freed, and until then each large READ buffer is mapped and unmapped
+# again, a page fault per 4 KiB (here 4-6 s of ganesha's CPU per GiB read
+# on a fresh server, 0.4-2.9 s after one big write). Without this, a path
+# measured after the cp path's own write read 1.5x faster than one
+# measured before it.
+if [[ -n ${WANT_PATH[fm]:-}${WANT_PATH[base]:-}${WANT_PATH[v3]:-}${WANT_PATH[cp]:-}${WANT_PATH[px0]:-}${WANT_PATH[pxN]:-} ]]; then
+  note "warming the server: one $SIZE_MIB MiB write through floatmount cp"
+  cp_one "$TMP/warmup.log" "$TMP/src.bin" "$(fm_url cp-write.bin)" "$NCONNECT" ||
+    die "warm-up floatmount cp failed: $(cat "$TMP/warmup.log")"
+  cmp -s "$TMP/src.bin" "$EXPORT_DIR/cp-write.bin" || die "floatmount cp wrote different bytes"
+fi
+
 run_mount_jobs() {  # on each path of GROUP (mounted)
   if [[ -n ${WANT_JOB[write]:-} ]]; then
     measure write prep_write run_fio checkpoint-write.fio "$SIZE_BYTES"
@@ -876,10 +900,6 @@ for path in "${PATH_ORDER[@]}"; do
   if [[ $path == fm && -n ${WANT_PATH[base]:-} ]]; then GROUP+=(base); fi
   if [[ $path == cp ]]; then
     select_path cp
-    # Unmeasured warm-up: creates the write target and checks the bytes.
-    cp_one "$TMP/warmup.log" "$TMP/src.bin" "$(fm_url cp-write.bin)" "$NCONNECT" ||
-      die "warm-up floatmount cp failed: $(cat "$TMP/warmup.log")"
-    cmp -s "$TMP/src.bin" "$EXPORT_DIR/cp-write.bin" || die "floatmount cp wrote different bytes"
     [[ -n ${WANT_JOB[write]:-} ]] && measure write prep_write run_cp write
     [[ -n ${WANT_JOB[read]:-} ]] && measure read prep_read run_cp read
     [[ -n ${WANT_JOB[par]:-} ]] && measure par prep_par run_cp_par
