@@ -86,6 +86,10 @@ struct FsOptions {
   // The client's largest WRITE (wsize): write-back sends a chunk's dirty
   // bytes as WRITEs of at most this size, in parallel (0: one per range).
   uint32_t max_write = 0;
+  // The client's largest READ (rsize): a chunk, or a read that bypasses
+  // the cache, is fetched as READs of at most this size, in parallel (0:
+  // one READ, and more only if it comes back short).
+  uint32_t max_read = 0;
 };
 
 struct EntryOut {
@@ -259,7 +263,7 @@ class FileSystem {
     return SharedKey{ino, cred.uid, cred.gid, cred.groups};
   }
 
-  static constexpr size_t kChunkSize = 1u << 20;  // cache chunks: the 1 MiB rsize/wsize
+  static constexpr size_t kChunkSize = 1u << 20;  // cache chunks: the largest wsize
   static constexpr std::chrono::milliseconds kTickInterval{1000};
 
   std::optional<nfs::FileHandle> HandleOf(InodeId ino) const { return inodes_.Handle(ino); }

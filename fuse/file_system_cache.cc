@@ -22,6 +22,7 @@ std::shared_ptr<FileCache> FileSystem::CacheForLocked(InodeId ino, const nfs::Fi
   // unstable, so writers rarely find it full of data waiting for COMMIT.
   context.commit_threshold = budget_->capacity() * budget_->chunk_size() / 4;
   context.max_write = options_.max_write;
+  context.max_read = options_.max_read;
   context.written = [written = written_, ino](uint64_t end) { written->Written(ino, end); };
   auto cache = std::make_shared<FileCache>(context, fh);
   slot = cache;

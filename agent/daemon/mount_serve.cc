@@ -278,6 +278,7 @@ int Serve(const MountConfig& c, const std::string& mountpoint, const NotifySetti
   fs_options.cache_size = c.cache_size;
   fs_options.readahead_max = c.readahead.value_or(kDefaultReadahead);
   fs_options.max_write = client.info().wsize;
+  fs_options.max_read = client.info().rsize;
   fuse::FileSystem fs(&client, fs_options);
   fuse::FuseMountOptions mount_options;
   mount_options.mountpoint = mountpoint;

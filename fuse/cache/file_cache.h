@@ -103,6 +103,7 @@ struct CacheContext {
   uint64_t commit_threshold = 256ull << 20;
   std::chrono::milliseconds idle_flush{1000};  // Tick sends data idle this long
   uint32_t max_write = 0;  // the client's wsize: larger ranges go as several WRITEs
+  uint32_t max_read = 0;   // the client's rsize: larger fetches go as several READs at once
   int64_t max_parked = 64;  // parked writes on the mount (each holds a copy of its bytes)
   // Called with the file's end reached by each WRITE that completed, under
   // the file's lock (WrittenEnds::Written: it calls nothing back).

@@ -1,11 +1,72 @@
 // FileCache: read-ahead (see file_cache.h).
 #include <cstring>
+#include <mutex>
+#include <optional>
+#include <vector>
 
 #include "fuse/errno_map.h"
 #include "fuse/cache/file_cache.h"
 #include "fuse/cache/file_cache_state.h"
 
 namespace floatmount::fuse {
+
+namespace {
+
+// [offset, offset + dest.size()) as READs of at most `piece` bytes, all
+// sent at once (one READ when it fits, or when piece is 0). `done` gets
+// the bytes from the start of `dest` that came back without a gap, and
+// whether the file ends there: a READ that came back short ends them
+// (what later READs brought is not counted; the caller asks again from
+// there), and an error counts only if no short READ came before it.
+void ReadInPieces(nfs::Client* client, const CacheIdentity& who, const nfs::FileHandle& fh,
+                  uint64_t offset, std::span<uint8_t> dest, uint32_t piece,
+                  nfs::Callback<nfs::ReadResult> done) {
+  if (piece == 0 || dest.size() <= piece) {
+    return client->Read(who.cred, fh, who.file.get(), offset, dest, std::move(done));
+  }
+  struct Pieces {
+    CacheIdentity who;  // keeps the open alive while READs use it
+    std::mutex mu;
+    std::vector<std::optional<nfs::Result<nfs::ReadResult>>> results;  // GUARDED_BY(mu)
+    size_t left = 0;                                                   // GUARDED_BY(mu)
+    nfs::Callback<nfs::ReadResult> done;
+  };
+  const size_t n = (dest.size() + piece - 1) / piece;
+  auto pieces = std::make_shared<Pieces>();
+  pieces->who = who;
+  pieces->results.resize(n);
+  pieces->left = n;
+  pieces->done = std::move(done);
+  auto finish = [pieces, piece, size = dest.size()] {
+    nfs::ReadResult total;
+    for (size_t i = 0; i < pieces->results.size(); ++i) {
+      const nfs::Result<nfs::ReadResult>& r = *pieces->results[i];
+      if (!r.ok()) return pieces->done(r.status());
+      total.count += r->count;
+      const size_t asked = std::min<size_t>(piece, size - i * size_t(piece));
+      if (r->eof || r->count < asked) {
+        total.eof = r->eof;
+        break;
+      }
+    }
+    pieces->done(total);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const size_t at = i * size_t(piece);
+    client->Read(pieces->who.cred, fh, pieces->who.file.get(), offset + at,
+                 dest.subspan(at, std::min<size_t>(piece, dest.size() - at)),
+                 [pieces, i, finish](nfs::Result<nfs::ReadResult> r) {
+                   {
+                     std::lock_guard<std::mutex> lock(pieces->mu);
+                     pieces->results[i] = std::move(r);
+                     if (--pieces->left != 0) return;
+                   }
+                   finish();  // the last one back: no other callback touches results now
+                 });
+  }
+}
+
+}  // namespace
 
 
 void FileCache::Read(const CacheIdentity& who, const ReadPlan& plan, uint64_t offset,
@@ -82,11 +143,11 @@ void FileCache::Fetch(std::shared_ptr<CleanChunk> c) {
   auto self = shared_from_this();
   const uint32_t have = c->valid;  // only the fetch changes it, one step at a time
   CleanChunk* raw = c.get();
-  context_.client->Read(raw->who.cred, fh_, raw->who.file.get(), raw->base + have,
-                        std::span<uint8_t>(raw->data.get() + have, chunk() - have),
-                        [self, c = std::move(c)](nfs::Result<nfs::ReadResult> r) {
-                          self->FetchDone(c, std::move(r));
-                        });
+  ReadInPieces(context_.client, raw->who, fh_, raw->base + have,
+               std::span<uint8_t>(raw->data.get() + have, chunk() - have), context_.max_read,
+               [self, c = std::move(c)](nfs::Result<nfs::ReadResult> r) {
+                 self->FetchDone(c, std::move(r));
+               });
 }
 
 void FileCache::FetchDone(const std::shared_ptr<CleanChunk>& c, nfs::Result<nfs::ReadResult> r) {
@@ -197,9 +258,10 @@ void FileCache::ReadFromServer(const CacheIdentity& who, uint64_t offset, size_t
   auto step = std::make_shared<std::function<void()>>();
   *step = [self, offset, progress, step, reply]() {
     const size_t have = progress->out.size;
-    self->context_.client->Read(
-        progress->who.cred, self->fh_, progress->who.file.get(), offset + have,
+    ReadInPieces(
+        self->context_.client, progress->who, self->fh_, offset + have,
         std::span<uint8_t>(progress->out.data.get() + have, progress->want - have),
+        self->context_.max_read,
         [self, progress, step, reply](nfs::Result<nfs::ReadResult> r) {
           if (!r.ok()) {
             *step = nullptr;  // breaks the self-reference

@@ -80,6 +80,12 @@ class FileCacheTest : public ::testing::Test {
     if (got.err != 0) return {};
     return std::string(reinterpret_cast<char*>(got.value.data.get()), got.value.size);
   }
+  // The first `size` bytes, read in order 128 KiB at a time (as `cp` does).
+  std::string ReadInOrder(uint64_t h, size_t size) {
+    std::string got;
+    for (uint64_t off = 0; off < size; off += 128 << 10) got += Read(h, 128 << 10, off);
+    return got;
+  }
   int Fsync(uint64_t h) { return Call<None>([&](auto r) { fs_.Fsync(h, r); }).err; }
   int Flush(uint64_t h) { return Call<None>([&](auto r) { fs_.Flush(h, 0, r); }).err; }
   int Release(uint64_t h) { return Call<None>([&](auto r) { fs_.Release(h, 0, r); }).err; }
@@ -169,9 +175,7 @@ TEST_F(FileCacheTest, SequentialReadsArePrefetchedInChunks) {
   const std::string data = Pattern(16 * kMiB + 123, 1);
   fake_.AddFile("big", data);
   const uint64_t h = Open("big");
-  std::string got;
-  for (uint64_t off = 0; off < data.size(); off += 128 << 10) got += Read(h, 128 << 10, off);
-  EXPECT_EQ(got, data);
+  EXPECT_EQ(ReadInOrder(h, data.size()), data);
   // 135 reads of 128 KiB; the server saw about one READ per 1 MiB chunk.
   EXPECT_LE(faulty_.calls("READ"), 20u);
   const CacheStats s = fs_.cache_stats();
@@ -417,6 +421,105 @@ TEST_F(SplitWriteTest, AChunkGoesOutInWsizePieces) {
   ASSERT_EQ(Fsync(h), 0);
   EXPECT_TRUE(fake_.CommittedContentOf(*fake_.Find("f")) == data);
   EXPECT_EQ(faulty_.calls("WRITE"), 8u);  // 2 chunks of 4 pieces, no short WRITE
+  EXPECT_EQ(Release(h), 0);
+}
+
+// The client's rsize is known: a chunk is fetched as rsize READs at once.
+class SplitReadTest : public FileCacheTest {
+ protected:
+  static constexpr uint32_t kPiece = 256 << 10;
+  static FsOptions SplitOptions() {
+    FsOptions o = Options(64 * kMiB);
+    o.max_read = kPiece;
+    return o;
+  }
+  static FakeClient::Options Server(uint32_t max_read) {
+    FakeClient::Options o = FakeOptions();
+    o.max_read = max_read;
+    return o;
+  }
+  explicit SplitReadTest(uint32_t server_max_read = kPiece)
+      : FileCacheTest(SplitOptions(), Server(server_max_read)) {}
+};
+
+TEST_F(SplitReadTest, AChunkIsFetchedAsRsizeReadsSentTogether) {
+  const std::string data = Pattern(kMiB + 100000, 31);
+  fake_.AddFile("f", data);
+  const uint64_t h = Open("f");
+  fake_.HoldCompletions();
+  auto p = std::make_shared<std::promise<Got<ReadOut>>>();
+  auto f = p->get_future();
+  fs_.Read(h, kMiB, 0, [p](int err, ReadOut out) { p->set_value({err, std::move(out)}); });
+  // All four READs of the first MiB are out before any answer came back.
+  for (int i = 0; i < 200 && fake_.held_completions() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(fake_.held_completions(), 4u);
+  EXPECT_EQ(faulty_.calls("READ"), 4u);
+  EXPECT_NE(f.wait_for(std::chrono::milliseconds(0)), std::future_status::ready);
+  fake_.ReleaseCompletions();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const Got<ReadOut> got = f.get();
+  ASSERT_EQ(got.err, 0);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(got.value.data.get()), got.value.size),
+            data.substr(0, kMiB));
+  EXPECT_TRUE(ReadInOrder(h, data.size()) == data);
+  EXPECT_EQ(Release(h), 0);
+}
+
+TEST_F(SplitReadTest, TheFileEndsInsideAPieceOrAtItsEnd) {
+  for (const size_t size : {size_t(300000), size_t(2 * kPiece), size_t(kPiece - 1)}) {
+    const std::string name = "f" + std::to_string(size);
+    const std::string data = Pattern(size, uint32_t(size));
+    fake_.AddFile(name, data);
+    const uint64_t h = Open(name);
+    EXPECT_TRUE(Read(h, kMiB, 0) == data) << size;
+    EXPECT_EQ(Read(h, 4096, size), "") << size;
+    EXPECT_EQ(Release(h), 0);
+  }
+}
+
+TEST_F(SplitReadTest, AFailedPieceFailsTheReadUnlessTheFileEndedBeforeIt) {
+  const std::string data = Pattern(300000, 32);  // pieces 2 and 3 are past the end
+  fake_.AddFile("f", data);
+  const uint64_t h = Open("f");
+  faulty_.FailNth("READ", 4, nfs::Status::Nfs(nfs::v4::NFS4ERR_IO, "piece 3"));
+  EXPECT_TRUE(Read(h, kMiB, 0) == data);
+  EXPECT_EQ(Release(h), 0);
+
+  fake_.AddFile("g", Pattern(kMiB, 33));
+  const uint64_t g = Open("g");
+  faulty_.FailNth("READ", 2, nfs::Status::Nfs(nfs::v4::NFS4ERR_IO, "piece 1"));
+  int err = 0;
+  Read(g, kMiB, 0, &err);
+  EXPECT_EQ(err, EIO);
+  EXPECT_EQ(Release(g), 0);
+}
+
+TEST_F(SplitReadTest, AReadAroundTheCacheGoesAsRsizeReadsToo) {
+  const std::string data = Pattern(kMiB, 35);
+  fake_.AddFile("f", data);
+  OpenFlags flags{true, false};
+  flags.direct = true;
+  const uint64_t h = Open("f", flags);
+  const uint64_t before = faulty_.calls("READ");
+  EXPECT_TRUE(Read(h, kMiB, 0) == data);
+  EXPECT_EQ(faulty_.calls("READ") - before, 4u);
+  EXPECT_EQ(Release(h), 0);
+}
+
+// A server that answers less than asked (here 100,000 bytes of each
+// READ): what came after a short piece is asked again, never assumed.
+class ShortReadPieceTest : public SplitReadTest {
+ protected:
+  ShortReadPieceTest() : SplitReadTest(100000) {}
+};
+
+TEST_F(ShortReadPieceTest, BytesAfterAShortPieceAreAskedAgain) {
+  const std::string data = Pattern(2 * kMiB + 5, 34);
+  fake_.AddFile("f", data);
+  const uint64_t h = Open("f");
+  EXPECT_TRUE(ReadInOrder(h, data.size()) == data);
   EXPECT_EQ(Release(h), 0);
 }
 
