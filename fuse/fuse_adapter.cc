@@ -94,7 +94,7 @@ struct stat ToStat(const nfs::Attributes& a, fuse_ino_t ino) {
   st.st_gid = a.gid;
   st.st_size = static_cast<off_t>(a.size);
   st.st_blocks = static_cast<blkcnt_t>((a.space_used + 511) / 512);
-  st.st_blksize = 1 << 20;  // tools size their I/O by this: match rsize/wsize
+  st.st_blksize = 1 << 20;  // tools size their I/O by this: the cache's chunk and wsize
   st.st_rdev = makedev(a.rdev_major, a.rdev_minor);
   st.st_atim = {static_cast<time_t>(a.atime.seconds), static_cast<long>(a.atime.nanoseconds)};
   st.st_mtim = {static_cast<time_t>(a.mtime.seconds), static_cast<long>(a.mtime.nanoseconds)};

@@ -150,6 +150,16 @@ struct WriteResult {
   WriteVerifier verifier{};
 };
 
+// The default largest READ (rsize), the same for NFSv4.1, NFSv3 and the
+// engine's `cp`: 512 KiB, half the usual server maximum, chosen by
+// measurement (tests/bench/README.md, "READ size"). nfs-ganesha on glibc
+// takes each 1 MiB READ's reply buffer from a fresh mapping, a page fault
+// per 4 KiB, and so spent 2.5 s of CPU per GiB served at 1 MiB against
+// 0.5 s at 512 KiB (or 256 or 768 KiB): cold sequential reads ran 3x as
+// fast with these 2 cores shared. A chunk of read-ahead (1 MiB) goes out
+// as its READs at once, so the smaller size costs no round trip.
+inline constexpr uint32_t kDefaultRsize = 512u << 10;
+
 struct ReadResult {
   uint32_t count = 0;  // bytes placed in the caller's buffer
   bool eof = false;

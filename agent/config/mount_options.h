@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "nfs/types.h"
+
 namespace floatmount::agent {
 
 struct MountConfig {
@@ -37,7 +39,7 @@ struct MountConfig {
   int nconnect = 16;
   int max_connections_per_address = 0;  // 0: no limit
   std::string dns_server;  // "IP:PORT": ask only this DNS server; empty: the system's
-  uint32_t rsize = 1u << 20;
+  uint32_t rsize = nfs::kDefaultRsize;
   uint32_t wsize = 1u << 20;
   double actimeo = 1.0;  // seconds; CheckMountConfig makes it 0 with noac
   bool noac = false;

@@ -57,7 +57,7 @@ struct Nfs3Options {
   int nconnect = 16;
   size_t max_connections_per_address = 0;  // 0: no limit
   std::function<void(const Endpoint&)> on_address_down;  // must only signal
-  uint32_t rsize = 1u << 20;
+  uint32_t rsize = kDefaultRsize;
   uint32_t wsize = 1u << 20;
   std::chrono::milliseconds timeo{60000};
   bool soft = false;

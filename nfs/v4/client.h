@@ -73,7 +73,7 @@ struct Nfs41Options {
   // signal) when an address stops answering, e.g. to look the name up
   // again sooner.
   std::function<void(const Endpoint&)> on_address_down;
-  uint32_t rsize = 1u << 20;
+  uint32_t rsize = kDefaultRsize;
   uint32_t wsize = 1u << 20;
   uint32_t max_slots = 128;  // requested ca_maxrequests
   // How long a connection with calls outstanding may stay silent before it
