@@ -243,6 +243,9 @@ class FloatMount {
   // The agent processes serving this mount (found by the mount point in
   // their command line), for diagnostics.
   std::vector<pid_t> daemon_pids() const;
+  // The last lines of the agent's log files in state_dir(), for a failure
+  // message ("" for a bind or kernel mount).
+  std::string LogTails() const;
 
  private:
   // True when a floatmount agent serves the mount (not bind, not kernel).
