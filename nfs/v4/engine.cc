@@ -149,6 +149,7 @@ void Nfs41Engine::Encode(Flight& f, const SessionId& session, uint32_t highest_s
   seq.highest_slotid = highest_slot;
   seq.cachethis = c.cachethis;
   EncodeSequence(f.message, seq);
+  if (c.open != nullptr) f.open_stateid = c.open->stateid();
   const uint32_t ops = 1 + c.encode(f.message);
   f.message.PatchUint32(numops_at, ops);
   f.sink = c.sink;

@@ -299,6 +299,7 @@ struct Nfs41Engine::Flight : RpcCall, std::enable_shared_from_this<Flight> {
   bool resync = false;
   bool stepped_back = false;
   uint64_t reclaim_epoch = 0;  // Nfs41Engine::reclaim_epoch_ when encoded
+  v4::Stateid open_stateid;    // the open's stateid when encoded (what I/O carries)
   std::chrono::steady_clock::time_point submitted{};  // for the latency figures
   std::chrono::steady_clock::time_point sent_at{};    // GUARDED_BY(send_mu): the last send
 

@@ -75,6 +75,18 @@ class OpenState : public OpenFile {
     std::lock_guard<std::mutex> lock(mu_);
     return stateid_;
   }
+  // The server refused this open's stateid for its I/O, and TEST_STATEID
+  // then called `stateid` valid. True if that happened before for this
+  // very stateid: a server that refuses what it calls valid holds that
+  // number for something else (nfs/v4/stateid_recovery.h), and the file is
+  // opened again. Once only is a race: the I/O may have carried the
+  // stateid from before a reopen.
+  bool VouchedBefore(const v4::Stateid& stateid) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const bool again = vouched_ == stateid;
+    vouched_ = stateid;
+    return again;
+  }
   void set_stateid(const v4::Stateid& stateid) {
     std::lock_guard<std::mutex> lock(mu_);
     stateid_ = stateid;
@@ -148,6 +160,7 @@ class OpenState : public OpenFile {
   const Credentials cred_;
   mutable std::mutex mu_;
   v4::Stateid stateid_;                                      // GUARDED_BY(mu_)
+  v4::Stateid vouched_;                                      // GUARDED_BY(mu_)
   std::unordered_map<uint64_t, LockOwnerSlot> lock_owners_;  // GUARDED_BY(mu_)
   bool locks_lost_ = false;                                  // GUARDED_BY(mu_)
   bool closing_ = false;                                     // GUARDED_BY(mu_)

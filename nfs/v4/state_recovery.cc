@@ -254,8 +254,14 @@ void Nfs41Engine::RunStateidRecovery() {
       if (std::find(opens.begin(), opens.end(), w.open) == opens.end()) opens.push_back(w.open);
     }
   }
+  // READ and WRITE carry the open stateid only (a LOCK's refusal may be
+  // of its lock stateid).
+  std::vector<RefusedIo> refused;
+  for (const StateidWaiter& w : waiters) {
+    if (w.flight->compound->io) refused.push_back(RefusedIo{w.open.get(), w.flight->open_stateid});
+  }
   StateRecoveryOps ops(this);
-  const RevokedStateReport report = RecoverRevokedState(ops, opens);
+  const RevokedStateReport report = RecoverRevokedState(ops, opens, refused);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (all) revoked_flags_.End(report.answered);

@@ -30,7 +30,15 @@
 //   4. a revoked open stateid: the open is opened again (OPEN CLAIM_FH),
 //      unless it was closed meanwhile; every lock made through it is lost
 //      (it went with the open on the server).
-// Opens and locks the server still reports NFS4_OK are left alone.
+// Opens and locks the server still reports NFS4_OK are left alone, with
+// one exception: an open whose READ or WRITE the server refused although
+// it carried the very stateid TEST_STATEID calls valid, for the second
+// time in a row, is opened again as in step 4 (the first time may be a
+// race with the open's own stateid changing). TEST_STATEID does not check the file a
+// stateid is for, and a server can hold the number for another file: two
+// nodes that number state alike (one ganesha epoch) and claim to be one
+// server, reached in turn through a floating IP. Resending would fail the
+// same way until EIO; a new open gets a number the server means for it.
 //
 // Threads: runs on the engine's recovery thread ("fm-nfs-recover"),
 // blocking on each call; no request waits for it but those of the opens it
@@ -57,6 +65,7 @@ struct RevokedStateReport {
   size_t freed = 0;      // FREE_STATEID answered OK
   size_t reopened = 0;   // opens opened again
   size_t locks_lost = 0; // lock owners whose held locks were lost
+  size_t refused_valid = 0;  // opens reopened: refused twice, valid each time
   bool answered = true;  // every TEST_STATEID was answered
 };
 
@@ -88,8 +97,17 @@ class RevokedFlagEpisode {
   Phase phase_ = Phase::kIdle;
 };
 
-// One pass over `opens` (see the top of this file).
+// A READ or WRITE the server refused with a stateid error: its open and
+// the open stateid it carried.
+struct RefusedIo {
+  const OpenState* open = nullptr;
+  v4::Stateid carried;
+};
+
+// One pass over `opens` (see the top of this file); `refused`: the I/O of
+// them the server refused since the last pass.
 RevokedStateReport RecoverRevokedState(RecoveryOps& ops,
-                                       const std::vector<std::shared_ptr<OpenState>>& opens);
+                                       const std::vector<std::shared_ptr<OpenState>>& opens,
+                                       const std::vector<RefusedIo>& refused = {});
 
 }  // namespace floatmount::nfs

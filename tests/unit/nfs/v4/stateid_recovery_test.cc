@@ -234,6 +234,66 @@ TEST(StateidRecoveryTest, ManyStateidsAreTestedInBatches) {
   EXPECT_EQ(report.tested, 70u);
 }
 
+// Two nodes that number state alike, reached in turn at one address: the
+// stateid the server calls valid is its number for another file, and each
+// WRITE through it fails BAD_STATEID. The first refusal may be a race (the
+// open's stateid changing as the WRITE was encoded): resend. The second
+// for the same stateid opens the file again; only the refused open, and
+// only once per number.
+TEST(StateidRecoveryTest, AnOpenRefusedTwiceWithAStateidCalledValidIsOpenedAgain) {
+  auto f = MakeOpen("f", 1);
+  auto g = MakeOpen("g", 2);
+  Locked(*f, kOwnerA, 10);
+  FakeStateidOps ops;
+  const std::vector<RefusedIo> refused = {{f.get(), Id(1)}, {f.get(), Id(1)}};
+
+  RevokedStateReport report = RecoverRevokedState(ops, {f, g}, refused);
+  EXPECT_EQ(ops.calls, (std::vector<std::string>{"TEST_STATEID 1 10 2"}));
+  EXPECT_EQ(report.refused_valid, 0u);
+  EXPECT_EQ(f->stateid(), Id(1));
+
+  ops.calls.clear();
+  report = RecoverRevokedState(ops, {f, g}, refused);
+  EXPECT_EQ(ops.calls, (std::vector<std::string>{"TEST_STATEID 1 10 2", "OPEN CLAIM_FH f"}));
+  EXPECT_EQ(report.refused_valid, 1u);
+  EXPECT_EQ(report.reopened, 1u);
+  EXPECT_EQ(f->stateid(), Id(100));
+  EXPECT_TRUE(f->locks_lost());  // made through the number the server meant otherwise
+  EXPECT_EQ(g->stateid(), Id(2));
+
+  // The new stateid starts over: refused once, it is resent.
+  ops.calls.clear();
+  report = RecoverRevokedState(ops, {f}, {{f.get(), Id(100)}});
+  EXPECT_EQ(ops.calls, (std::vector<std::string>{"TEST_STATEID 100"}));
+  EXPECT_EQ(report.refused_valid, 0u);
+}
+
+// After a reopen, WRITEs still in flight with the old stateid come back
+// refused in more than one pass: the stateid now is valid and was never
+// refused, so nothing more is done (a reopen would lose the locks).
+TEST(StateidRecoveryTest, RefusalsOfAnOlderStateidNeverReopen) {
+  auto f = MakeOpen("f", 7);
+  Locked(*f, kOwnerA, 10);
+  FakeStateidOps ops;
+  for (int pass = 0; pass < 3; ++pass) {
+    const RevokedStateReport report = RecoverRevokedState(ops, {f}, {{f.get(), Id(1)}});
+    EXPECT_EQ(report.refused_valid, 0u);
+  }
+  EXPECT_EQ(f->stateid(), Id(7));
+  EXPECT_FALSE(f->locks_lost());
+
+  // Passes without a refusal (a revoked-state flag's) reopen nothing either.
+  auto g = MakeOpen("g", 2);
+  RecoverRevokedState(ops, {g}, {{g.get(), Id(2)}});
+  RecoverRevokedState(ops, {g});
+  RecoverRevokedState(ops, {g});
+  EXPECT_EQ(g->stateid(), Id(2));
+  // Nor does a refusal of another open.
+  RecoverRevokedState(ops, {g}, {{f.get(), Id(2)}});
+  EXPECT_EQ(g->stateid(), Id(2));
+  for (const std::string& call : ops.calls) EXPECT_EQ(call.rfind("OPEN", 0), std::string::npos);
+}
+
 TEST(RevokedFlagEpisodeTest, AFlagSetOnEveryReplyStartsOnePassPerEpisode) {
   RevokedFlagEpisode episode;
   EXPECT_FALSE(episode.OnReply(false));
