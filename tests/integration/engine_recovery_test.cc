@@ -189,6 +189,46 @@ TEST_F(RecoveryTest, ABadStateidRecoversThatOpenOnlyAndNeverAClosedOne) {
   EXPECT_EQ(client->info().session_recoveries, 0u);
 }
 
+// An open carries a stateid the server calls valid but holds for another
+// file: what two nodes that number state alike do when a floating IP
+// takes the mount back to the node that still has its old record
+// (TortureUnderFailoverTest, one ganesha epoch). Each WRITE fails
+// BAD_STATEID, TEST_STATEID vouches for the stateid, and resending it
+// failed the same way until EIO. The second refusal of the very stateid
+// TEST_STATEID vouched for opens the file again; the other file is not
+// touched. Broken on purpose (never reopened): the WRITE failed EIO.
+TEST_F(RecoveryTest, AStateidValidForAnotherFileIsReplacedByOpeningAgain) {
+  auto client = MountOrFail(Options(2));
+  ASSERT_TRUE(client);
+  nfs::SyncClient sync(client.get());
+  nfs::OpenResult f = CreateFile(sync, "mine.bin");
+  nfs::OpenResult g = CreateFile(sync, "other.bin");
+  ASSERT_TRUE(f.file && g.file);
+  auto f_open = std::dynamic_pointer_cast<nfs::OpenState>(f.file);
+  auto g_open = std::dynamic_pointer_cast<nfs::OpenState>(g.file);
+  ASSERT_TRUE(f_open && g_open);
+  f_open->set_stateid(g_open->stateid());
+  auto calls = [&client](const std::string& name) {
+    const auto info = client->info();
+    auto it = info.calls.find(name);
+    return it == info.calls.end() ? uint64_t{0} : it->second;
+  };
+
+  const std::vector<uint8_t> data = RandomBytes(256 << 10, 7);
+  const nfs::Status written = WriteAll(*client, f.fh, f.file.get(), data, 1);
+  ASSERT_TRUE(written.ok()) << written.ToString();
+  EXPECT_NE(f_open->stateid().other, g_open->stateid().other);
+  EXPECT_EQ(calls("TEST_STATEID"), 2u) << "one pass to resend, one to open again";
+  EXPECT_EQ(calls("OPEN (reopen)"), 1u);
+  const std::vector<uint8_t> other = RandomBytes(4096, 8);
+  EXPECT_TRUE(sync.Write(g.fh, g.file.get(), 0, other, nfs::Stability::kFileSync).ok());
+  EXPECT_TRUE(sync.Close(f.file).ok());
+  EXPECT_TRUE(sync.Close(g.file).ok());
+  EXPECT_TRUE(ReadServerFile("mine.bin") == data);
+  EXPECT_TRUE(ReadServerFile("other.bin") == other);
+  EXPECT_EQ(client->info().clientid_recoveries, 0u);
+}
+
 // ganesha is killed (SIGKILL) and started again without grace; knfsd is
 // restarted in its guest (rpc.nfsd 0, then started: every client, open and
 // session forgotten, connections reset) and begins a 10 s grace period, in
