@@ -178,6 +178,12 @@ Result<std::unique_ptr<Nfs41Client>> Nfs41Client::Mount(const Nfs41Options& opti
   if (info.max_request_size > 1024) wsize = std::min(wsize, info.max_request_size - 1024);
   client->rsize_ = std::max<uint32_t>(rsize & ~4095u, 4096);
   client->wsize_ = std::max<uint32_t>(wsize & ~4095u, 4096);
+  // READDIR is bounded by the session's reply size only, not by rsize.
+  uint32_t readdir_max = kMaxReadDirReply;
+  if (info.max_response_size > 1024) {
+    readdir_max = std::min(readdir_max, info.max_response_size - 1024);
+  }
+  client->readdir_max_ = std::max<uint32_t>(readdir_max & ~4095u, 4096);
   return client;
 }
 
@@ -727,7 +733,7 @@ void Nfs41Client::ReadDir(const Credentials& cred, const FileHandle& dir, uint64
                           const std::array<uint8_t, 8>& verifier, uint32_t max_bytes,
                           Callback<DirPage> done) {
   const IdMapper* ids = &engine_->id_mapper();
-  const uint32_t maxcount = std::min(std::max<uint32_t>(max_bytes, 4096), rsize_);
+  const uint32_t maxcount = std::min(std::max<uint32_t>(max_bytes, 4096), readdir_max_);
   Run<DirPage>(
       engine_.get(), "READDIR", cred, false,
       [dir, cookie, verifier, maxcount](XdrEncoder& e) {  // SEQUENCE, PUTFH, READDIR

@@ -162,6 +162,7 @@ class Nfs41Client : public MountedClient {
   FileHandle root_;     // constant after Mount
   uint32_t rsize_ = 0;  // constant after Mount
   uint32_t wsize_ = 0;  // constant after Mount
+  uint32_t readdir_max_ = 0;  // the largest READDIR reply; constant after Mount
 };
 
 }  // namespace floatmount::nfs

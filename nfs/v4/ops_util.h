@@ -19,6 +19,12 @@
 
 namespace floatmount::nfs {
 
+// The largest READDIR reply asked for (the FUSE layer grows a listing's
+// READDIRs up to it). The session's fore channel makes room for it
+// whatever rsize is: capped at a 512 KiB rsize, a listing of 10,000 names
+// took 6 READDIRs where 5 did.
+inline constexpr uint32_t kMaxReadDirReply = 1u << 20;
+
 // What a non-idempotent request makes of an error when the server may
 // have run it before (Compound::may_have_run): looks at the server and
 // calls `done` with the request's result, or with `error` (nfs/v4/replay.h).

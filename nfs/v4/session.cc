@@ -197,7 +197,8 @@ Status Nfs41Engine::ExchangeId(RpcConnection* conn, ExchangeIdRes* res) {
       [&](XdrDecoder& d) { return DecodeExchangeId(d, res); });
 }
 
-// RFC 8881 18.36: fore channel sized for rsize/wsize plus headers.
+// RFC 8881 18.36: fore channel sized for rsize/wsize (and a 1 MiB READDIR
+// reply) plus headers.
 Status Nfs41Engine::CreateSession(RpcConnection* conn) {
   CreateSessionArgs args;
   {
@@ -207,7 +208,7 @@ Status Nfs41Engine::CreateSession(RpcConnection* conn) {
   }
   args.flags = 0;  // no persistence, no back channel on this connection
   args.fore.maxrequestsize = options_.wsize + kRequestOverhead;
-  args.fore.maxresponsesize = options_.rsize + kRequestOverhead;
+  args.fore.maxresponsesize = std::max(options_.rsize, kMaxReadDirReply) + kRequestOverhead;
   args.fore.maxresponsesize_cached = 8192;
   args.fore.maxoperations = 16;
   args.fore.maxrequests = std::max<uint32_t>(1, options_.max_slots);
