@@ -68,7 +68,6 @@ void ReadInPieces(nfs::Client* client, const CacheIdentity& who, const nfs::File
 
 }  // namespace
 
-
 void FileCache::Read(const CacheIdentity& who, const ReadPlan& plan, uint64_t offset,
                      size_t size, uint64_t change, uint64_t file_size,
                      Reply<ReadOut> reply) {
