@@ -34,11 +34,12 @@
 // one exception: an open whose READ or WRITE the server refused although
 // it carried the very stateid TEST_STATEID calls valid, for the second
 // time in a row, is opened again as in step 4 (the first time may be a
-// race with the open's own stateid changing). TEST_STATEID does not check the file a
-// stateid is for, and a server can hold the number for another file: two
-// nodes that number state alike (one ganesha epoch) and claim to be one
-// server, reached in turn through a floating IP. Resending would fail the
-// same way until EIO; a new open gets a number the server means for it.
+// race with the open's own stateid changing). TEST_STATEID does not check
+// the file a stateid is for, and a server can hold the number for another
+// file: two nodes that number state alike (one ganesha epoch) and claim to
+// be one server, reached in turn through a floating IP. Resending would
+// fail the same way until EIO; a new open gets a number the server means
+// for it.
 //
 // Threads: runs on the engine's recovery thread ("fm-nfs-recover"),
 // blocking on each call; no request waits for it but those of the opens it
