@@ -102,6 +102,27 @@ class Client {
                      Callback<WriteResult> done) = 0;
   virtual void Commit(const Credentials& cred, const FileHandle& fh, uint64_t offset,
                       uint32_t count, Callback<WriteVerifier> done) = 0;
+  // A WRITE, then a SETATTR of the same file that must come after it (a
+  // program's write followed by futimens or fchmod: tar, cp -p), as one
+  // request where the protocol allows. `attrs` must not set the size (the
+  // SETATTR goes without a stateid). `done` gets the WRITE's outcome and
+  // the SETATTR's, or nullopt for the SETATTR when it did not run or ran
+  // before all the bytes were written (an error, a short WRITE): the
+  // caller then sends it alone once the rest is written. This default
+  // sends the two one after the other.
+  using WriteSetAttrDone =
+      std::function<void(Result<WriteResult> written, std::optional<Result<Attributes>> set)>;
+  virtual void WriteThenSetAttr(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
+                                uint64_t offset, std::span<const uint8_t> data, Stability stability,
+                                const SetAttributes& attrs, WriteSetAttrDone done) {
+    Write(cred, fh, file, offset, data, stability,
+          [this, cred, fh, attrs, asked = data.size(), done](Result<WriteResult> w) {
+            if (!w.ok() || w->count < asked) return done(std::move(w), std::nullopt);
+            SetAttr(cred, fh, attrs, nullptr, [w, done](Result<Attributes> a) {
+              done(w, std::optional<Result<Attributes>>(std::move(a)));
+            });
+          });
+  }
 
   // Directories, symlinks and special files.
   virtual void Create(const Credentials& cred, const FileHandle& dir, const std::string& name,

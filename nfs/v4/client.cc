@@ -602,6 +602,55 @@ void Nfs41Client::Write(const Credentials& cred, const FileHandle& fh, const Ope
       std::move(done), open, {}, /*io=*/true);
 }
 
+void Nfs41Client::WriteThenSetAttr(const Credentials& cred, const FileHandle& fh,
+                                   const OpenFile* file, uint64_t offset,
+                                   std::span<const uint8_t> data, Stability stability,
+                                   const SetAttributes& attrs, WriteSetAttrDone done) {
+  OpenState* open = OpenStateOf(file);
+  const IdMapper* ids = &engine_->id_mapper();
+  const auto chunk = data.first(std::min<size_t>(data.size(), wsize_));
+  const uint32_t stable = static_cast<uint32_t>(stability);
+  // What the last reply said, op by op: the compound stops at the first op
+  // that fails, so a WRITE's result may come with the SETATTR's error.
+  struct Outcome {
+    std::optional<WriteResult> written;
+    Attributes attr;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  Run<Unit>(
+      engine_.get(), "WRITE, SETATTR", cred, true,
+      [fh, open, offset, chunk, stable, attrs, ids](XdrEncoder& e) {
+        // SEQUENCE, PUTFH, WRITE, SETATTR, GETATTR. Not the size, so the
+        // SETATTR needs no stateid (RFC 8881 18.30.3). The reply is small
+        // and kept for a resend (sa_cachethis), as a SETATTR's is.
+        EncodePutFh(e, fh);
+        EncodeWrite(e, StateidOf(open), offset, stable, chunk);
+        EncodeSetAttr(e, kAnonymousStateid, attrs, *ids);
+        EncodeGetAttr(e, StandardAttrs());
+        return 4u;
+      },
+      [outcome, ids](XdrDecoder& d, bool, Unit*) {
+        *outcome = Outcome{};
+        if (Status s = DecodePutFh(d); !s.ok()) return s;
+        WriteRes res;
+        if (Status s = DecodeWrite(d, &res); !s.ok()) return s;
+        outcome->written =
+            WriteResult{res.count, static_cast<Stability>(res.committed), res.verifier};
+        Bitmap set;
+        if (Status s = DecodeSetAttr(d, &set); !s.ok()) return s;
+        return DecodeGetAttr(d, *ids, &outcome->attr);
+      },
+      [outcome, asked = chunk.size(), done](Result<Unit> r) {
+        if (!outcome->written) return done(r.status(), std::nullopt);
+        const WriteResult written = *outcome->written;
+        // A short WRITE: the SETATTR ran before the rest of the bytes.
+        if (written.count < asked) return done(written, std::nullopt);
+        if (!r.ok()) return done(written, std::optional<Result<Attributes>>(r.status()));
+        done(written, std::optional<Result<Attributes>>(outcome->attr));
+      },
+      open, {}, /*io=*/true);
+}
+
 void Nfs41Client::Commit(const Credentials& cred, const FileHandle& fh, uint64_t offset,
                          uint32_t count, Callback<WriteVerifier> done) {
   Run<WriteVerifier>(

@@ -130,6 +130,10 @@ class Nfs41Client : public MountedClient {
              Callback<WriteResult> done) override;
   void Commit(const Credentials& cred, const FileHandle& fh, uint64_t offset, uint32_t count,
               Callback<WriteVerifier> done) override;
+  // SEQUENCE, PUTFH, WRITE, SETATTR, GETATTR: one round trip.
+  void WriteThenSetAttr(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
+                        uint64_t offset, std::span<const uint8_t> data, Stability stability,
+                        const SetAttributes& attrs, WriteSetAttrDone done) override;
   void Create(const Credentials& cred, const FileHandle& dir, const std::string& name,
               const CreateRequest& req, Callback<Entry> done) override;
   void Remove(const Credentials& cred, const FileHandle& dir, const std::string& name,

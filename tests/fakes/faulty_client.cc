@@ -265,6 +265,18 @@ void FaultyClient::Commit(const Credentials& cred, const FileHandle& fh, uint64_
                           [&](auto cb) { inner_->Commit(cred, fh, offset, count, std::move(cb)); });
 }
 
+void FaultyClient::WriteThenSetAttr(const Credentials& cred, const FileHandle& fh,
+                                    const nfs::OpenFile* file, uint64_t offset,
+                                    std::span<const uint8_t> data, nfs::Stability stability,
+                                    const nfs::SetAttributes& attrs, WriteSetAttrDone done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_["WRITE, SETATTR"];
+    call_log_.push_back("WRITE, SETATTR");
+  }
+  nfs::Client::WriteThenSetAttr(cred, fh, file, offset, data, stability, attrs, std::move(done));
+}
+
 void FaultyClient::Create(const Credentials& cred, const FileHandle& dir, const std::string& name,
                           const nfs::CreateRequest& req, Callback<nfs::Entry> done) {
   Run<nfs::Entry>("CREATE", std::move(done),

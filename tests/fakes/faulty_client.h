@@ -95,6 +95,12 @@ class FaultyClient : public nfs::Client {
              nfs::Callback<nfs::WriteResult> done) override;
   void Commit(const nfs::Credentials& cred, const nfs::FileHandle& fh, uint64_t offset,
               uint32_t count, nfs::Callback<nfs::WriteVerifier> done) override;
+  // Counted as "WRITE, SETATTR" (no rule applies to it), then sent as
+  // nfs::Client's default does: a WRITE and a SETATTR, each under its rules.
+  void WriteThenSetAttr(const nfs::Credentials& cred, const nfs::FileHandle& fh,
+                        const nfs::OpenFile* file, uint64_t offset, std::span<const uint8_t> data,
+                        nfs::Stability stability, const nfs::SetAttributes& attrs,
+                        WriteSetAttrDone done) override;
   void Create(const nfs::Credentials& cred, const nfs::FileHandle& dir, const std::string& name,
               const nfs::CreateRequest& req, nfs::Callback<nfs::Entry> done) override;
   void Remove(const nfs::Credentials& cred, const nfs::FileHandle& dir, const std::string& name,
