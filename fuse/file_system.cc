@@ -185,14 +185,25 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
     ApplyPendingSize(ino, truncates ? std::nullopt : std::optional<uint64_t>(stamp), &out.attr);
     reply(0, std::move(out));
   };
+  auto alone = [this, cred, fh = *fh, attrs, file, done]() {
+    client_->SetAttr(
+        cred, fh, attrs, file.get(),
+        [stamp = SizeStamp(), done](nfs::Result<nfs::Attributes> r) { done(stamp, std::move(r)); });
+  };
   // Our buffered writes reach the server first (a truncate must not be
-  // undone by bytes sent after it, nor times by a later WRITE).
-  AfterPendingWrites(ino, [this, cred, fh = *fh, attrs, file, done = std::move(done)]() mutable {
-    client_->SetAttr(cred, fh, attrs, file.get(),
-                     [stamp = SizeStamp(), done = std::move(done)](nfs::Result<nfs::Attributes> r) {
-                       done(stamp, std::move(r));
-                     });
-  });
+  // undone by bytes sent after it, nor times by a later WRITE). When they
+  // are one WRITE, the SETATTR goes in its compound (not a truncate: that
+  // waits for every byte before it).
+  auto cache = FindCache(ino);
+  if (cache && !truncates && cache->HasUncommitted()) {
+    cache->FlushThenSetAttr(cred, attrs,
+                            [stamp = SizeStamp(), done, alone](FileCache::SetAttrOutcome set) {
+                              if (!set) return alone();
+                              done(stamp, std::move(*set));
+                            });
+    return;
+  }
+  AfterPendingWrites(ino, std::move(alone));
 }
 
 void FileSystem::ReadLink(const nfs::Credentials& cred, InodeId ino, Reply<std::string> reply) {

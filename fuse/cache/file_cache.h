@@ -133,6 +133,14 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
   // `done` runs once every byte written before the call is committed (or
   // failed: see TakeError).
   void Flush(std::function<void()> done);
+  // Flush, then the SETATTR `attrs` (not the size) as `cred`: when the
+  // flush is one FILE_SYNC WRITE made as `cred`, the SETATTR goes in its
+  // compound (nfs::Client::WriteThenSetAttr; tar's write then futimens, one
+  // round trip less). `done` gets the SETATTR's outcome, or nullopt when it
+  // did not go (the caller sends it alone).
+  using SetAttrOutcome = std::optional<nfs::Result<nfs::Attributes>>;
+  void FlushThenSetAttr(const nfs::Credentials& cred, const nfs::SetAttributes& attrs,
+                        std::function<void(SetAttrOutcome)> done);
   // `done` runs once every byte written before the call is on the server
   // (not necessarily committed).
   void WriteOut(std::function<void()> done);
@@ -172,6 +180,13 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
     uint32_t lo = 0, hi = 0;
     uint64_t seq = 0;
     bool file_sync = false;  // the only WRITE a flush needs: no COMMIT after it
+    // A SETATTR to send in the WRITE's compound, and where its outcome goes
+    // (FlushThenSetAttr).
+    struct ThenSet {
+      nfs::SetAttributes attrs;
+      std::shared_ptr<SetAttrOutcome> outcome;
+    };
+    std::shared_ptr<const ThenSet> then_set;
   };
   struct Waiter {
     uint64_t target = 0;  // every WRITE up to this sequence number must be done
@@ -189,6 +204,8 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
 
   size_t chunk() const { return context_.budget->chunk_size(); }
   void Run(Actions actions);
+  // Flush's sends and waiter (`done`), into `actions`.
+  void FlushLocked(Actions* actions, std::function<void()> done);
 
   // Read-ahead (file_cache_read.cc).
   void ReadFromServer(const CacheIdentity& who, uint64_t offset, size_t size,

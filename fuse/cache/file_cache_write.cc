@@ -174,7 +174,7 @@ void FileCache::SendLocked(const std::shared_ptr<DirtyChunk>& c, Actions* action
       sending_.insert(seq);
       if (c->in_flight++ == 0) c->sending_end = 0;
       c->sending_end = std::max(c->sending_end, end);
-      actions->sends.push_back(Send{c, at, end, seq});
+      actions->sends.push_back(Send{c, at, end, seq, false, nullptr});
       at = end;
     }
   }
@@ -190,6 +190,18 @@ void FileCache::SendAllLocked(Actions* actions) {
 void FileCache::SendOne(const Send& send) {
   auto self = shared_from_this();
   const DirtyChunk& c = *send.chunk;
+  if (send.then_set) {
+    // The SETATTR's outcome is in place before SendDone completes the flush.
+    context_.client->WriteThenSetAttr(
+        c.who.cred, fh_, c.who.file.get(), c.base + send.lo,
+        std::span<const uint8_t>(c.data.get() + send.lo, send.hi - send.lo),
+        send.file_sync ? nfs::Stability::kFileSync : nfs::Stability::kUnstable,
+        send.then_set->attrs, [self, send](nfs::Result<nfs::WriteResult> r, SetAttrOutcome set) {
+          *send.then_set->outcome = std::move(set);
+          self->SendDone(send, std::move(r));
+        });
+    return;
+  }
   context_.client->Write(
       c.who.cred, fh_, c.who.file.get(), c.base + send.lo,
       std::span<const uint8_t>(c.data.get() + send.lo, send.hi - send.lo),
@@ -246,10 +258,11 @@ void FileCache::SendDone(const Send& send, nfs::Result<nfs::WriteResult> r) {
         // The rest goes again under the same sequence number, still in
         // flight: whoever waits for this WRITE (a flush, fsync, a read of
         // these bytes) waits for all of it (issue 13: knfsd's 128 KiB wsize
-        // let fsync and reads overtake the rest of a chunk).
+        // let fsync and reads overtake the rest of a chunk). Alone: a
+        // SETATTR that rode with the first part goes again after it.
         context_.counters->dirty += asked - count;
         actions.sends.push_back(
-            Send{send.chunk, send.lo + count, send.hi, send.seq, send.file_sync});
+            Send{send.chunk, send.lo + count, send.hi, send.seq, send.file_sync, nullptr});
       }
     }
     MaybeFreeLocked(send.chunk);
@@ -377,20 +390,42 @@ void FileCache::CommitDone(uint64_t round, nfs::Result<nfs::WriteVerifier> r) {
   Run(std::move(actions));
 }
 
+void FileCache::FlushLocked(Actions* actions, std::function<void()> done) {
+  SendAllLocked(actions);
+  // A flush that needs one WRITE and nothing else made stable (a small
+  // file written and closed) sends it FILE_SYNC: the server commits it
+  // with the WRITE, and the COMMIT round trip is saved (the kernel
+  // client's FLUSH_STABLE). Anything unstable or in flight already needs
+  // a COMMIT, which then covers this WRITE too.
+  if (actions->sends.size() == 1 && sending_.size() == 1 && unstable_bytes_ == 0) {
+    actions->sends.front().file_sync = true;
+  }
+  waiters_.push_back(Waiter{next_seq_ - 1, true, 0, std::move(done)});
+}
+
 void FileCache::Flush(std::function<void()> done) {
   Actions actions;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    SendAllLocked(&actions);
-    // A flush that needs one WRITE and nothing else made stable (a small
-    // file written and closed) sends it FILE_SYNC: the server commits it
-    // with the WRITE, and the COMMIT round trip is saved (the kernel
-    // client's FLUSH_STABLE). Anything unstable or in flight already needs
-    // a COMMIT, which then covers this WRITE too.
-    if (actions.sends.size() == 1 && sending_.size() == 1 && unstable_bytes_ == 0) {
-      actions.sends.front().file_sync = true;
+    FlushLocked(&actions, std::move(done));
+    ProgressLocked(&actions, false);
+  }
+  Run(std::move(actions));
+}
+
+void FileCache::FlushThenSetAttr(const nfs::Credentials& cred, const nfs::SetAttributes& attrs,
+                                 std::function<void(SetAttrOutcome)> done) {
+  auto outcome = std::make_shared<SetAttrOutcome>();
+  Actions actions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    FlushLocked(&actions, [outcome, done = std::move(done)] { done(std::move(*outcome)); });
+    // Only with the one WRITE this flush waits for, and only as its
+    // writer: one compound carries one user's credentials.
+    Send* only = actions.sends.size() == 1 ? &actions.sends.front() : nullptr;
+    if (only && only->file_sync && !attrs.size && only->chunk->who.cred == cred) {
+      only->then_set = std::make_shared<Send::ThenSet>(Send::ThenSet{attrs, outcome});
     }
-    waiters_.push_back(Waiter{next_seq_ - 1, true, 0, std::move(done)});
     ProgressLocked(&actions, false);
   }
   Run(std::move(actions));

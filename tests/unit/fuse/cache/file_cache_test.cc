@@ -401,6 +401,98 @@ TEST_F(FileCacheTest, TruncateAfterBufferedWritesIsNotUndone) {
   EXPECT_EQ(fake_.ContentOf("f"), std::string(10, 'x'));
 }
 
+// tar writes a small file, then sets its times (futimens) and mode: the
+// SETATTR after one buffered WRITE goes in that WRITE's compound, after it.
+nfs::SetAttributes MtimeAt(int64_t seconds) {
+  nfs::SetAttributes a;
+  a.mtime_how = nfs::SetAttributes::TimeHow::kClientTime;
+  a.mtime = nfs::Timestamp{seconds, 0};
+  return a;
+}
+
+TEST_F(FileCacheTest, ASetAttrAfterOneBufferedWriteGoesInItsCompound) {
+  const uint64_t h = Create("f");
+  ASSERT_EQ(Write(h, "abc", 0), 0);
+  auto e = Call<EntryOut>([&](auto r) { fs_.Lookup({}, kRootInode, "f", r); });
+  auto t = Call<AttrOut>([&](auto r) { fs_.SetAttr({}, e.value.ino, MtimeAt(1000), h, r); });
+  ASSERT_EQ(t.err, 0);
+  EXPECT_EQ(t.value.attr.size, 3u);
+  EXPECT_EQ(t.value.attr.mtime, (nfs::Timestamp{1000, 0}));
+  EXPECT_EQ(faulty_.calls("WRITE, SETATTR"), 1u);
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);  // its two ops
+  EXPECT_EQ(faulty_.calls("SETATTR"), 1u);
+  EXPECT_EQ(fake_.CommittedContentOf(*fake_.Find("f")), "abc");  // FILE_SYNC
+  EXPECT_EQ(fake_.AttrOf("f")->mtime, (nfs::Timestamp{1000, 0}));
+  EXPECT_EQ(Release(h), 0);
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);
+  EXPECT_EQ(faulty_.calls("COMMIT"), 0u);
+}
+
+// The WRITE fails: its error waits for the close, as any write-back
+// error does, and the SETATTR goes alone.
+TEST_F(FileCacheTest, AWriteThatFailsInTheCompoundSurfacesOnCloseAndTheSetAttrGoesAlone) {
+  const uint64_t h = Create("f");
+  ASSERT_EQ(Write(h, "abc", 0), 0);
+  auto e = Call<EntryOut>([&](auto r) { fs_.Lookup({}, kRootInode, "f", r); });
+  faulty_.FailEvery("WRITE", nfs::Status::Nfs(nfs::v4::NFS4ERR_NOSPC, "WRITE"));
+  auto t = Call<AttrOut>([&](auto r) { fs_.SetAttr({}, e.value.ino, MtimeAt(1000), h, r); });
+  EXPECT_EQ(t.err, 0);
+  EXPECT_EQ(faulty_.calls("WRITE, SETATTR"), 1u);
+  EXPECT_EQ(faulty_.calls("SETATTR"), 1u);
+  EXPECT_EQ(fake_.AttrOf("f")->mtime, (nfs::Timestamp{1000, 0}));
+  faulty_.ClearFaults();
+  EXPECT_EQ(Release(h), ENOSPC);
+}
+
+// A server that writes less than asked: the SETATTR ran before the rest
+// of the bytes, whose WRITE moved the mtime again; it goes again after.
+TEST_F(ShortWriteTest, ASetAttrInTheCompoundOfAShortWriteGoesAgainAfterTheRest) {
+  const std::string data = Pattern(kServerMaxWrite + 5, 31);
+  const uint64_t h = Create("f");
+  ASSERT_EQ(Write(h, data, 0), 0);
+  auto e = Call<EntryOut>([&](auto r) { fs_.Lookup({}, kRootInode, "f", r); });
+  auto t = Call<AttrOut>([&](auto r) { fs_.SetAttr({}, e.value.ino, MtimeAt(1000), h, r); });
+  ASSERT_EQ(t.err, 0);
+  EXPECT_EQ(faulty_.calls("WRITE, SETATTR"), 1u);
+  EXPECT_EQ(faulty_.calls("WRITE"), 2u);
+  EXPECT_EQ(fake_.AttrOf("f")->mtime, (nfs::Timestamp{1000, 0}));
+  EXPECT_EQ(Release(h), 0);
+  EXPECT_TRUE(fake_.CommittedContentOf(*fake_.Find("f")) == data);
+}
+
+// Not in one compound: a SETATTR by another user than the writer (one
+// compound carries one user's credentials), a flush of several WRITEs,
+// a truncate. Each goes after all the bytes.
+TEST_F(FileCacheTest, ASetAttrGoesAloneForAnotherUserManyWritesOrASize) {
+  fake_.AddFile("f", "");
+  const uint64_t h = Open("f", OpenFlags{true, true});
+  ASSERT_EQ(Write(h, "abc", 0), 0);
+  auto e = Call<EntryOut>([&](auto r) { fs_.Lookup({}, kRootInode, "f", r); });
+  nfs::SetAttributes mode;
+  mode.mode = 0600;
+  const nfs::Credentials other{1000, 1000, {}};
+  Call<AttrOut>([&](auto r) { fs_.SetAttr(other, e.value.ino, mode, h, r); });
+  EXPECT_EQ(faulty_.calls("WRITE, SETATTR"), 0u);
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);
+  EXPECT_EQ(faulty_.calls("SETATTR"), 1u);
+
+  const std::string big = Pattern(2 * kMiB + 7, 32);
+  ASSERT_EQ(Write(h, big, 0), 0);
+  auto t = Call<AttrOut>([&](auto r) { fs_.SetAttr({}, e.value.ino, MtimeAt(2000), h, r); });
+  ASSERT_EQ(t.err, 0);
+  EXPECT_EQ(faulty_.calls("WRITE, SETATTR"), 0u);
+  EXPECT_EQ(fake_.AttrOf("f")->mtime, (nfs::Timestamp{2000, 0}));
+
+  ASSERT_EQ(Write(h, "xyz", 0), 0);
+  nfs::SetAttributes size = MtimeAt(3000);
+  size.size = 2;
+  t = Call<AttrOut>([&](auto r) { fs_.SetAttr({}, e.value.ino, size, h, r); });
+  ASSERT_EQ(t.err, 0);
+  EXPECT_EQ(faulty_.calls("WRITE, SETATTR"), 0u);
+  EXPECT_EQ(fake_.ContentOf("f"), "xy");
+  EXPECT_EQ(Release(h), 0);
+}
+
 // --- the budget ---
 
 // The client's wsize is known: a chunk goes out as wsize WRITEs at once.
