@@ -223,6 +223,7 @@ void Torture::Step() {
       {1, 14},  // rename a scratch file over the file
       {3, 15},  // close + reopen with a full compare
       {3, 16},  // close a descriptor
+      {3, 17},  // a write, then the times set through its descriptor (tar)
   };
   int total = 0;
   for (const auto& c : kChoices) total += c.weight;
@@ -256,6 +257,7 @@ void Torture::Step() {
     case 13: return OpOpenTrunc(f);
     case 14: return OpRenameOver(f);
     case 15: return OpCloseReopen(f);
+    case 17: return OpWriteSetTimes(f);
     default: return OpClose(f);
   }
 }
@@ -280,15 +282,47 @@ void Torture::OpWrite(File& f, bool hole) {
     if (len == 0) return OpTruncate(f);
   }
   const int fd = PickFd(f, Kind::kBuffered);
-  FillData(write_buf_, len);
   Note("pwrite(fd " + std::to_string(fd) + ", off " + std::to_string(off) + ", len " +
        std::to_string(len) + ")" + (hole ? " past EOF " + std::to_string(size) : ""));
+  PwriteAndModel(f, fd, off, len);
+}
+
+void Torture::PwriteAndModel(File& f, int fd, uint64_t off, size_t len) {
+  FillData(write_buf_, len);
   const ssize_t n = pwrite(fd, write_buf_, len, static_cast<off_t>(off));
   if (n < 0) FailErrno("pwrite");
   if (static_cast<size_t>(n) != len) Fail("short pwrite: " + std::to_string(n));
   if (f.model.size() < off + len) f.model.resize(off + len, 0);
   std::memcpy(f.model.data() + off, write_buf_, len);
   f.dirty = true;
+}
+
+// As tar extracts a file: a write, then futimens through the same
+// descriptor (floatmount sends the SETATTR in the compound of the write's
+// bytes when they are one WRITE). The times must be the ones set, and
+// stay so: the bytes went before them.
+void Torture::OpWriteSetTimes(File& f) {
+  const size_t size = f.model.size();
+  const uint64_t off = Rand(std::min<uint64_t>(size + 1, options_.max_size));
+  const size_t len = std::min<size_t>(RandLength(64 << 10), options_.max_size - off);
+  if (len == 0) return OpTruncate(f);
+  const int fd = PickFd(f, Kind::kBuffered);
+  const time_t mtime = 1000000000 + static_cast<time_t>(Rand(1000000));
+  Note("pwrite(fd " + std::to_string(fd) + ", off " + std::to_string(off) + ", len " +
+       std::to_string(len) + ") + futimens(mtime " + std::to_string(mtime) + ") + fsync + fstat");
+  PwriteAndModel(f, fd, off, len);
+  const struct timespec times[2] = {{0, UTIME_OMIT}, {mtime, 0}};
+  if (futimens(fd, times) != 0) FailErrno("futimens");
+  if (fsync(fd) != 0) FailErrno("fsync");
+  struct stat st;
+  if (fstat(fd, &st) != 0) FailErrno("fstat");
+  if (st.st_mtime != mtime) {
+    Fail("mtime " + std::to_string(st.st_mtime) + " after futimens set " + std::to_string(mtime));
+  }
+  if (static_cast<uint64_t>(st.st_size) != f.model.size()) {
+    Fail("size " + std::to_string(st.st_size) + " after a write and futimens, expected " +
+         std::to_string(f.model.size()));
+  }
 }
 
 void Torture::OpAppend(File& f) {

@@ -109,6 +109,9 @@ class Torture {
   // One op of each kind; `f` is the file.
   void OpWrite(File& f, bool hole);
   void OpAppend(File& f);
+  void OpWriteSetTimes(File& f);  // a write, then futimens (tar)
+  // pwrite of `len` new bytes at `off` through `fd`, and the model with it.
+  void PwriteAndModel(File& f, int fd, uint64_t off, size_t len);
   void OpTruncate(File& f);
   void OpSync(File& f, bool data_only);
   void OpRead(File& f, int how);  // 0 same descriptor, 1 another, 2 fresh
