@@ -113,15 +113,16 @@ void FileSystem::Forget(InodeId ino, uint64_t count) {
 // The kernel asks again for them after a read through it only because
 // the read may have changed the atime (fuse_invalidate_atime): `cat f;
 // stat f` and the fstat of a reopened file would each cost a round trip.
+// Likewise from a SETATTR's reply, also while the file is open to write
+// until its next write: the kernel asks before each chown only to refresh
+// the set-ID bits it may clear (fuse_setattr), and tar sets the times, the
+// owner and the mode of each file it writes, one after the other.
 // Another client's change shows after attr_timeout, as for any attribute.
 void FileSystem::GetAttr(const nfs::Credentials& cred, InodeId ino, Reply<AttrOut> reply) {
   auto fh = HandleOf(ino);
   if (!fh) return reply(ESTALE, {});
   const uint64_t stamp = SizeStamp();
-  // Not while open to write: and asked first, as FreshAttributes counts
-  // what it returns as handed to the kernel.
-  if (auto fresh = OpenForWriting(ino) ? std::nullopt
-                                       : inodes_.FreshAttributes(ino, InodeTable::Clock::now())) {
+  if (auto fresh = inodes_.FreshAttributes(ino, InodeTable::Clock::now(), OpenForWriting(ino))) {
     AttrOut out{fresh->attr, std::min(options_.attr_timeout,
                                       std::chrono::duration<double>(fresh->left).count())};
     ApplyPendingSize(ino, stamp, &out.attr);
@@ -180,6 +181,7 @@ void FileSystem::SetAttr(const nfs::Credentials& cred, InodeId ino,
       return reply(err, {});
     }
     inodes_.UpdateAttributes(ino, *r, sent);
+    if (options_.attr_timeout > 0) inodes_.FreshAfterChange(ino, sent, sent.at + FreshFor());
     if (truncates) Resized(ino);
     AttrOut out{*r, options_.attr_timeout};
     ApplyPendingSize(ino, truncates ? std::nullopt : std::optional<uint64_t>(stamp), &out.attr);

@@ -314,6 +314,11 @@ class FileSystem {
                     Reply<std::vector<DirEntryOut>> reply);
   // Some descriptor of `ino`, of any user, may write (its share access).
   bool OpenForWriting(InodeId ino);
+  // How long attributes just fetched may answer GETATTR (attr_timeout).
+  InodeTable::Clock::duration FreshFor() const {
+    return std::chrono::duration_cast<InodeTable::Clock::duration>(
+        std::chrono::duration<double>(options_.attr_timeout));
+  }
   // Learns the entry's inode, as `name` in `parent` (see InodeTable).
   // `stamp`: SizeStamp() from before the request that found the entry;
   // nullopt when its answer is the size whatever this mount wrote (a

@@ -97,10 +97,8 @@ void FileSystem::Open(const nfs::Credentials& cred, InodeId ino, OpenFlags flags
   const auto sent = inodes_.Mark();
   if (!flags.write && options_.attr_timeout > 0) {
     // The attributes this open fetched (FinishOpen) may answer GETATTR.
-    const auto fresh_for = std::chrono::duration_cast<InodeTable::Clock::duration>(
-        std::chrono::duration<double>(options_.attr_timeout));
-    reply = [this, ino, sent, fresh_for, reply = std::move(reply)](int err, OpenOut out) {
-      if (err == 0) inodes_.FreshUntil(ino, sent, sent.at + fresh_for);
+    reply = [this, ino, sent, reply = std::move(reply)](int err, OpenOut out) {
+      if (err == 0) inodes_.FreshUntil(ino, sent, sent.at + FreshFor());
       reply(err, std::move(out));
     };
   }
@@ -396,7 +394,9 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
   if (!state) return reply(EBADF, {});
   // No Changing(): the file is open for writing until its last flush (which
   // is one), and GetAttr never answers such a file from its OPEN's
-  // attributes; other files' do not change with its bytes.
+  // attributes, nor from a SETATTR's after this; other files' do not change
+  // with its bytes.
+  inodes_.Written(state->ino);
   FileCache& cache = *state->shared->cache;
   if (int err = cache.TakeError(state->errors_seen); err != 0) return reply(err, {});
   if (state->direct) {

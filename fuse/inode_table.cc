@@ -184,24 +184,47 @@ void InodeTable::Changed() {
 
 void InodeTable::FreshUntil(InodeId ino, SendMark sent, Clock::time_point until) {
   std::lock_guard<std::mutex> lock(mu_);
+  MarkFreshLocked(ino, sent, 0, until, false);
+}
+
+void InodeTable::FreshAfterChange(InodeId ino, SendMark sent, Clock::time_point until) {
+  std::lock_guard<std::mutex> lock(mu_);
+  MarkFreshLocked(ino, sent, 1, until, true);
+}
+
+// Valid while nothing else changed through this mount: `changes_to_come`
+// are the caller's own Changed() still to come.
+void InodeTable::MarkFreshLocked(InodeId ino, SendMark sent, uint64_t changes_to_come,
+                                 Clock::time_point until, bool while_writing) {
   auto it = entries_.find(ino);
   if (it == entries_.end() || sent.epoch != epoch_) return;
   Entry& e = it->second;
-  // Exactly one application since the OPEN was sent: its own.
+  // Exactly one application since the request was sent: its own.
   if (e.applied <= sent.applied || e.applied_before > sent.applied || e.uncertain) return;
-  e.fresh_epoch = sent.epoch;
+  // A write since may not be in them, and may reach the server any time.
+  if (while_writing && e.written > sent.applied) return;
+  e.fresh_epoch = sent.epoch + changes_to_come;
   e.fresh_applied = e.applied;
   e.fresh_until = until;
+  e.fresh_while_writing = while_writing;
 }
 
-std::optional<InodeTable::Fresh> InodeTable::FreshAttributes(InodeId ino,
-                                                             Clock::time_point now) {
+void InodeTable::Written(InodeId ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end()) return;
+  it->second.fresh_until = {};
+  it->second.written = ++applied_;
+}
+
+std::optional<InodeTable::Fresh> InodeTable::FreshAttributes(InodeId ino, Clock::time_point now,
+                                                             bool open_for_writing) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);
   if (it == entries_.end()) return std::nullopt;
   Entry& e = it->second;
   if (e.fresh_epoch != epoch_ || e.fresh_applied != e.applied || e.uncertain ||
-      now >= e.fresh_until) {
+      now >= e.fresh_until || (open_for_writing && !e.fresh_while_writing)) {
     return std::nullopt;
   }
   e.handed = ++applied_;

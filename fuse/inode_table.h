@@ -85,7 +85,7 @@ class InodeTable {
   static constexpr std::chrono::milliseconds kKernelApplyWindow{100};
   struct SendMark {
     uint64_t epoch = 0;    // Changed() count
-    uint64_t applied = 0;  // attribute applications and hand-outs, all inodes
+    uint64_t applied = 0;  // attribute applications, hand-outs and writes, all inodes
     std::chrono::steady_clock::time_point at{};  // when
   };
   SendMark Mark() const;
@@ -109,12 +109,24 @@ class InodeTable {
   using Clock = std::chrono::steady_clock;
   void Changed();
   void FreshUntil(InodeId ino, SendMark sent, Clock::time_point until);
+  // The attributes of this mount's own change to the file (a SETATTR's
+  // reply), marked as its reply comes, before the change's last Changed():
+  // `sent` is Mark() from after its first. Unlike an OPEN's, they answer
+  // while the file is open to write: the change went out after every byte
+  // written before it, and Written ends them at the next write.
+  void FreshAfterChange(InodeId ino, SendMark sent, Clock::time_point until);
+  // A write through this mount to `ino` (buffered: it may reach the server
+  // at any time, and moves the mtime there).
+  void Written(InodeId ino);
   struct Fresh {
     nfs::Attributes attr;
     Clock::duration left;
   };
   // Hands them out: a reply to a request out meanwhile overlaps them.
-  std::optional<Fresh> FreshAttributes(InodeId ino, Clock::time_point now);
+  // `open_for_writing`: someone here may write the file; only a change's
+  // attributes answer then (FreshAfterChange).
+  std::optional<Fresh> FreshAttributes(InodeId ino, Clock::time_point now,
+                                       bool open_for_writing = false);
   // The change attribute and size last seen (0: unknown), for each read;
   // kUncertainChange while overlapping replies leave it uncertain, which
   // no cached data was read under before.
@@ -142,6 +154,8 @@ class InodeTable {
     uint64_t fresh_epoch = 0;     // FreshUntil's, valid while it is epoch_
     uint64_t fresh_applied = 0;   // and while it is `applied`
     Clock::time_point fresh_until{};
+    bool fresh_while_writing = false;  // FreshAfterChange's
+    uint64_t written = 0;              // applied_ at the last Written
   };
   static std::string Key(const nfs::FileHandle& fh) {
     return std::string(reinterpret_cast<const char*>(fh.data()), fh.size());
@@ -150,6 +164,8 @@ class InodeTable {
     return std::to_string(parent) + '/' + name;
   }
   void UnnameLocked(Entry& e, InodeId ino);
+  void MarkFreshLocked(InodeId ino, SendMark sent, uint64_t changes_to_come,
+                       Clock::time_point until, bool while_writing);
   Applied ApplyLocked(Entry& e, const nfs::Attributes& attr, SendMark sent);
 
   mutable std::mutex mu_;

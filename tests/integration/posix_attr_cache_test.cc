@@ -4,7 +4,9 @@
 // and the fstat of a reopened file each cost a round trip before. What
 // must hold: every change through this mount (a link, unlink or rename
 // over another name of the file, chmod, truncate, another descriptor's
-// write) shows at once, and another mount's within actimeo.
+// write) shows at once, and another mount's within actimeo. The same for
+// the attributes of a SETATTR's reply, which also answer while the file is
+// open to write, until its next write.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -131,6 +133,43 @@ TEST_F(PosixAttrCacheTest, ChmodAndTruncateShowAtOnce) {
   struct stat by_path {};
   ASSERT_SYSCALL(stat(Path("f").c_str(), &by_path));
   EXPECT_EQ(by_path.st_size, 2);
+}
+
+// As tar extracts: write, set the times, the owner and the mode through
+// the one descriptor. The kernel's GETATTR before the chown is answered
+// from the times' SETATTR reply; the set-ID bits are still cleared, and a
+// write after it shows in the mtime once it reached the server.
+TEST_F(PosixAttrCacheTest, AWriteAfterTheSetAttrsShowsOnceItReachedTheServer) {
+  UniqueFd fd(open(Path("f").c_str(), O_CREAT | O_EXCL | O_RDWR, 0600));
+  ASSERT_TRUE(fd.ok()) << ErrnoText();
+  ASSERT_EQ(pwrite(fd.get(), "data", 4, 0), 4) << ErrnoText();
+  ASSERT_SYSCALL(fchmod(fd.get(), 04755));
+  const timespec times[2] = {{UTIME_OMIT, UTIME_OMIT}, {1000000000, 0}};
+  ASSERT_SYSCALL(futimens(fd.get(), times));
+  ASSERT_SYSCALL(fchown(fd.get(), 1000, 1000));
+  struct stat st = FStat(fd.get());
+  EXPECT_EQ(st.st_uid, 1000u);
+  EXPECT_EQ(st.st_mode & 07777, 0755u) << "chown clears the set-user-ID bit";
+  EXPECT_EQ(st.st_mtim.tv_sec, 1000000000);
+  EXPECT_EQ(st.st_size, 4);
+  struct stat server {};
+  ASSERT_SYSCALL(lstat(ServerPath("f").c_str(), &server));
+  EXPECT_EQ(server.st_mode & 07777, 0755u);
+  EXPECT_EQ(server.st_mtim.tv_sec, 1000000000);
+
+  // Buffered, then sent when the file has been idle for a second.
+  ASSERT_EQ(pwrite(fd.get(), "more", 4, 4), 4) << ErrnoText();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (server.st_size != 8 && std::chrono::steady_clock::now() < deadline) {
+    usleep(50 * 1000);
+    ASSERT_SYSCALL(lstat(ServerPath("f").c_str(), &server));
+  }
+  ASSERT_EQ(server.st_size, 8) << "the write never reached the server";
+  st = FStat(fd.get());
+  EXPECT_EQ(st.st_size, 8);
+  EXPECT_EQ(st.st_mtim.tv_sec, server.st_mtim.tv_sec)
+      << "the SETATTR's mtime, from before the write";
+  EXPECT_NE(st.st_mtim.tv_sec, 1000000000);
 }
 
 // Another mount's change, with nothing happening here but reads and

@@ -129,6 +129,66 @@ TEST(InodeTableTest, FreshAttributesAreOnlyTheNewestApplied) {
   EXPECT_FALSE(t.FreshAttributes(a, now));
 }
 
+// A SETATTR's reply: marked as it comes, after the change's first
+// Changed() (Set takes the mark) and before its last.
+InodeTable::SendMark Set(InodeTable& t) {
+  t.Changed();
+  return t.Mark();
+}
+void SetReplied(InodeTable& t, InodeId ino, InodeTable::SendMark sent, const nfs::Attributes& attr,
+                InodeTable::Clock::time_point until) {
+  t.UpdateAttributes(ino, attr, sent);
+  t.FreshAfterChange(ino, sent, until);
+  t.Changed();
+}
+
+// tar sets a file's times, then its owner, through the descriptor it
+// wrote: the kernel's GETATTR before the chown is answered from the
+// SETATTR's reply, also while the file is open to write, until the next
+// write or any other change.
+TEST(InodeTableTest, AChangesAttributesAnswerWhileOpenToWriteUntilTheNextWrite) {
+  using namespace std::chrono_literals;
+  InodeTable t(Fh(0));
+  const InodeId a = t.Learn(Fh(1), Size(3), t.Mark());
+  const auto now = InodeTable::Clock::now();
+
+  SetReplied(t, a, Set(t), Size(7), now + 10s);
+  auto fresh = t.FreshAttributes(a, now, /*open_for_writing=*/true);
+  ASSERT_TRUE(fresh) << "its own end of change does not end it";
+  EXPECT_EQ(fresh->attr.size, 7u);
+  EXPECT_FALSE(t.FreshAttributes(a, now + 10s, true)) << "past its time";
+
+  SetReplied(t, a, Set(t), Size(7), now + 10s);
+  t.Written(a);
+  EXPECT_FALSE(t.FreshAttributes(a, now, true)) << "a write since";
+  EXPECT_FALSE(t.FreshAttributes(a, now, false)) << "a write since";
+
+  // A write between the SETATTR's sending and its reply may not be in it.
+  auto sent = Set(t);
+  t.Written(a);
+  SetReplied(t, a, sent, Size(7), now + 10s);
+  EXPECT_FALSE(t.FreshAttributes(a, now, true));
+
+  // Another change between: its effect may not be in them.
+  sent = Set(t);
+  t.Changed();
+  SetReplied(t, a, sent, Size(7), now + 10s);
+  EXPECT_FALSE(t.FreshAttributes(a, now, true));
+  SetReplied(t, a, Set(t), Size(7), now + 10s);
+  t.Changed();
+  EXPECT_FALSE(t.FreshAttributes(a, now, true)) << "a change after it";
+
+  // An OPEN's attributes never answer while the file is open to write:
+  // bytes written before the OPEN may reach the server after it.
+  Opened(t, a, t.Mark(), Size(7), now + 10s);
+  EXPECT_FALSE(t.FreshAttributes(a, now, true));
+  EXPECT_TRUE(t.FreshAttributes(a, now, false));
+  // And a write ends them too.
+  Opened(t, a, t.Mark(), Size(7), now + 10s);
+  t.Written(a);
+  EXPECT_FALSE(t.FreshAttributes(a, now, false));
+}
+
 nfs::Attributes Version(uint64_t change) {
   nfs::Attributes attr;
   attr.valid = nfs::Attributes::kChange | nfs::Attributes::kSize;
