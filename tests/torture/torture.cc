@@ -297,9 +297,10 @@ void Torture::PwriteAndModel(File& f, int fd, uint64_t off, size_t len) {
   f.dirty = true;
 }
 
-// As tar extracts a file: a write, then futimens through the same
-// descriptor (floatmount sends the SETATTR in the compound of the write's
-// bytes when they are one WRITE). The times must be the ones set, and
+// As tar extracts a file: a write, then futimens and fchown through the
+// same descriptor (floatmount sends the SETATTR in the compound of the
+// write's bytes when they are one WRITE, and answers the kernel's GETATTR
+// before the chown from its reply). The times must be the ones set, and
 // stay so: the bytes went before them.
 void Torture::OpWriteSetTimes(File& f) {
   const size_t size = f.model.size();
@@ -309,10 +310,12 @@ void Torture::OpWriteSetTimes(File& f) {
   const int fd = PickFd(f, Kind::kBuffered);
   const time_t mtime = 1000000000 + static_cast<time_t>(Rand(1000000));
   Note("pwrite(fd " + std::to_string(fd) + ", off " + std::to_string(off) + ", len " +
-       std::to_string(len) + ") + futimens(mtime " + std::to_string(mtime) + ") + fsync + fstat");
+       std::to_string(len) + ") + futimens(mtime " + std::to_string(mtime) +
+       ") + fchown(self) + fsync + fstat");
   PwriteAndModel(f, fd, off, len);
   const struct timespec times[2] = {{0, UTIME_OMIT}, {mtime, 0}};
   if (futimens(fd, times) != 0) FailErrno("futimens");
+  if (fchown(fd, geteuid(), getegid()) != 0) FailErrno("fchown");
   if (fsync(fd) != 0) FailErrno("fsync");
   struct stat st;
   if (fstat(fd, &st) != 0) FailErrno("fstat");
