@@ -190,22 +190,20 @@ void FileCache::SendAllLocked(Actions* actions) {
 void FileCache::SendOne(const Send& send) {
   auto self = shared_from_this();
   const DirtyChunk& c = *send.chunk;
+  const std::span<const uint8_t> bytes(c.data.get() + send.lo, send.hi - send.lo);
+  const auto stability = send.file_sync ? nfs::Stability::kFileSync : nfs::Stability::kUnstable;
   if (send.then_set) {
     // The SETATTR's outcome is in place before SendDone completes the flush.
     context_.client->WriteThenSetAttr(
-        c.who.cred, fh_, c.who.file.get(), c.base + send.lo,
-        std::span<const uint8_t>(c.data.get() + send.lo, send.hi - send.lo),
-        send.file_sync ? nfs::Stability::kFileSync : nfs::Stability::kUnstable,
-        send.then_set->attrs, [self, send](nfs::Result<nfs::WriteResult> r, SetAttrOutcome set) {
+        c.who.cred, fh_, c.who.file.get(), c.base + send.lo, bytes, stability, send.then_set->attrs,
+        [self, send](nfs::Result<nfs::WriteResult> r, SetAttrOutcome set) {
           *send.then_set->outcome = std::move(set);
           self->SendDone(send, std::move(r));
         });
     return;
   }
   context_.client->Write(
-      c.who.cred, fh_, c.who.file.get(), c.base + send.lo,
-      std::span<const uint8_t>(c.data.get() + send.lo, send.hi - send.lo),
-      send.file_sync ? nfs::Stability::kFileSync : nfs::Stability::kUnstable,
+      c.who.cred, fh_, c.who.file.get(), c.base + send.lo, bytes, stability,
       [self, send](nfs::Result<nfs::WriteResult> r) { self->SendDone(send, std::move(r)); });
 }
 

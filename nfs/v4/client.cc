@@ -577,6 +577,25 @@ void Nfs41Client::Read(const Credentials& cred, const FileHandle& fh, const Open
       std::move(done), open, std::move(sink), /*io=*/true);
 }
 
+namespace {
+
+// PUTFH, WRITE: how Write and WriteThenSetAttr start.
+void EncodePutFhWrite(XdrEncoder& e, const FileHandle& fh, const OpenState* open, uint64_t offset,
+                      uint32_t stable, std::span<const uint8_t> chunk) {
+  EncodePutFh(e, fh);
+  EncodeWrite(e, StateidOf(open), offset, stable, chunk);
+}
+
+Status DecodePutFhWrite(XdrDecoder& d, WriteResult* out) {
+  if (Status s = DecodePutFh(d); !s.ok()) return s;
+  WriteRes res;
+  Status s = DecodeWrite(d, &res);
+  *out = WriteResult{res.count, static_cast<Stability>(res.committed), res.verifier};
+  return s;
+}
+
+}  // namespace
+
 void Nfs41Client::Write(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
                         uint64_t offset, std::span<const uint8_t> data, Stability stability,
                         Callback<WriteResult> done) {
@@ -586,19 +605,10 @@ void Nfs41Client::Write(const Credentials& cred, const FileHandle& fh, const Ope
   Run<WriteResult>(
       engine_.get(), "WRITE", cred, false,
       [fh, open, offset, chunk, stable](XdrEncoder& e) {  // SEQUENCE, PUTFH, WRITE
-        EncodePutFh(e, fh);
-        EncodeWrite(e, StateidOf(open), offset, stable, chunk);
+        EncodePutFhWrite(e, fh, open, offset, stable, chunk);
         return 2u;
       },
-      [](XdrDecoder& d, bool, WriteResult* out) {
-        if (Status s = DecodePutFh(d); !s.ok()) return s;
-        WriteRes res;
-        Status s = DecodeWrite(d, &res);
-        out->count = res.count;
-        out->committed = static_cast<Stability>(res.committed);
-        out->verifier = res.verifier;
-        return s;
-      },
+      [](XdrDecoder& d, bool, WriteResult* out) { return DecodePutFhWrite(d, out); },
       std::move(done), open, {}, /*io=*/true);
 }
 
@@ -623,19 +633,16 @@ void Nfs41Client::WriteThenSetAttr(const Credentials& cred, const FileHandle& fh
         // SEQUENCE, PUTFH, WRITE, SETATTR, GETATTR. Not the size, so the
         // SETATTR needs no stateid (RFC 8881 18.30.3). The reply is small
         // and kept for a resend (sa_cachethis), as a SETATTR's is.
-        EncodePutFh(e, fh);
-        EncodeWrite(e, StateidOf(open), offset, stable, chunk);
+        EncodePutFhWrite(e, fh, open, offset, stable, chunk);
         EncodeSetAttr(e, kAnonymousStateid, attrs, *ids);
         EncodeGetAttr(e, StandardAttrs());
         return 4u;
       },
       [outcome, ids](XdrDecoder& d, bool, Unit*) {
         *outcome = Outcome{};
-        if (Status s = DecodePutFh(d); !s.ok()) return s;
-        WriteRes res;
-        if (Status s = DecodeWrite(d, &res); !s.ok()) return s;
-        outcome->written =
-            WriteResult{res.count, static_cast<Stability>(res.committed), res.verifier};
+        WriteResult written;
+        if (Status s = DecodePutFhWrite(d, &written); !s.ok()) return s;
+        outcome->written = written;
         Bitmap set;
         if (Status s = DecodeSetAttr(d, &set); !s.ok()) return s;
         return DecodeGetAttr(d, *ids, &outcome->attr);
