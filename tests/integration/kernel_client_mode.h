@@ -21,7 +21,10 @@
 // options (noac, actimeo=, lookupcache=), as a second floatmount does. The
 // mounts do share one NFSv4 client ID (one nfs_client per server address in
 // the kernel), unlike two floatmount agents; locks still meet on the server
-// because each process is its own lock owner.
+// because each process is its own lock owner. Delegations do not: knfsd
+// recalls none for an open by the client that holds it, so one mount could
+// serve a delegation's stale cache after the other wrote.
+// kernel_client_posix.sh turns the guest's leases (and so delegations) off.
 //
 // Thread-safety: reads the environment only.
 #pragma once
