@@ -213,7 +213,6 @@ void InodeTable::Written(InodeId ino) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);
   if (it == entries_.end()) return;
-  it->second.fresh_until = {};
   it->second.written = ++applied_;
 }
 
@@ -223,8 +222,10 @@ std::optional<InodeTable::Fresh> InodeTable::FreshAttributes(InodeId ino, Clock:
   auto it = entries_.find(ino);
   if (it == entries_.end()) return std::nullopt;
   Entry& e = it->second;
+  // A write since the mark may reach the server any time.
   if (e.fresh_epoch != epoch_ || e.fresh_applied != e.applied || e.uncertain ||
-      now >= e.fresh_until || (open_for_writing && !e.fresh_while_writing)) {
+      e.written > e.fresh_applied || now >= e.fresh_until ||
+      (open_for_writing && !e.fresh_while_writing)) {
     return std::nullopt;
   }
   e.handed = ++applied_;
