@@ -420,8 +420,12 @@ void Nfs41Client::Open(const Credentials& cred, const FileHandle& dir, const std
       args.opentype = OPEN4_CREATE;
       args.createmode = EXCLUSIVE4_1;
       args.createattrs = req.attrs;
-      std::random_device rd;
-      for (auto& b : args.createverf) b = static_cast<uint8_t>(rd());
+      // Unique per create, not secret: a random_device per create cost
+      // 1.2% of the agent's CPU samples in a create-heavy run.
+      thread_local std::mt19937_64 verifiers{std::random_device{}()};
+      const uint64_t verf = verifiers();
+      static_assert(sizeof(args.createverf) == sizeof(verf));
+      std::memcpy(args.createverf.data(), &verf, sizeof(verf));
       break;
     }
   }
