@@ -124,6 +124,22 @@ class Client {
           });
   }
 
+  // A WRITE, then the file's attributes as they are after it, in one
+  // request where the protocol allows (a WRITE's reply has none in
+  // NFSv4.1): for the last WRITE a close or fsync waits for, as the kernel
+  // client sends it, so that the stat or chown that follows needs no
+  // round trip of its own. `done` gets the WRITE's outcome, and the
+  // attributes when they came (nullopt: not asked for by this client, or
+  // the GETATTR failed after the WRITE). This default sends the WRITE alone.
+  using WriteGetAttrDone =
+      std::function<void(Result<WriteResult> written, std::optional<Attributes> after)>;
+  virtual void WriteThenGetAttr(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
+                                uint64_t offset, std::span<const uint8_t> data, Stability stability,
+                                WriteGetAttrDone done) {
+    Write(cred, fh, file, offset, data, stability,
+          [done](Result<WriteResult> w) { done(std::move(w), std::nullopt); });
+  }
+
   // Directories, symlinks and special files.
   virtual void Create(const Credentials& cred, const FileHandle& dir, const std::string& name,
                       const CreateRequest& req, Callback<Entry> done) = 0;

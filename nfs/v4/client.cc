@@ -616,50 +616,74 @@ void Nfs41Client::Write(const Credentials& cred, const FileHandle& fh, const Ope
       std::move(done), open, {}, /*io=*/true);
 }
 
-void Nfs41Client::WriteThenSetAttr(const Credentials& cred, const FileHandle& fh,
-                                   const OpenFile* file, uint64_t offset,
-                                   std::span<const uint8_t> data, Stability stability,
-                                   const SetAttributes& attrs, WriteSetAttrDone done) {
+void Nfs41Client::WriteThen(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
+                            uint64_t offset, std::span<const uint8_t> data, Stability stability,
+                            std::optional<SetAttributes> then_set, WriteThenDone done) {
   OpenState* open = OpenStateOf(file);
   const IdMapper* ids = &engine_->id_mapper();
   const auto chunk = data.first(std::min<size_t>(data.size(), wsize_));
   const uint32_t stable = static_cast<uint32_t>(stability);
   // What the last reply said, op by op: the compound stops at the first op
-  // that fails, so a WRITE's result may come with the SETATTR's error.
+  // that fails, so a WRITE's result may come with a later op's error.
   struct Outcome {
     std::optional<WriteResult> written;
     Attributes attr;
   };
   auto outcome = std::make_shared<Outcome>();
+  const bool set = then_set.has_value();
   Run<Unit>(
-      engine_.get(), "WRITE, SETATTR", cred, true,
-      [fh, open, offset, chunk, stable, attrs, ids](XdrEncoder& e) {
-        // SEQUENCE, PUTFH, WRITE, SETATTR, GETATTR. Not the size, so the
-        // SETATTR needs no stateid (RFC 8881 18.30.3). The reply is small
-        // and kept for a resend (sa_cachethis), as a SETATTR's is.
+      engine_.get(), set ? "WRITE, SETATTR" : "WRITE, GETATTR", cred, /*cachethis=*/set,
+      [fh, open, offset, chunk, stable, then_set, ids](XdrEncoder& e) {
+        // Not the size, so the SETATTR needs no stateid (RFC 8881
+        // 18.30.3). The reply is small and kept for a resend
+        // (sa_cachethis), as a SETATTR's is.
         EncodePutFhWrite(e, fh, open, offset, stable, chunk);
-        EncodeSetAttr(e, kAnonymousStateid, attrs, *ids);
+        if (then_set) EncodeSetAttr(e, kAnonymousStateid, *then_set, *ids);
         EncodeGetAttr(e, StandardAttrs());
-        return 4u;
+        return then_set ? 4u : 3u;
       },
-      [outcome, ids](XdrDecoder& d, bool, Unit*) {
+      [outcome, set, ids](XdrDecoder& d, bool, Unit*) {
         *outcome = Outcome{};
         WriteResult written;
         if (Status s = DecodePutFhWrite(d, &written); !s.ok()) return s;
         outcome->written = written;
-        Bitmap set;
-        if (Status s = DecodeSetAttr(d, &set); !s.ok()) return s;
+        Bitmap attrsset;
+        if (set) {
+          if (Status s = DecodeSetAttr(d, &attrsset); !s.ok()) return s;
+        }
         return DecodeGetAttr(d, *ids, &outcome->attr);
       },
-      [outcome, asked = chunk.size(), done](Result<Unit> r) {
-        if (!outcome->written) return done(r.status(), std::nullopt);
-        const WriteResult written = *outcome->written;
-        // A short WRITE: the SETATTR ran before the rest of the bytes.
-        if (written.count < asked) return done(written, std::nullopt);
-        if (!r.ok()) return done(written, std::optional<Result<Attributes>>(r.status()));
-        done(written, std::optional<Result<Attributes>>(outcome->attr));
+      [outcome, done](Result<Unit> r) {
+        if (!r.ok()) return done(outcome->written, r.status());
+        done(outcome->written, outcome->attr);
       },
       open, {}, /*io=*/true);
+}
+
+void Nfs41Client::WriteThenSetAttr(const Credentials& cred, const FileHandle& fh,
+                                   const OpenFile* file, uint64_t offset,
+                                   std::span<const uint8_t> data, Stability stability,
+                                   const SetAttributes& attrs, WriteSetAttrDone done) {
+  const size_t asked = std::min<size_t>(data.size(), wsize_);
+  WriteThen(cred, fh, file, offset, data, stability, attrs,
+            [asked, done](std::optional<WriteResult> written, Result<Attributes> rest) {
+              if (!written) return done(rest.status(), std::nullopt);
+              // A short WRITE: the SETATTR ran before the rest of the bytes.
+              if (written->count < asked) return done(*written, std::nullopt);
+              done(*written, std::optional<Result<Attributes>>(std::move(rest)));
+            });
+}
+
+void Nfs41Client::WriteThenGetAttr(const Credentials& cred, const FileHandle& fh,
+                                   const OpenFile* file, uint64_t offset,
+                                   std::span<const uint8_t> data, Stability stability,
+                                   WriteGetAttrDone done) {
+  WriteThen(cred, fh, file, offset, data, stability, std::nullopt,
+            [done](std::optional<WriteResult> written, Result<Attributes> rest) {
+              if (!written) return done(rest.status(), std::nullopt);
+              // A failed GETATTR leaves the WRITE's result.
+              done(*written, rest.ok() ? std::optional<Attributes>(*rest) : std::nullopt);
+            });
 }
 
 void Nfs41Client::Commit(const Credentials& cred, const FileHandle& fh, uint64_t offset,

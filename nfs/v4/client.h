@@ -134,6 +134,10 @@ class Nfs41Client : public MountedClient {
   void WriteThenSetAttr(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
                         uint64_t offset, std::span<const uint8_t> data, Stability stability,
                         const SetAttributes& attrs, WriteSetAttrDone done) override;
+  // SEQUENCE, PUTFH, WRITE, GETATTR: one round trip.
+  void WriteThenGetAttr(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
+                        uint64_t offset, std::span<const uint8_t> data, Stability stability,
+                        WriteGetAttrDone done) override;
   void Create(const Credentials& cred, const FileHandle& dir, const std::string& name,
               const CreateRequest& req, Callback<Entry> done) override;
   void Remove(const Credentials& cred, const FileHandle& dir, const std::string& name,
@@ -161,6 +165,14 @@ class Nfs41Client : public MountedClient {
   void DoOpen(const Credentials& cred, const FileHandle& fh, v4::OpenArgs args, bool truncate,
               uint32_t read_first, Callback<OpenResult> done);
   void ReturnDelegation(const Credentials& cred, const FileHandle& fh, const v4::Stateid& stateid);
+  // SEQUENCE, PUTFH, WRITE, [SETATTR,] GETATTR: WriteThenSetAttr and
+  // WriteThenGetAttr. `done` gets the WRITE's result when it ran, and the
+  // compound's outcome: the GETATTR's attributes, or the first error.
+  using WriteThenDone =
+      std::function<void(std::optional<WriteResult> written, Result<Attributes> rest)>;
+  void WriteThen(const Credentials& cred, const FileHandle& fh, const OpenFile* file,
+                 uint64_t offset, std::span<const uint8_t> data, Stability stability,
+                 std::optional<SetAttributes> then_set, WriteThenDone done);
 
   std::unique_ptr<Nfs41Engine> engine_;
   FileHandle root_;     // constant after Mount

@@ -189,6 +189,11 @@ class FakeClient : public nfs::Client {
              nfs::Callback<nfs::WriteResult> done) override;
   void Commit(const nfs::Credentials& cred, const nfs::FileHandle& fh, uint64_t offset,
               uint32_t count, nfs::Callback<nfs::WriteVerifier> done) override;
+  // Counted as a WRITE (the GETATTR in its compound is not a call of its
+  // own); the attributes are the file's right after the WRITE.
+  void WriteThenGetAttr(const nfs::Credentials& cred, const nfs::FileHandle& fh,
+                        const nfs::OpenFile* file, uint64_t offset, std::span<const uint8_t> data,
+                        nfs::Stability stability, WriteGetAttrDone done) override;
   void Create(const nfs::Credentials& cred, const nfs::FileHandle& dir, const std::string& name,
               const nfs::CreateRequest& req, nfs::Callback<nfs::Entry> done) override;
   void Remove(const nfs::Credentials& cred, const nfs::FileHandle& dir, const std::string& name,
@@ -376,6 +381,10 @@ class FakeClient : public nfs::Client {
   nfs::Status CheckIo(const nfs::Credentials& cred, const Inode& n, const nfs::OpenFile* file,
                       bool write, const char* op);
   void WriteData(Inode& n, uint64_t offset, const uint8_t* src, uint64_t len, bool stable);
+  nfs::Result<nfs::WriteResult> WriteLocked(const nfs::Credentials& cred, const nfs::FileHandle& fh,
+                                            const nfs::OpenFile* file, uint64_t offset,
+                                            std::span<const uint8_t> data,
+                                            nfs::Stability stability);
   nfs::WriteVerifier VerifierLocked() const;
   std::optional<nfs::LockConflict> FindConflict(const Inode& n, uint64_t owner, bool external,
                                                 nfs::LockType type, uint64_t first,

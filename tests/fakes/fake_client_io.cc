@@ -248,36 +248,58 @@ void FakeClient::Read(const Credentials& cred, const FileHandle& fh, const nfs::
   }());
 }
 
+Result<nfs::WriteResult> FakeClient::WriteLocked(const Credentials& cred, const FileHandle& fh,
+                                                 const nfs::OpenFile* file, uint64_t offset,
+                                                 std::span<const uint8_t> data,
+                                                 nfs::Stability stability) {
+  Count("WRITE", cred);
+  auto n = Get(fh, "WRITE");
+  if (!n.ok()) return n.status();
+  if (Status s = CheckIo(cred, **n, file, true, "WRITE"); !s.ok()) return s;
+  uint64_t len = data.size();
+  if (options_.max_write != 0) len = std::min<uint64_t>(len, options_.max_write);
+  if (offset > options_.max_file_size || len > options_.max_file_size - offset) {
+    return Err(NFS4ERR_FBIG, "WRITE");
+  }
+  const bool asked_stable = stability != nfs::Stability::kUnstable || options_.writes_always_stable;
+  const nfs::Stability answer =
+      asked_stable ? options_.stable_writes_answered : nfs::Stability::kUnstable;
+  const bool stable = answer != nfs::Stability::kUnstable;
+  if (len > 0) {
+    WriteData(**n, offset, data.data(), len, stable);
+    Touch(**n, true);
+  }
+  bytes_written_ += len;
+  nfs::WriteResult result;
+  result.count = static_cast<uint32_t>(len);
+  result.committed = answer;
+  result.verifier = VerifierLocked();
+  return result;
+}
+
 void FakeClient::Write(const Credentials& cred, const FileHandle& fh, const nfs::OpenFile* file,
                        uint64_t offset, std::span<const uint8_t> data, nfs::Stability stability,
                        nfs::Callback<nfs::WriteResult> done) {
   Complete(std::move(done), [&]() -> Result<nfs::WriteResult> {
     std::lock_guard lock(mu_);
-    Count("WRITE", cred);
-    auto n = Get(fh, "WRITE");
-    if (!n.ok()) return n.status();
-    if (Status s = CheckIo(cred, **n, file, true, "WRITE"); !s.ok()) return s;
-    uint64_t len = data.size();
-    if (options_.max_write != 0) len = std::min<uint64_t>(len, options_.max_write);
-    if (offset > options_.max_file_size || len > options_.max_file_size - offset) {
-      return Err(NFS4ERR_FBIG, "WRITE");
-    }
-    const bool asked_stable =
-        stability != nfs::Stability::kUnstable || options_.writes_always_stable;
-    const nfs::Stability answer =
-        asked_stable ? options_.stable_writes_answered : nfs::Stability::kUnstable;
-    const bool stable = answer != nfs::Stability::kUnstable;
-    if (len > 0) {
-      WriteData(**n, offset, data.data(), len, stable);
-      Touch(**n, true);
-    }
-    bytes_written_ += len;
-    nfs::WriteResult result;
-    result.count = static_cast<uint32_t>(len);
-    result.committed = answer;
-    result.verifier = VerifierLocked();
-    return result;
+    return WriteLocked(cred, fh, file, offset, data, stability);
   }());
+}
+
+void FakeClient::WriteThenGetAttr(const Credentials& cred, const FileHandle& fh,
+                                  const nfs::OpenFile* file, uint64_t offset,
+                                  std::span<const uint8_t> data, nfs::Stability stability,
+                                  WriteGetAttrDone done) {
+  std::optional<nfs::Attributes> after;
+  Result<nfs::WriteResult> written = [&]() -> Result<nfs::WriteResult> {
+    std::lock_guard lock(mu_);
+    auto w = WriteLocked(cred, fh, file, offset, data, stability);
+    if (auto n = Get(fh, "GETATTR"); w.ok() && n.ok()) after = AttrsOf(**n);
+    return w;
+  }();
+  Post([done = std::move(done), written = std::move(written), after]() mutable {
+    done(std::move(written), std::move(after));
+  });
 }
 
 void FakeClient::Commit(const Credentials& cred, const FileHandle& fh, uint64_t offset,

@@ -277,6 +277,27 @@ void FaultyClient::WriteThenSetAttr(const Credentials& cred, const FileHandle& f
   nfs::Client::WriteThenSetAttr(cred, fh, file, offset, data, stability, attrs, std::move(done));
 }
 
+void FaultyClient::WriteThenGetAttr(const Credentials& cred, const FileHandle& fh,
+                                    const nfs::OpenFile* file, uint64_t offset,
+                                    std::span<const uint8_t> data, nfs::Stability stability,
+                                    WriteGetAttrDone done) {
+  auto after = std::make_shared<std::optional<nfs::Attributes>>();
+  Run<nfs::WriteResult>(
+      "WRITE",
+      [after, done](nfs::Result<nfs::WriteResult> r) {
+        const bool ok = r.ok();
+        done(std::move(r), ok ? *after : std::nullopt);
+      },
+      [&](auto cb) {
+        inner_->WriteThenGetAttr(cred, fh, file, offset, data, stability,
+                                 [after, cb = std::move(cb)](nfs::Result<nfs::WriteResult> w,
+                                                             std::optional<nfs::Attributes> a) {
+                                   *after = std::move(a);
+                                   cb(std::move(w));
+                                 });
+      });
+}
+
 void FaultyClient::Create(const Credentials& cred, const FileHandle& dir, const std::string& name,
                           const nfs::CreateRequest& req, Callback<nfs::Entry> done) {
   Run<nfs::Entry>("CREATE", std::move(done),

@@ -101,6 +101,11 @@ class FaultyClient : public nfs::Client {
                         const nfs::OpenFile* file, uint64_t offset, std::span<const uint8_t> data,
                         nfs::Stability stability, const nfs::SetAttributes& attrs,
                         WriteSetAttrDone done) override;
+  // Under WRITE's rules and counted as a WRITE; the attributes come along
+  // when the inner client's WRITE succeeded and no failure was injected.
+  void WriteThenGetAttr(const nfs::Credentials& cred, const nfs::FileHandle& fh,
+                        const nfs::OpenFile* file, uint64_t offset, std::span<const uint8_t> data,
+                        nfs::Stability stability, WriteGetAttrDone done) override;
   void Create(const nfs::Credentials& cred, const nfs::FileHandle& dir, const std::string& name,
               const nfs::CreateRequest& req, nfs::Callback<nfs::Entry> done) override;
   void Remove(const nfs::Credentials& cred, const nfs::FileHandle& dir, const std::string& name,
