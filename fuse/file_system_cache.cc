@@ -24,6 +24,20 @@ std::shared_ptr<FileCache> FileSystem::CacheForLocked(InodeId ino, const nfs::Fi
   context.max_write = options_.max_write;
   context.max_read = options_.max_read;
   context.written = [written = written_, ino](uint64_t end) { written->Written(ino, end); };
+  // The attributes after a flush's only WRITE answer the GETATTR that
+  // follows a close (a chown's, a stat's) as a SETATTR's reply does
+  // (InodeTable::FreshAfterChange): the WRITE went out after every byte
+  // written before the flush (Changing() in FlushCache), and a write since
+  // ends them.
+  if (options_.attr_timeout > 0) {
+    context.file_sync_sending = [this, ino]() -> CacheContext::Synced {
+      const auto sent = inodes_.Mark();
+      return [this, ino, sent](const nfs::Attributes& after) {
+        inodes_.UpdateAttributes(ino, after, sent);
+        inodes_.FreshAfterChange(ino, sent, sent.at + FreshFor());
+      };
+    };
+  }
   auto cache = std::make_shared<FileCache>(context, fh);
   slot = cache;
   return cache;

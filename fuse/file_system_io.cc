@@ -408,6 +408,7 @@ void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t 
     // before a direct write (nfs_start_io_direct).
     std::vector<uint8_t> copy(data.begin(), data.end());
     cache.Flush([this, state, copy = std::move(copy), offset, reply]() mutable {
+      inodes_.Written(state->ino);  // after the flush's attributes
       DirectWrite(state, std::move(copy), offset, std::move(reply));
     });
     return;
@@ -487,7 +488,10 @@ void FileSystem::FlushCache(std::shared_ptr<OpenFileState> state, Reply<None> re
     std::lock_guard<std::mutex> lock(state->shared->mu);
     may_write = state->shared->write;
   }
-  if (may_write) reply = Changing(std::move(reply));  // written data goes out
+  // Written data goes out. Nothing to send, nothing changes: a RELEASE
+  // after the FLUSH that sent the bytes leaves that flush's attributes
+  // answering GETATTR (a chown's after a close, busybox tar's).
+  if (may_write && cache->HasUncommitted()) reply = Changing(std::move(reply));
   cache->Flush([this, state, cache, start, reply] {
     const uint64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::steady_clock::now() - start)

@@ -108,6 +108,13 @@ struct CacheContext {
   // Called with the file's end reached by each WRITE that completed, under
   // the file's lock (WrittenEnds::Written: it calls nothing back).
   std::function<void(uint64_t end)> written;
+  // For the one FILE_SYNC WRITE a flush sends (the last of a small file's
+  // close or fsync), unless a SETATTR rides with it: called as it is sent,
+  // outside the file's lock; what it returns gets the file's attributes
+  // from the WRITE's compound once all its bytes are written, before the
+  // flush completes (nfs::Client::WriteThenGetAttr). Unset: WRITE alone.
+  using Synced = std::function<void(const nfs::Attributes& after)>;
+  std::function<Synced()> file_sync_sending;
 };
 
 class FileCache : public std::enable_shared_from_this<FileCache> {

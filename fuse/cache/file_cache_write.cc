@@ -202,6 +202,17 @@ void FileCache::SendOne(const Send& send) {
         });
     return;
   }
+  if (send.file_sync && context_.file_sync_sending) {
+    context_.client->WriteThenGetAttr(
+        c.who.cred, fh_, c.who.file.get(), c.base + send.lo, bytes, stability,
+        [self, send, synced = context_.file_sync_sending()](nfs::Result<nfs::WriteResult> r,
+                                                            std::optional<nfs::Attributes> after) {
+          // A short WRITE's attributes are not the file's after the flush.
+          if (r.ok() && after && r->count >= send.hi - send.lo) synced(*after);
+          self->SendDone(send, std::move(r));
+        });
+    return;
+  }
   context_.client->Write(
       c.who.cred, fh_, c.who.file.get(), c.base + send.lo, bytes, stability,
       [self, send](nfs::Result<nfs::WriteResult> r) { self->SendDone(send, std::move(r)); });

@@ -265,6 +265,46 @@ TEST_F(FileSystemTest, WriteFlushCommitsAndReadBack) {
   EXPECT_EQ(fs_.open_files(), 0u);
 }
 
+// A small file's close sends one WRITE, with a GETATTR in its compound: the
+// stat (or a chown's GETATTR) after the close is answered from those
+// attributes, until the next write.
+TEST_F(FileSystemTest, TheAttributesAfterAFlushsWriteAnswerTheNextGetAttr) {
+  auto c = Create(kRootInode, "f");
+  ASSERT_EQ(c.err, 0);
+  const uint64_t h = c.value.open.handle;
+  const InodeId ino = c.value.entry.ino;
+  auto getattr = [&] { return Call<AttrOut>([&](auto r) { fs_.GetAttr(root_, ino, r); }); };
+  EXPECT_EQ(Write(h, "0123456789", 0).value, 10u);
+  const uint64_t getattrs = fake_.calls("GETATTR");
+  ASSERT_EQ(Flush(h), 0);
+  EXPECT_EQ(faulty_.calls("WRITE"), 1u);
+  auto after = getattr();
+  ASSERT_EQ(after.err, 0);
+  EXPECT_EQ(fake_.calls("GETATTR"), getattrs);  // no round trip of its own
+  const auto server = fake_.AttrOf(*fake_.Find("f"));
+  ASSERT_TRUE(server);
+  EXPECT_EQ(after.value.attr.size, 10u);
+  EXPECT_EQ(after.value.attr.change, server->change);
+  EXPECT_EQ(after.value.attr.mtime, server->mtime);
+
+  // Another write, not yet sent: asked of the server, not answered from them.
+  EXPECT_EQ(Write(h, "abc", 10).value, 3u);
+  ASSERT_EQ(getattr().err, 0);
+  EXPECT_EQ(fake_.calls("GETATTR"), getattrs + 1);
+  EXPECT_EQ(Release(h), 0);
+
+  // A flush whose WRITE failed leaves no attributes to answer from.
+  auto d = Create(kRootInode, "g");
+  ASSERT_EQ(d.err, 0);
+  EXPECT_EQ(Write(d.value.open.handle, "x", 0).value, 1u);
+  faulty_.FailNth("WRITE", 1, nfs::Status::Nfs(nfs::v4::NFS4ERR_NOSPC, "WRITE"));
+  EXPECT_EQ(Flush(d.value.open.handle), ENOSPC);
+  const uint64_t before = fake_.calls("GETATTR");
+  ASSERT_EQ(Call<AttrOut>([&](auto r) { fs_.GetAttr(root_, d.value.entry.ino, r); }).err, 0);
+  EXPECT_EQ(fake_.calls("GETATTR"), before + 1);
+  EXPECT_EQ(Release(d.value.open.handle), 0);
+}
+
 TEST_F(FileSystemTest, ShortServerReadsAreContinued) {
   FakeClient::Options o;
   o.max_read = 3;
