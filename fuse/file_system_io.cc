@@ -384,8 +384,8 @@ void FileSystem::Read(uint64_t handle, size_t size, uint64_t offset, Reply<ReadO
   FileCache& cache = *state->shared->cache;
   if (state->direct) return cache.ReadDirect(state->Identity(), offset, size, std::move(reply));
   const InodeTable::Version version = inodes_.VersionOf(state->ino);
-  cache.Read(state->Identity(), state->pattern->Note(offset, size), offset, size, version.change,
-             version.size, std::move(reply));
+  cache.Read(state->Identity(), state->pattern->Note(offset, size), offset, size,
+             DataVersion{version.change, version.uncertain_at}, version.size, std::move(reply));
 }
 
 void FileSystem::Write(uint64_t handle, std::span<const uint8_t> data, uint64_t offset,

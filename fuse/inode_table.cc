@@ -239,7 +239,12 @@ InodeTable::Version InodeTable::VersionOf(InodeId ino) const {
   auto it = entries_.find(ino);
   if (it == entries_.end()) return v;
   const nfs::Attributes& a = it->second.attr;
-  if (a.Has(nfs::Attributes::kChange)) v.change = it->second.uncertain ? kUncertainChange : a.change;
+  if (it->second.uncertain) {
+    v.change = kUncertainChange;
+    v.uncertain_at = it->second.applied;
+  } else if (a.Has(nfs::Attributes::kChange)) {
+    v.change = a.change;
+  }
   if (a.Has(nfs::Attributes::kSize)) v.size = a.size;
   return v;
 }

@@ -127,12 +127,15 @@ class InodeTable {
   // attributes answer then (FreshAfterChange).
   std::optional<Fresh> FreshAttributes(InodeId ino, Clock::time_point now,
                                        bool open_for_writing = false);
-  // The change attribute and size last seen (0: unknown), for each read;
-  // kUncertainChange while overlapping replies leave it uncertain, which
-  // no cached data was read under before.
+  // The change attribute and size last seen (0: unknown), for each read.
+  // While overlapping replies leave it uncertain, the change is
+  // kUncertainChange and `uncertain_at` (non-zero) names the attributes
+  // applied last: data read then may be older than the next ones, which
+  // the kernel may take for the file's size (FileCache's DataVersion).
   static constexpr uint64_t kUncertainChange = ~uint64_t{0};
   struct Version {
     uint64_t change = 0;
+    uint64_t uncertain_at = 0;
     uint64_t size = 0;
   };
   Version VersionOf(InodeId ino) const;

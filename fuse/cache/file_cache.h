@@ -95,6 +95,17 @@ struct CacheIdentity {
   std::shared_ptr<nfs::OpenFile> file;
 };
 
+// The version of the file that cached chunks belong to: its change
+// attribute, and while replies applied out of order leave that uncertain,
+// which attributes were applied last (non-zero). Data read under an
+// uncertain version may be older than attributes applied after it, sizes
+// the kernel was handed: it must not answer once they came.
+struct DataVersion {
+  uint64_t change = 0;
+  uint64_t uncertain_at = 0;
+  bool operator==(const DataVersion&) const = default;
+};
+
 // What every file's cache of a mount shares.
 struct CacheContext {
   nfs::Client* client = nullptr;  // outlives every FileCache
@@ -122,11 +133,11 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
   FileCache(const CacheContext& context, nfs::FileHandle fh);
   ~FileCache();
 
-  // Reads [offset, offset + size) as `who`. `change` and `file_size` are
-  // the file's attributes as last seen: cached chunks of another change are
-  // dropped, and nothing is fetched ahead beyond the end.
+  // Reads [offset, offset + size) as `who`. `version` and `file_size` are
+  // the file's as last seen: cached chunks of another version are dropped,
+  // and nothing is fetched ahead beyond the end.
   void Read(const CacheIdentity& who, const ReadPlan& plan, uint64_t offset, size_t size,
-            uint64_t change, uint64_t file_size, Reply<ReadOut> reply);
+            DataVersion version, uint64_t file_size, Reply<ReadOut> reply);
   // O_DIRECT: no read-ahead, and nothing of this mount's writes pending.
   void ReadDirect(const CacheIdentity& who, uint64_t offset, size_t size, Reply<ReadOut> reply);
   // Buffers the bytes (copied; `data` need not outlive the call); `done`
@@ -256,7 +267,7 @@ class FileCache : public std::enable_shared_from_this<FileCache> {
 
   // Read-ahead state.
   std::map<uint64_t, std::shared_ptr<CleanChunk>> clean_;  // GUARDED_BY(mu_): by offset
-  std::optional<uint64_t> clean_change_;                     // GUARDED_BY(mu_)
+  std::optional<DataVersion> clean_version_;                 // GUARDED_BY(mu_)
   // Moves on every write buffered and every drop of clean chunks (SeedMark).
   uint64_t clean_generation_ = 0;  // GUARDED_BY(mu_)
 

@@ -69,7 +69,7 @@ void ReadInPieces(nfs::Client* client, const CacheIdentity& who, const nfs::File
 }  // namespace
 
 void FileCache::Read(const CacheIdentity& who, const ReadPlan& plan, uint64_t offset,
-                     size_t size, uint64_t change, uint64_t file_size,
+                     size_t size, DataVersion version, uint64_t file_size,
                      Reply<ReadOut> reply) {
   auto self = shared_from_this();
   auto job = std::make_shared<ReadJob>();
@@ -80,9 +80,9 @@ void FileCache::Read(const CacheIdentity& who, const ReadPlan& plan, uint64_t of
   bool direct = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (clean_change_ != change) {
+    if (clean_version_ != version) {
       DropCleanLocked();
-      clean_change_ = change;
+      clean_version_ = version;
     }
     if (PendingAtOrAfterLocked(offset)) {
       direct = true;  // our own writes first (ReadDirect sends them)
@@ -292,9 +292,9 @@ bool FileCache::Seed(const CacheIdentity& who, uint64_t mark, uint64_t change,
       clean_.count(0) != 0) {
     return false;
   }
-  if (clean_change_ != change) {
+  if (clean_version_ != DataVersion{change}) {
     DropCleanLocked();
-    clean_change_ = change;
+    clean_version_ = DataVersion{change};
   }
   auto c = NewCleanLocked(0, false, who);
   if (!c) return false;  // no memory to spare: the read asks the server

@@ -550,6 +550,41 @@ TEST_F(FileSystemTest, AttributesFromBeforeAWriteCompletedDoNotShrinkTheFile) {
   EXPECT_EQ(Release(h), 0);
 }
 
+// Replies applied out of order leave the file's version uncertain
+// (InodeTable::VersionOf), and a chunk read then was kept under that one
+// label while the file grew and newer sizes went to the kernel: a later
+// read was served the old end, a short read the kernel takes for the file
+// having shrunk (PosixAttrOrderTest's watcher saw the size go back). Data
+// read under an uncertain version answers only until attributes come.
+TEST_F(FileSystemTest, DataReadWhileTheVersionIsUncertainIsNotServedAfterNewerSizes) {
+  const nfs::FileHandle fh = fake_.AddFile("log", "1");
+  const InodeId ino = Lookup(kRootInode, "log").value.ino;
+  auto o = Open(ino, {true, false});
+  ASSERT_EQ(o.err, 0);
+  // A GETATTR runs on the server, another client appends, a LOOKUP brings
+  // the new size, and the GETATTR's older answer is applied last.
+  auto overlapping_getattr = [&](const std::string& appended, uint64_t at) {
+    Lookup(kRootInode, "log");  // the OPEN's attributes answer no GETATTR now
+    faulty_.SetDelay("GETATTR", std::chrono::milliseconds(200));
+    std::promise<int> done;
+    fs_.GetAttr(root_, ino, [&](int err, AttrOut) { done.set_value(err); });
+    faulty_.ClearFaults();
+    fake_.ExternalWrite(fh, at, appended);
+    auto e = Lookup(kRootInode, "log");
+    EXPECT_EQ(e.value.attr.size, at + appended.size());
+    EXPECT_EQ(done.get_future().get(), 0);
+  };
+  overlapping_getattr("more", 1);
+  // Read on from the start: the chunk is kept for the next reads.
+  EXPECT_EQ(Read(o.value.handle, 4096, 0), "1more");
+  EXPECT_EQ(Read(o.value.handle, 4096, 4096), "");
+  overlapping_getattr("again", 5);
+  EXPECT_EQ(faulty_.calls("GETATTR"), 2u);
+  EXPECT_EQ(Read(o.value.handle, 4096, 0), "1moreagain")
+      << "the LOOKUP handed out size 10 before this read";
+  EXPECT_EQ(Release(o.value.handle), 0);
+}
+
 // `: > app.log` while the app has buffered writes: the truncate of the
 // second open must not be undone by the first descriptor's bytes arriving
 // after it (issue 13). Open with O_TRUNC, and create with O_TRUNC.

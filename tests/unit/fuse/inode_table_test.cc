@@ -228,13 +228,19 @@ TEST(InodeTableTest, OverlappingRepliesAreFlaggedAndLeaveTheVersionUncertain) {
   Opened(t, a, first, Version(2), now + 10s);
   EXPECT_FALSE(t.FreshAttributes(a, now)) << "uncertain";
 
+  const uint64_t uncertain_at = t.VersionOf(a).uncertain_at;
+  EXPECT_NE(uncertain_at, 0u);
+
   // The same version again, from a request out before: no news, still
-  // uncertain.
+  // uncertain, but data read before is not to answer after it.
   EXPECT_FALSE(t.UpdateAttributes(a, Version(2), first).overlapped);
   EXPECT_EQ(t.VersionOf(a).change, InodeTable::kUncertainChange);
+  EXPECT_NE(t.VersionOf(a).uncertain_at, 0u);
+  EXPECT_NE(t.VersionOf(a).uncertain_at, uncertain_at);
   // Asked for after both: certain.
   EXPECT_FALSE(t.UpdateAttributes(a, Version(4), Later(t)).overlapped);
   EXPECT_EQ(t.VersionOf(a).change, 4u);
+  EXPECT_EQ(t.VersionOf(a).uncertain_at, 0u);
 
   // Through LOOKUP (Learn) too.
   const auto out = t.Mark();
