@@ -583,7 +583,7 @@ void Nfs41Client::Read(const Credentials& cred, const FileHandle& fh, const Open
 
 namespace {
 
-// PUTFH, WRITE: how Write and WriteThenSetAttr start.
+// PUTFH, WRITE: how Write and WriteThen start.
 void EncodePutFhWrite(XdrEncoder& e, const FileHandle& fh, const OpenState* open, uint64_t offset,
                       uint32_t stable, std::span<const uint8_t> chunk) {
   EncodePutFh(e, fh);
@@ -634,9 +634,10 @@ void Nfs41Client::WriteThen(const Credentials& cred, const FileHandle& fh, const
   Run<Unit>(
       engine_.get(), set ? "WRITE, SETATTR" : "WRITE, GETATTR", cred, /*cachethis=*/set,
       [fh, open, offset, chunk, stable, then_set, ids](XdrEncoder& e) {
-        // Not the size, so the SETATTR needs no stateid (RFC 8881
-        // 18.30.3). The reply is small and kept for a resend
-        // (sa_cachethis), as a SETATTR's is.
+        // A SETATTR, of anything but the size, needs no stateid (RFC
+        // 8881 18.30.3); with one, the reply is small and kept for a
+        // resend (sa_cachethis), as a SETATTR's is. A WRITE and GETATTR
+        // may run twice, as a WRITE alone does.
         EncodePutFhWrite(e, fh, open, offset, stable, chunk);
         if (then_set) EncodeSetAttr(e, kAnonymousStateid, *then_set, *ids);
         EncodeGetAttr(e, StandardAttrs());
