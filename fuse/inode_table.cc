@@ -159,12 +159,21 @@ InodeTable::Applied InodeTable::ApplyLocked(Entry& e, const nfs::Attributes& att
   // newer than all of them.
   const bool applied_since = e.applied > sent.applied;
   e.uncertain = applied_since && (e.uncertain || !same);
-  // Handed to the kernel since, or so shortly before that the kernel may
-  // take them only after this request went out: it applies a reply when
-  // the thread that asked runs again.
+  // Attributes other than these handed to the kernel since, or so shortly
+  // before that the kernel may take them only after this request went
+  // out (it applies a reply when the thread that asked runs again): the
+  // last ones handed out, or others before them, though these are the
+  // same as the last.
   const auto now = Clock::now();
+  auto since_sent = [&sent](uint64_t handed, Clock::time_point at) {
+    return handed > sent.applied || at + kKernelApplyWindow > sent.at;
+  };
   result.overlapped =
-      !same && (e.handed > sent.applied || e.handed_at + kKernelApplyWindow > sent.at);
+      (!same && since_sent(e.handed, e.handed_at)) || since_sent(e.handed_other, e.handed_other_at);
+  if (!same) {
+    e.handed_other = e.handed;
+    e.handed_other_at = e.handed_at;
+  }
   e.handed_at = now;
   e.attr = attr;
   e.applied_before = e.applied;
