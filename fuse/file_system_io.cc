@@ -262,8 +262,10 @@ void FileSystem::FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags,
                             const nfs::Attributes& attr, InodeTable::SendMark sent,
                             Reply<OpenOut> reply) {
   const auto previous = inodes_.UpdateAttributes(shared->ino, attr, sent).previous_change;
+  // The kernel may not have taken the attributes last applied here.
+  const bool overlapped = inodes_.TakeOverlappedSinceOpen(shared->ino);
   const bool changed =
-      !(previous && attr.Has(nfs::Attributes::kChange) && *previous == attr.change);
+      overlapped || !(previous && attr.Has(nfs::Attributes::kChange) && *previous == attr.change);
   if (changed) {
     // Close-to-open: the kernel's cached size and times of the file are
     // from before the change (the open reply carries no attributes); they

@@ -1,5 +1,7 @@
 #include "fuse/inode_table.h"
 
+#include <utility>
+
 namespace floatmount::fuse {
 
 InodeTable::InodeTable(nfs::FileHandle root) {
@@ -170,6 +172,7 @@ InodeTable::Applied InodeTable::ApplyLocked(Entry& e, const nfs::Attributes& att
   };
   result.overlapped =
       (!same && since_sent(e.handed, e.handed_at)) || since_sent(e.handed_other, e.handed_other_at);
+  e.overlapped |= result.overlapped;
   if (!same) {
     e.handed_other = e.handed;
     e.handed_other_at = e.handed_at;
@@ -179,6 +182,13 @@ InodeTable::Applied InodeTable::ApplyLocked(Entry& e, const nfs::Attributes& att
   e.applied_before = e.applied;
   e.handed = e.applied = ++applied_;
   return result;
+}
+
+bool InodeTable::TakeOverlappedSinceOpen(InodeId ino) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(ino);
+  if (it == entries_.end()) return false;
+  return std::exchange(it->second.overlapped, false);
 }
 
 InodeTable::SendMark InodeTable::Mark() const {

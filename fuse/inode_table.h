@@ -94,6 +94,12 @@ class InodeTable {
     bool overlapped = false;
   };
   Applied UpdateAttributes(InodeId ino, const nfs::Attributes& attr, SendMark sent);
+  // Whether attributes of `ino` overlapped since the last call (which it
+  // clears): the kernel was told to drop them, so it did not compare their
+  // size and mtime with its own either, as it does to drop a changed
+  // file's pages. Its pages may be older than the attributes applied here:
+  // the next open drops them whatever the change attribute says.
+  bool TakeOverlappedSinceOpen(InodeId ino);
   std::optional<nfs::Attributes> Attributes(InodeId ino) const;
   // Attributes fresh from an OPEN that GETATTR may answer without asking
   // the server again (FileSystem::GetAttr says when). Marked only if they
@@ -156,6 +162,7 @@ class InodeTable {
     uint64_t handed_other = 0;      // the same, of the last version other than attr's
     Clock::time_point handed_other_at{};
     bool uncertain = false;       // overlapped (UpdateAttributes)
+    bool overlapped = false;      // since TakeOverlappedSinceOpen
     uint64_t fresh_epoch = 0;     // FreshUntil's, valid while it is epoch_
     uint64_t fresh_applied = 0;   // and while it is `applied`
     Clock::time_point fresh_until{};
