@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <future>
 #include <set>
 
 #include "nfs/v4/protocol.h"
@@ -241,6 +242,31 @@ TEST_F(NamespaceTest, ReadDirPagesThroughManyEntriesWithAttributes) {
   }
   EXPECT_EQ(seen, expected);
   EXPECT_EQ(cookies.size(), expected.size());
+}
+
+// READDIR is bounded by the session's reply size, not by rsize: with
+// rsize=4096 a listing of 600 long names still comes in one READDIR of
+// 256 KiB, where 4 KiB would hold about 20 of them.
+TEST_F(NamespaceTest, AReadDirMayBeLargerThanRsize) {
+  nfs::Nfs41Options options = Options(1);
+  options.rsize = 4096;
+  auto small = MountOrFail(options);
+  ASSERT_TRUE(small);
+  ASSERT_EQ(small->rsize(), 4096u);
+  nfs::Entry dir = Mkdir(sync_->root(), "wide");
+  for (int i = 0; i < 600; ++i) {
+    nfs::CreateRequest req;
+    req.type = nfs::FileType::kDirectory;
+    ASSERT_TRUE(
+        sync_->Create(dir.fh, "entry-" + std::to_string(i) + std::string(40, 'x'), req).ok());
+  }
+  std::promise<nfs::Result<nfs::DirPage>> got;
+  small->ReadDir(nfs::Credentials{}, dir.fh, 0, {}, 256 * 1024,
+                 [&got](nfs::Result<nfs::DirPage> r) { got.set_value(std::move(r)); });
+  auto page = got.get_future().get();
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(page->entries.size(), 600u);
+  EXPECT_TRUE(page->eof);
 }
 
 TEST_F(NamespaceTest, LongAndUnicodeNames) {
