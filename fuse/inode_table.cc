@@ -163,19 +163,18 @@ InodeTable::Applied InodeTable::ApplyLocked(Entry& e, const nfs::Attributes& att
   e.uncertain = applied_since && (e.uncertain || !same);
   // Attributes other than these handed to the kernel since, or so shortly
   // before that the kernel may take them only after this request went
-  // out (it applies a reply when the thread that asked runs again): the
-  // last ones handed out, or others before them, though these are the
-  // same as the last.
+  // out (it applies a reply when the thread that asked runs again). Or,
+  // though these are the same as the last ones, others handed out since.
+  // Not others shortly before: each overlapped reply is one the kernel
+  // drops, and a file read at once after it changed would never get its
+  // new size into the kernel (reads there stop at the old end).
   const auto now = Clock::now();
-  auto since_sent = [&sent](uint64_t handed, Clock::time_point at) {
-    return handed > sent.applied || at + kKernelApplyWindow > sent.at;
-  };
   result.overlapped =
-      (!same && since_sent(e.handed, e.handed_at)) || since_sent(e.handed_other, e.handed_other_at);
+      (!same && (e.handed > sent.applied || e.handed_at + kKernelApplyWindow > sent.at)) ||
+      e.handed_other > sent.applied;
   e.overlapped |= result.overlapped;
   if (!same) {
     e.handed_other = e.handed;
-    e.handed_other_at = e.handed_at;
   }
   e.handed_at = now;
   e.attr = attr;

@@ -79,9 +79,9 @@ class InodeTable {
   //   sees the other. A size a process saw could then be followed by an
   //   older one from the kernel's cache. So a reply is `overlapped` if
   //   any attributes of the file other than its own were handed out
-  //   (applied here, or FreshAttributes) since its request went out or
-  //   within kKernelApplyWindow before, the last ones or any before them;
-  //   FileSystem drops the kernel's attributes before it answers it.
+  //   (applied here, or FreshAttributes) since its request went out, or
+  //   the last ones within kKernelApplyWindow before; FileSystem drops the
+  //   kernel's attributes before it answers it.
   static constexpr std::chrono::milliseconds kKernelApplyWindow{100};
   struct SendMark {
     uint64_t epoch = 0;    // Changed() count
@@ -160,7 +160,6 @@ class InodeTable {
     uint64_t handed = 0;          // applied_ when last applied or handed out
     Clock::time_point handed_at{};  // and when
     uint64_t handed_other = 0;      // the same, of the last version other than attr's
-    Clock::time_point handed_other_at{};
     bool uncertain = false;       // overlapped (UpdateAttributes)
     bool overlapped = false;      // since TakeOverlappedSinceOpen
     uint64_t fresh_epoch = 0;     // FreshUntil's, valid while it is epoch_
