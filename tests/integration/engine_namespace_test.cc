@@ -245,8 +245,9 @@ TEST_F(NamespaceTest, ReadDirPagesThroughManyEntriesWithAttributes) {
 }
 
 // READDIR is bounded by the session's reply size, not by rsize: with
-// rsize=4096 a listing of 600 long names still comes in one READDIR of
-// 256 KiB, where 4 KiB would hold about 20 of them.
+// rsize=4096 one READDIR of 256 KiB still brings hundreds of 600 long
+// names (all on ganesha, 576 on knfsd, whose entries are larger), where
+// 4 KiB would hold about 20 of them.
 TEST_F(NamespaceTest, AReadDirMayBeLargerThanRsize) {
   nfs::Nfs41Options options = Options(1);
   options.rsize = 4096;
@@ -265,8 +266,7 @@ TEST_F(NamespaceTest, AReadDirMayBeLargerThanRsize) {
                  [&got](nfs::Result<nfs::DirPage> r) { got.set_value(std::move(r)); });
   auto page = got.get_future().get();
   ASSERT_TRUE(page.ok()) << page.status().ToString();
-  EXPECT_EQ(page->entries.size(), 600u);
-  EXPECT_TRUE(page->eof);
+  EXPECT_GE(page->entries.size(), 400u);
 }
 
 TEST_F(NamespaceTest, LongAndUnicodeNames) {
