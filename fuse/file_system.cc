@@ -7,7 +7,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <memory>
 
 #include "fuse/cache/cache_budget.h"
 #include "fuse/errno_map.h"
@@ -38,12 +40,13 @@ FileSystem::~FileSystem() {
 
 EntryOut FileSystem::MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name,
                                std::optional<uint64_t> stamp, InodeTable::SendMark sent,
-                               bool* overlapped) {
+                               bool* overlapped, std::optional<InodeTable::Name>* moved) {
   EntryOut out;
   InodeTable::Applied applied;
   out.ino = inodes_.Learn(entry.fh, entry.attr, sent, &applied);
   if (overlapped) *overlapped = applied.overlapped;
-  inodes_.Named(out.ino, parent, name);
+  auto before = inodes_.Named(out.ino, parent, name);
+  if (moved) *moved = std::move(before);
   missing_.Forget(parent, name);
   out.attr = entry.attr;
   ApplyPendingSize(out.ino, stamp, &out.attr);
@@ -91,10 +94,37 @@ void FileSystem::Lookup(const nfs::Credentials& cred, InodeId parent, const std:
       return reply(err, {});
     }
     bool overlapped = false;
-    EntryOut out = MakeEntry(*r, parent, name, size_stamp, sent, &overlapped);
+    std::optional<InodeTable::Name> moved;
+    EntryOut out = MakeEntry(*r, parent, name, size_stamp, sent, &overlapped, &moved);
     LookupFound(cred, parent, dir);
-    ReplyOverlapped(out.ino, overlapped, reply, std::move(out));
+    if (!moved) return ReplyOverlapped(out.ino, overlapped, reply, std::move(out));
+    ForgetMovedDirectoryThen(*moved, [this, overlapped, reply, out = std::move(out)]() mutable {
+      ReplyOverlapped(out.ino, overlapped, reply, std::move(out));
+    });
   });
+}
+
+// Another client moved a directory this mount knew: the kernel still has
+// it under its old name, and a directory may have one dentry only. Its
+// lookup under the new name then moves that dentry, which it cannot do in
+// a rename across directories (the rename holds the lock it needs): the
+// rename fails with ESTALE, and again when the kernel retries it (the
+// names torture, two mounts taking turns). So the old name goes from the
+// kernel first. If the kernel holds that name's directory locked (the
+// rename's own), dropping it waits for the rename: the answer then goes
+// after kMovedDirectoryWait anyway, as before.
+void FileSystem::ForgetMovedDirectoryThen(const InodeTable::Name& old, std::function<void()> then) {
+  if (!invalidate_kernel_entry_) return then();
+  constexpr auto kMovedDirectoryWait = std::chrono::milliseconds(20);
+  auto once = std::make_shared<std::atomic<bool>>(false);
+  auto run = [once, then = std::move(then)] {
+    if (!once->exchange(true)) then();
+  };
+  entry_queue_.Schedule(std::chrono::milliseconds(0), [this, old, run] {
+    invalidate_kernel_entry_(old.parent, old.name);
+    run();
+  });
+  coherence_queue_.Schedule(kMovedDirectoryWait, run);
 }
 
 void FileSystem::Forget(InodeId ino, uint64_t count) {

@@ -239,6 +239,9 @@ class FileSystem {
   // floatmount's own cache is dropped (unit tests).
   using KernelCacheInvalidator = std::function<void(InodeId, bool data)>;
   void SetKernelCacheInvalidator(KernelCacheInvalidator invalidate);
+  // The same for a name in a directory (fuse_lowlevel_notify_inval_entry).
+  using KernelEntryInvalidator = std::function<void(InodeId parent, const std::string& name)>;
+  void SetKernelEntryInvalidator(KernelEntryInvalidator invalidate);
   void GetLock(uint64_t handle, uint64_t owner, nfs::LockType type, uint64_t start,
                uint64_t end, Reply<LockOut> reply);
   void SetLock(uint64_t handle, uint64_t owner, uint32_t pid, bool unlock, nfs::LockType type,
@@ -302,11 +305,16 @@ class FileSystem {
   // Answers with attributes that another reply's overlapped
   // (InodeTable::UpdateAttributes) after dropping the kernel's: it may
   // have kept the other reply's, older than these, and would hand them to
-  // the next stat.
+  // the next stat. Its pages go too: the kernel drops this reply as well,
+  // so it does not compare its size and mtime with its own, as it does to
+  // drop a changed file's pages, and the read that asked (FUSE asks before
+  // each read) would return its old pages up to its old size: another
+  // client's rewrite read as the old bytes. Without them that read gets
+  // the new bytes, up to the old size; the next one asks again.
   template <typename T>
   void ReplyOverlapped(InodeId ino, bool overlapped, const Reply<T>& reply, T out) {
     if (!overlapped) return reply(0, std::move(out));
-    InvalidateKernelThen({ino}, false,
+    InvalidateKernelThen({ino}, true,
                          [reply, out = std::move(out)]() mutable { reply(0, std::move(out)); });
   }
   // The same for a listing's entries: `overlapped` names their files.
@@ -326,9 +334,13 @@ class FileSystem {
   // `sent`: inodes_.Mark() from before that request; *overlapped: see
   // InodeTable::UpdateAttributes (the caller of a LOOKUP drops the
   // kernel's attributes before it answers).
+  // *moved: the name a directory found here had before (InodeTable::Named).
   EntryOut MakeEntry(const nfs::Entry& entry, InodeId parent, const std::string& name,
                      std::optional<uint64_t> stamp, InodeTable::SendMark sent,
-                     bool* overlapped = nullptr);
+                     bool* overlapped = nullptr, std::optional<InodeTable::Name>* moved = nullptr);
+  // A LOOKUP found a directory another client moved: the kernel's dentry
+  // of its old name goes first (see file_system.cc), then `then` runs.
+  void ForgetMovedDirectoryThen(const InodeTable::Name& old, std::function<void()> then);
   std::shared_ptr<OpenFileState> FindOpen(uint64_t handle) const;
   uint64_t RegisterOpen(std::shared_ptr<OpenFileState> state);
   // Takes a reference on the shared open of (ino, uid), creating it if
@@ -406,6 +418,10 @@ class FileSystem {
   // cached attributes (and pages) of an inode (the FUSE adapter's notify).
   KernelCacheInvalidator invalidate_kernel_cache_;
   TimerQueue coherence_queue_;  // runs invalidate_kernel_cache_ off network threads
+  KernelEntryInvalidator invalidate_kernel_entry_;  // set as invalidate_kernel_cache_ is
+  // Runs invalidate_kernel_entry_, which may wait for a directory the
+  // kernel holds locked (a rename's): nothing else waits on this queue.
+  TimerQueue entry_queue_;
   InodeTable inodes_;
   // Names the server said are missing, while the kernel may remember that
   // too (negative_entries): its repeated LOOKUPs (mkdir and O_EXCL always

@@ -31,7 +31,7 @@ std::shared_ptr<FileCache> FileSystem::CacheForLocked(InodeId ino, const nfs::Fi
   // ends them.
   if (options_.attr_timeout > 0) {
     context.file_sync_sending = [this, ino]() -> CacheContext::Synced {
-      const auto sent = inodes_.Mark();
+      const auto sent = inodes_.Mark(InodeTable::kNoThread);  // the flush's reply has none
       return [this, ino, sent](const nfs::Attributes& after) {
         inodes_.UpdateAttributes(ino, after, sent);
         inodes_.FreshAfterChange(ino, sent, sent.at + FreshFor());

@@ -261,7 +261,9 @@ void FileSystem::OpenWithShared(const nfs::Credentials& cred, std::shared_ptr<Sh
 void FileSystem::FinishOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flags,
                             const nfs::Attributes& attr, InodeTable::SendMark sent,
                             Reply<OpenOut> reply) {
-  const auto previous = inodes_.UpdateAttributes(shared->ino, attr, sent).previous_change;
+  InodeTable::SendMark opened = sent;
+  opened.caller = InodeTable::kNoThread;  // the open's reply carries no attributes
+  const auto previous = inodes_.UpdateAttributes(shared->ino, attr, opened).previous_change;
   // The kernel may not have taken the attributes last applied here.
   const bool overlapped = inodes_.TakeOverlappedSinceOpen(shared->ino);
   const bool changed =
@@ -300,7 +302,7 @@ void FileSystem::ContinueOpen(std::shared_ptr<SharedOpen> shared, OpenFlags flag
     size0.size = 0;
     auto file = shared->File();
     client_->SetAttr(shared->cred, shared->fh, size0, file.get(),
-                     [this, state, out, sent = inodes_.Mark(),
+                     [this, state, out, sent = inodes_.Mark(InodeTable::kNoThread),
                       reply](nfs::Result<nfs::Attributes> t) mutable {
                        if (!t.ok()) {
                          DropShared(state->shared);

@@ -42,6 +42,10 @@ void FileSystem::SetKernelCacheInvalidator(KernelCacheInvalidator invalidate) {
   invalidate_kernel_cache_ = std::move(invalidate);
 }
 
+void FileSystem::SetKernelEntryInvalidator(KernelEntryInvalidator invalidate) {
+  invalidate_kernel_entry_ = std::move(invalidate);
+}
+
 void FileSystem::InvalidateKernelThen(std::vector<InodeId> inos, bool data,
                                       std::function<void()> then) {
   if (!invalidate_kernel_cache_) return then();
@@ -152,7 +156,8 @@ void FileSystem::TryLock(std::shared_ptr<SharedOpen> shared, uint64_t owner, uin
                          Interrupted interrupted, Reply<None> reply) {
   client_->Lock(shared->cred, shared->File().get(), owner, type, start, LockLength(start, end),
                 [this, shared, owner, pid, type, start, end, wait, interrupted,
-                 sent = inodes_.Mark(), reply](nfs::Result<nfs::Attributes> r) {
+                 sent = inodes_.Mark(InodeTable::kNoThread),
+                 reply](nfs::Result<nfs::Attributes> r) {
                   if (r.ok()) {
                     {
                       std::lock_guard<std::mutex> lock(mu_);

@@ -72,6 +72,14 @@ nfs::Credentials Cred(fuse_req_t req) {
   return cred;
 }
 
+// The thread that asks, for what the request hands out
+// (InodeTable::SendMark::caller): 0 when the kernel could not name it in
+// the FUSE daemon's pid namespace.
+InodeTable::CallerScope Asking(fuse_req_t req) {
+  const pid_t pid = fuse_req_ctx(req)->pid;
+  return InodeTable::CallerScope(pid > 0 ? static_cast<uint32_t>(pid) : 0);
+}
+
 mode_t TypeBits(nfs::FileType type) {
   switch (type) {
     case nfs::FileType::kRegular: return S_IFREG;
@@ -193,6 +201,7 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  const auto asking = Asking(req);
   Fs(req)->Lookup(Cred(req), parent, name, EntryReply(req));
 }
 
@@ -207,11 +216,13 @@ void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 }
 
 void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  const auto asking = Asking(req);
   Fs(req)->GetAttr(Cred(req), ino, AttrReply(req, ino));
 }
 
 void OpSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                fuse_file_info* fi) {
+  const auto asking = Asking(req);
   nfs::SetAttributes s;
   if (to_set & FUSE_SET_ATTR_MODE) s.mode = attr->st_mode & 07777;
   if (to_set & FUSE_SET_ATTR_UID) s.uid = attr->st_uid;
@@ -248,10 +259,12 @@ void OpReadLink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void OpMkNod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  const auto asking = Asking(req);
   Fs(req)->MkNod(Cred(req), parent, name, mode, rdev, EntryReply(req));
 }
 
 void OpMkDir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  const auto asking = Asking(req);
   Fs(req)->MkDir(Cred(req), parent, name, mode, EntryReply(req));
 }
 
@@ -264,6 +277,7 @@ void OpRmDir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }
 
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  const auto asking = Asking(req);
   Fs(req)->Symlink(Cred(req), link, parent, name, EntryReply(req));
 }
 
@@ -273,6 +287,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 }
 
 void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  const auto asking = Asking(req);
   Fs(req)->Link(Cred(req), ino, newparent, newname, EntryReply(req));
 }
 
@@ -294,6 +309,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               fuse_file_info* fi) {
+  const auto asking = Asking(req);
   fuse_file_info copy = *fi;
   FileSystem* fs = Fs(req);
   auto gone = [fs](int err, CreateOut c) {  // the creator was killed meanwhile
@@ -416,6 +432,7 @@ void OpReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
 }
 
 void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  const auto asking = Asking(req);
   ReadDirCommon(req, ino, size, off, fi, true);
 }
 
@@ -598,6 +615,14 @@ std::unique_ptr<FuseMount> FuseMount::Mount(FileSystem* fs, const FuseMountOptio
     if (err != 0 && err != -ENOENT) {
       spdlog::warn("could not drop the kernel's cached pages of inode {}: {}", ino,
                    std::strerror(-err));
+    }
+  });
+  fs->SetKernelEntryInvalidator([session](InodeId parent, const std::string& name) {
+    const int err = fuse_lowlevel_notify_inval_entry(session, parent, name.c_str(), name.size());
+    // ENOENT: the kernel has no such name cached.
+    if (err != 0 && err != -ENOENT) {
+      spdlog::debug("could not drop the kernel's entry of a moved directory: {}",
+                    std::strerror(-err));
     }
   });
   return mount;

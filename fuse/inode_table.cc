@@ -53,11 +53,18 @@ void InodeTable::UnnameLocked(Entry& e, InodeId ino) {
   e.name.reset();
 }
 
-void InodeTable::Named(InodeId ino, InodeId parent, const std::string& name) {
-  if (ino == kRootInode || name == "." || name == "..") return;
+std::optional<InodeTable::Name> InodeTable::Named(InodeId ino, InodeId parent,
+                                                  const std::string& name) {
+  if (ino == kRootInode || name == "." || name == "..") return std::nullopt;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);
-  if (it == entries_.end()) return;
+  if (it == entries_.end()) return std::nullopt;
+  std::optional<Name> moved;
+  const Entry& e = it->second;
+  if (e.attr.type == nfs::FileType::kDirectory && e.name &&
+      (e.name->parent != parent || e.name->name != name)) {
+    moved = e.name;
+  }
   UnnameLocked(it->second, ino);
   const std::string key = NameKey(parent, name);
   auto old = by_name_.find(key);
@@ -67,6 +74,7 @@ void InodeTable::Named(InodeId ino, InodeId parent, const std::string& name) {
   }
   by_name_[key] = ino;
   it->second.name = Name{parent, name};
+  return moved;
 }
 
 void InodeTable::Renamed(InodeId parent, const std::string& name, InodeId new_parent,
@@ -151,6 +159,13 @@ bool SameVersion(const nfs::Attributes& a, const nfs::Attributes& b) {
 
 }  // namespace
 
+void InodeTable::HandedLocked(Entry& e, uint32_t caller) {
+  if (caller == kNoThread) return;
+  if (caller == 0 || caller != e.handed_to) e.handed_elsewhere_at = e.handed_at;
+  e.handed_at = Clock::now();
+  e.handed_to = caller;
+}
+
 InodeTable::Applied InodeTable::ApplyLocked(Entry& e, const nfs::Attributes& attr,
                                             SendMark sent) {
   Applied result;
@@ -167,16 +182,19 @@ InodeTable::Applied InodeTable::ApplyLocked(Entry& e, const nfs::Attributes& att
   // though these are the same as the last ones, others handed out since.
   // Not others shortly before: each overlapped reply is one the kernel
   // drops, and a file read at once after it changed would never get its
-  // new size into the kernel (reads there stop at the old end).
-  const auto now = Clock::now();
-  result.overlapped =
-      (!same && (e.handed > sent.applied || e.handed_at + kKernelApplyWindow > sent.at)) ||
-      e.handed_other > sent.applied;
+  // new size into the kernel (reads there stop at the old end). For the
+  // same reason the window spares the thread that asks now, if the last
+  // ones went to it (it took them before it could ask again) and none
+  // went to another thread within the window.
+  const bool taken_by_asker = sent.caller != 0 && sent.caller == e.handed_to;
+  const bool kernel_may_take_later =
+      (!taken_by_asker && e.handed_at + kKernelApplyWindow > sent.at) ||
+      e.handed_elsewhere_at + kKernelApplyWindow > sent.at;
+  result.overlapped = (!same && (e.handed > sent.applied || kernel_may_take_later)) ||
+                      e.handed_other > sent.applied;
   e.overlapped |= result.overlapped;
-  if (!same) {
-    e.handed_other = e.handed;
-  }
-  e.handed_at = now;
+  if (!same) e.handed_other = e.handed;
+  HandedLocked(e, sent.caller);
   e.attr = attr;
   e.applied_before = e.applied;
   e.handed = e.applied = ++applied_;
@@ -190,9 +208,11 @@ bool InodeTable::TakeOverlappedSinceOpen(InodeId ino) {
   return std::exchange(it->second.overlapped, false);
 }
 
-InodeTable::SendMark InodeTable::Mark() const {
+thread_local uint32_t InodeTable::CallerScope::current_ = 0;
+
+InodeTable::SendMark InodeTable::Mark(uint32_t caller) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return SendMark{epoch_, applied_, Clock::now()};
+  return SendMark{epoch_, applied_, Clock::now(), caller};
 }
 
 void InodeTable::Changed() {
@@ -235,7 +255,8 @@ void InodeTable::Written(InodeId ino) {
 }
 
 std::optional<InodeTable::Fresh> InodeTable::FreshAttributes(InodeId ino, Clock::time_point now,
-                                                             bool open_for_writing) {
+                                                             bool open_for_writing,
+                                                             uint32_t caller) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(ino);
   if (it == entries_.end()) return std::nullopt;
@@ -247,7 +268,7 @@ std::optional<InodeTable::Fresh> InodeTable::FreshAttributes(InodeId ino, Clock:
     return std::nullopt;
   }
   e.handed = ++applied_;
-  e.handed_at = Clock::now();
+  HandedLocked(e, caller);
   return Fresh{e.attr, e.fresh_until - now};
 }
 

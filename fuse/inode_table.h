@@ -56,7 +56,10 @@ class InodeTable {
     InodeId parent = 0;
     std::string name;
   };
-  void Named(InodeId ino, InodeId parent, const std::string& name);
+  // Returns the name it had before if it is a directory whose name that
+  // was: a directory has one name, so that one is gone (another client
+  // moved it).
+  std::optional<Name> Named(InodeId ino, InodeId parent, const std::string& name);
   void Renamed(InodeId parent, const std::string& name, InodeId new_parent,
                const std::string& new_name);
   void Removed(InodeId parent, const std::string& name);
@@ -80,15 +83,37 @@ class InodeTable {
   //   older one from the kernel's cache. So a reply is `overlapped` if
   //   any attributes of the file other than its own were handed out
   //   (applied here, or FreshAttributes) since its request went out, or
-  //   the last ones within kKernelApplyWindow before; FileSystem drops the
-  //   kernel's attributes before it answers it.
+  //   any within kKernelApplyWindow before, unless they all went to the
+  //   thread that asks now: it took them before it could ask again.
+  //   FileSystem drops the kernel's attributes before it answers it.
   static constexpr std::chrono::milliseconds kKernelApplyWindow{100};
   struct SendMark {
     uint64_t epoch = 0;    // Changed() count
     uint64_t applied = 0;  // attribute applications, hand-outs and writes, all inodes
     std::chrono::steady_clock::time_point at{};  // when
+    // The thread that asks (the FUSE request's pid), 0 if unknown. The
+    // kernel applies a reply in the thread that asked, before that thread
+    // can ask anything again. kNoThread: the attributes go to no thread
+    // (an OPEN's, a LOCK's, a flush's: FUSE's replies to those carry none).
+    uint32_t caller = 0;
   };
-  SendMark Mark() const;
+  static constexpr uint32_t kNoThread = UINT32_MAX;
+  // The FUSE request this thread serves now: its caller goes in the
+  // SendMark of each Mark() made while serving it (set by the FUSE
+  // adapter around each request that may hand attributes out).
+  class CallerScope {
+   public:
+    explicit CallerScope(uint32_t caller) : previous_(current_) { current_ = caller; }
+    ~CallerScope() { current_ = previous_; }
+    CallerScope(const CallerScope&) = delete;
+    CallerScope& operator=(const CallerScope&) = delete;
+    static uint32_t Current() { return current_; }
+
+   private:
+    const uint32_t previous_;
+    static thread_local uint32_t current_;
+  };
+  SendMark Mark(uint32_t caller = CallerScope::Current()) const;
   struct Applied {
     std::optional<uint64_t> previous_change;  // the change attribute before
     bool overlapped = false;
@@ -132,7 +157,8 @@ class InodeTable {
   // `open_for_writing`: someone here may write the file; only a change's
   // attributes answer then (FreshAfterChange).
   std::optional<Fresh> FreshAttributes(InodeId ino, Clock::time_point now,
-                                       bool open_for_writing = false);
+                                       bool open_for_writing = false,
+                                       uint32_t caller = CallerScope::Current());
   // The change attribute and size last seen (0: unknown), for each read.
   // While overlapping replies leave it uncertain, the change is
   // kUncertainChange and `uncertain_at` (non-zero) names the attributes
@@ -159,6 +185,8 @@ class InodeTable {
     uint64_t applied_before = 0;  // and when it was set before that
     uint64_t handed = 0;          // applied_ when last applied or handed out
     Clock::time_point handed_at{};  // and when
+    uint32_t handed_to = 0;         // and to which thread (SendMark::caller)
+    Clock::time_point handed_elsewhere_at{};  // the last hand-out to another one
     uint64_t handed_other = 0;      // the same, of the last version other than attr's
     bool uncertain = false;       // overlapped (UpdateAttributes)
     bool overlapped = false;      // since TakeOverlappedSinceOpen
@@ -178,6 +206,7 @@ class InodeTable {
   void MarkFreshLocked(InodeId ino, SendMark sent, uint64_t changes_to_come,
                        Clock::time_point until, bool while_writing);
   Applied ApplyLocked(Entry& e, const nfs::Attributes& attr, SendMark sent);
+  void HandedLocked(Entry& e, uint32_t caller);  // e.handed_at and who to
 
   mutable std::mutex mu_;
   std::unordered_map<InodeId, Entry> entries_;       // GUARDED_BY(mu_)

@@ -898,6 +898,67 @@ TEST_F(FileSystemTest, AnOpenThatFindsTheFileChangedDropsTheKernelsAttributes) {
   EXPECT_EQ(Release(b.value.handle), 0);
 }
 
+// An overlapped reply is dropped by the kernel, which then keeps its old
+// size and does not compare it with the new one, as it does to drop a
+// changed file's pages: they go with the attributes. The read that asked
+// (FUSE asks before each read) then reads the new bytes, not its old
+// pages (the names torture: another mount's O_TRUNC rewrite of an open
+// file read as the old bytes up to the old size).
+TEST_F(FileSystemTest, AnOverlappedReplyDropsTheKernelsPagesWithItsAttributes) {
+  std::vector<std::pair<InodeId, bool>> invalidated;
+  std::mutex mu;
+  fs_.SetKernelCacheInvalidator([&](InodeId ino, bool data) {
+    std::lock_guard<std::mutex> lock(mu);
+    invalidated.emplace_back(ino, data);
+  });
+  const nfs::FileHandle fh = fake_.AddFile("f", "one");
+  const InodeId ino = Lookup(kRootInode, "f").value.ino;
+  fake_.ExternalWrite(fh, 0, "two");  // another client
+  std::promise<int> got;
+  {
+    InodeTable::CallerScope asking(5);  // not the LOOKUP's thread
+    fs_.GetAttr(root_, ino, [&](int err, AttrOut) { got.set_value(err); });
+  }
+  EXPECT_EQ(got.get_future().get(), 0) << "within the window of the LOOKUP's, another thread's";
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(invalidated.size(), 1u);
+  EXPECT_EQ(invalidated[0], std::make_pair(ino, true));
+}
+
+// A directory another client moved is found under its new name: the
+// kernel's dentry of the old name goes before the LOOKUP is answered (a
+// directory has one dentry; a rename across directories that looks it up
+// under the new name failed with ESTALE: the names torture). A file found
+// under a second name is a hard link: its first name stays.
+TEST_F(FileSystemTest, ALookupOfAMovedDirectoryDropsTheKernelsOldNameFirst) {
+  std::vector<std::pair<InodeId, std::string>> dropped;
+  std::mutex mu;
+  fs_.SetKernelEntryInvalidator([&](InodeId parent, const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu);
+    dropped.emplace_back(parent, name);
+  });
+  fake_.AddDir("a");
+  fake_.AddDir("a/d");
+  fake_.AddDir("b");
+  fake_.AddFile("f", "x");
+  const InodeId a = Lookup(kRootInode, "a").value.ino;
+  const InodeId b = Lookup(kRootInode, "b").value.ino;
+  const InodeId d = Lookup(a, "d").value.ino;
+  const InodeId f = Lookup(kRootInode, "f").value.ino;
+  fake_.ExternalRename("a/d", "b/e");  // another client
+  EXPECT_EQ(Lookup(b, "e").value.ino, d);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(dropped.size(), 1u);
+    EXPECT_EQ(dropped[0], std::make_pair(a, std::string("d")));
+  }
+  EXPECT_EQ(Lookup(b, "e").value.ino, d);  // known by this name now
+  fake_.ExternalRename("f", "b/g");
+  EXPECT_EQ(Lookup(b, "g").value.ino, f);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(dropped.size(), 1u) << "a file is not a directory";
+}
+
 // A listing's entries wait in a buffer for the kernel's next READDIRPLUS.
 // Newer attributes of one of them handed out meanwhile would be overwritten
 // in the kernel by the buffered ones (its size going back): the kernel's

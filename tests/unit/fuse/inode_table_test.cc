@@ -45,10 +45,13 @@ TEST(InodeTableTest, RemembersTheLastAttributes) {
   EXPECT_FALSE(t.UpdateAttributes(999, attr, t.Mark()).previous_change);
 }
 
-// The OPEN's reply: its attributes are applied, then marked fresh.
+// The OPEN's reply: its attributes are applied (to no kernel thread, as
+// FileSystem::FinishOpen does), then marked fresh.
 void Opened(InodeTable& t, InodeId ino, InodeTable::SendMark sent, const nfs::Attributes& attr,
             InodeTable::Clock::time_point until) {
-  t.UpdateAttributes(ino, attr, sent);
+  InodeTable::SendMark opened = sent;
+  opened.caller = InodeTable::kNoThread;
+  t.UpdateAttributes(ino, attr, opened);
   t.FreshUntil(ino, sent, until);
 }
 
@@ -299,6 +302,52 @@ TEST(InodeTableTest, ARepliesSameAttributesOverlapOthersHandedOutSince) {
   EXPECT_TRUE(t.UpdateAttributes(a, Version(5), t.Mark()).overlapped) << "4 was handed just before";
   EXPECT_FALSE(t.UpdateAttributes(a, Version(5), t.Mark()).overlapped)
       << "the same as the last, asked for after every other was handed out";
+}
+
+// The window before a request spares the thread the last attributes went
+// to: the kernel applies a reply in the thread that asked, before that
+// thread can ask again. A reader's revalidating GETATTR right after its
+// own last one, overlapped, kept the kernel's old size and pages (the
+// names torture: another mount's rewrite read as the old bytes).
+TEST(InodeTableTest, TheWindowSparesTheThreadTheLastAttributesWentTo) {
+  using namespace std::chrono_literals;
+  InodeTable t(Fh(0));
+  const InodeId a = t.Learn(Fh(1), Version(1), t.Mark(7));
+  EXPECT_FALSE(t.UpdateAttributes(a, Version(2), t.Mark(7)).overlapped)
+      << "1 went to thread 7, which took it before it asked again";
+  EXPECT_TRUE(t.UpdateAttributes(a, Version(3), t.Mark(9)).overlapped)
+      << "2 went to thread 7, which may not have taken it yet";
+  EXPECT_TRUE(t.UpdateAttributes(a, Version(4), t.Mark()).overlapped)
+      << "3 went to thread 9; the asker is unknown";
+  EXPECT_TRUE(t.UpdateAttributes(a, Version(5), t.Mark()).overlapped)
+      << "4 went to an unknown thread, not this one";
+  // Hand-outs from an OPEN's fresh attributes name their thread too.
+  const InodeId b = t.Learn(Fh(2), Version(5), t.Mark(11));
+  const auto now = InodeTable::Clock::now();
+  Opened(t, b, t.Mark(), Version(6), now + 10s);
+  ASSERT_TRUE(t.FreshAttributes(b, now, false, 11));
+  EXPECT_FALSE(t.UpdateAttributes(b, Version(7), t.Mark(11)).overlapped);
+  // Hand-outs since the request still overlap it, whoever asked.
+  const auto asked = t.Mark(11);
+  t.UpdateAttributes(b, Version(8), t.Mark(11));
+  EXPECT_TRUE(t.UpdateAttributes(b, Version(9), asked).overlapped);
+}
+
+// ... but only if no other thread got any within the window: that one may
+// take its attributes after this request went out. An OPEN's attributes go
+// to no thread (FUSE's open reply carries none).
+TEST(InodeTableTest, TheWindowSparesTheAskerOnlyIfNoOtherThreadGotAny) {
+  InodeTable t(Fh(0));
+  const InodeId a = t.Learn(Fh(1), Version(1), t.Mark(21));
+  t.UpdateAttributes(a, Version(2), t.Mark(22));
+  EXPECT_TRUE(t.UpdateAttributes(a, Version(3), t.Mark(22)).overlapped)
+      << "1 went to thread 21 within the window";
+  const InodeId b = t.Learn(Fh(2), Version(1), t.Mark(7));
+  InodeTable::SendMark open = t.Mark();
+  open.caller = InodeTable::kNoThread;
+  t.UpdateAttributes(b, Version(2), open);
+  EXPECT_FALSE(t.UpdateAttributes(b, Version(3), t.Mark(7)).overlapped)
+      << "the open's went to no thread, 1 to this one";
 }
 
 }  // namespace
