@@ -12,7 +12,7 @@
 //
 // Sizes from the environment (CI: 3 seeds x 2000 ops; under cuts 2 x 1500):
 //   FLOATMOUNT_TREE_TORTURE_SEEDS          seeds (default 3)
-//   FLOATMOUNT_TREE_TORTURE_FIRST_SEED     first seed (default 1)
+//   FLOATMOUNT_TREE_TORTURE_FIRST_SEED     first seed (default 1; on two mounts 50 more)
 //   FLOATMOUNT_TREE_TORTURE_OPS            ops per seed (default 2000)
 //   FLOATMOUNT_TREE_TORTURE_CUT_SEEDS      seeds under cuts (default 2)
 //   FLOATMOUNT_TREE_TORTURE_CUT_FIRST_SEED first seed under cuts (default 101)
@@ -61,6 +61,50 @@ TEST_F(TreeTortureTest, RandomNameOpsMatchTheModel) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cout << "tree_torture seed " << seed << ": exit " << r.exit_code << " after " << seconds
               << " s" << std::endl;
+    EXPECT_EQ(r.exit_code, 0) << "seed " << seed << ": " << r.Describe();
+  }
+}
+
+// Two clients taking turns: each op through this mount or the second one
+// at random, both noac, so that every op sees the other's changes at
+// once: what this mount knows of a name (its inode table's names, by
+// which opens and removals go) after another client removed it, renamed
+// it away or replaced it with another file or a directory. Found here: a
+// descriptor read after another client's rewrite returned the old bytes
+// (FileSystemTest.AnOverlappedReplyDrops...) or stopped at the old end
+// (InodeTableTest.TheWindowSpares...), and renames failed with ESTALE
+// after another client moved a directory
+// (FileSystemTest.ALookupOfAMovedDirectory...). By hand only
+// (FLOATMOUNT_TREE_TORTURE_TWO_MOUNTS=1): some renames still fail with
+// ESTALE (seeds 52 and 53 of 51-60 x 3000 ops), not yet understood.
+class TreeTortureTwoMountsTest : public MountTest {
+ protected:
+  TreeTortureTwoMountsTest() {
+    test_timeout_ = std::chrono::seconds(1200);
+    mount_options_ = "noac";
+  }
+};
+
+TEST_F(TreeTortureTwoMountsTest, TwoMountsTakingTurnsMatchTheModel) {
+  const uint64_t first = EnvNumber("FLOATMOUNT_TREE_TORTURE_FIRST_SEED", 1) + 50;
+  const uint64_t seeds = EnvNumber("FLOATMOUNT_TREE_TORTURE_SEEDS", 3);
+  const uint64_t ops = EnvNumber("FLOATMOUNT_TREE_TORTURE_OPS", 2000);
+  if (kernel_client()) GTEST_SKIP() << "the exerciser's binary is not in the guest";
+  if (EnvNumber("FLOATMOUNT_TREE_TORTURE_TWO_MOUNTS", 0) == 0) {
+    GTEST_SKIP() << "renames after another mount moved a directory may still fail with ESTALE "
+                    "(FLOATMOUNT_TREE_TORTURE_TWO_MOUNTS=1 runs it)";
+  }
+  std::vector<std::string> extra = {"--alternate"};
+  if (NfsVersionUnderTest() == "3") extra.push_back("--no-held");
+  FloatMount* other = MountSecond("noac");
+  ASSERT_NE(other, nullptr);
+  for (uint64_t seed = first; seed < first + seeds; ++seed) {
+    const std::string dir = "tree" + std::to_string(seed);
+    const CommandResult r = RunCommand(
+        TreeTortureCommand(Path(dir), other->Path(dir), ServerPath(dir), seed, ops, extra), "",
+        kTortureSeedTimeout);
+    std::cout << "tree_torture seed " << seed << " on two mounts: exit " << r.exit_code
+              << std::endl;
     EXPECT_EQ(r.exit_code, 0) << "seed " << seed << ": " << r.Describe();
   }
 }

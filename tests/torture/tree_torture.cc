@@ -65,6 +65,11 @@ std::optional<std::string> ReadAll(int fd) {
   }
 }
 
+// "N bytes "abcdefgh..."" for the op log: enough to tell contents apart.
+std::string Sample(const std::string& data) {
+  return std::to_string(data.size()) + " bytes \"" + data.substr(0, 8) + "\"";
+}
+
 // A call's outcome: 0, or the errno of its failure (read at once, before
 // anything else may change it).
 int Outcome(long rc) { return rc < 0 ? errno : 0; }
@@ -83,12 +88,13 @@ bool WriteAll(int fd, const std::string& data) {
 
 std::string TreeUsage() {
   return "usage: tree_torture --dir D [--second-dir D2] [--server-dir S] [--seed N] [--ops N]\n"
-         "                    [--max-entries N] [--check-every N] [--no-held] [--verbose]\n"
+         "                    [--max-entries N] [--check-every N] [--no-held] [--alternate]\n"
+         "                    [--verbose]\n"
          "                    [--break-model-rename]\n"
          "Random namespace operations under D checked against a model of the tree; the\n"
          "whole tree is compared every --check-every ops and at the end through D, D2\n"
          "(a second mount, noac) and S (the server's export). Exit 0 passed, 1 failed,\n"
-         "2 usage.\n";
+         "2 usage. --alternate runs each op through D or D2 at random (mount both noac).\n";
 }
 
 std::optional<std::string> ParseTreeOptions(const std::vector<std::string>& args, TreeOptions& o) {
@@ -127,6 +133,8 @@ std::optional<std::string> ParseTreeOptions(const std::vector<std::string>& args
       o.check_every = static_cast<int>(n);
     } else if (a == "--no-held") {
       o.held = false;
+    } else if (a == "--alternate") {
+      o.alternate = true;
     } else if (a == "--verbose") {
       o.verbose = true;
     } else if (a == "--break-model-rename") {
@@ -136,10 +144,12 @@ std::optional<std::string> ParseTreeOptions(const std::vector<std::string>& args
     }
   }
   if (o.dir.empty()) return "--dir is required";
+  if (o.alternate && o.second_dir.empty()) return "--alternate needs --second-dir";
   return std::nullopt;
 }
 
-TreeTorture::TreeTorture(TreeOptions options) : options_(std::move(options)), rng_(options_.seed) {}
+TreeTorture::TreeTorture(TreeOptions options)
+    : options_(std::move(options)), rng_(options_.seed), root_(options_.dir) {}
 
 TreeTorture::~TreeTorture() {
   for (const Held& h : held_) close(h.fd);
@@ -187,6 +197,11 @@ int TreeTorture::Run(std::ostream& out) {
 }
 
 void TreeTorture::Step() {
+  // Held descriptors stay on the first mount (another mount's change need
+  // not show through a descriptor opened before it).
+  const bool second = options_.alternate && Below(2) == 1;
+  root_ = second ? options_.second_dir : options_.dir;
+  view_ = second ? "second mount" : "mount";
   const bool full = tree_.size() >= options_.max_entries;
   // Weights; the ops that make names give way to removals when full.
   struct Choice {
@@ -206,9 +221,9 @@ void TreeTorture::Step() {
       {14, &TreeTorture::OpStat},
       {7, &TreeTorture::OpRead},
       {7, &TreeTorture::OpReaddir},
-      {options_.held ? 3 : 0, &TreeTorture::OpHold},
-      {options_.held ? 4 : 0, &TreeTorture::OpReadHeld},
-      {options_.held ? 3 : 0, &TreeTorture::OpRelease},
+      {options_.held && !second ? 3 : 0, &TreeTorture::OpHold},
+      {options_.held && !second ? 4 : 0, &TreeTorture::OpReadHeld},
+      {options_.held && !second ? 3 : 0, &TreeTorture::OpRelease},
       {full ? 3 : 1, &TreeTorture::OpRemoveTree},
   };
   int total = 0;
@@ -300,6 +315,7 @@ std::string TreeTorture::RandomData() {
 
 void TreeTorture::Log(const std::string& line) {
   std::string entry = "#" + std::to_string(op_) + " " + line;
+  if (root_ != options_.dir) entry += " [second mount]";
   if (options_.verbose) *out_ << entry << "\n";
   ring_.push_back(std::move(entry));
   if (ring_.size() > kRingSize) ring_.pop_front();
@@ -360,8 +376,11 @@ void TreeTorture::CheckData(const std::string& view, const std::string& rel, int
   if (*data == file.data) return;
   size_t i = 0;
   while (i < data->size() && i < file.data.size() && (*data)[i] == file.data[i]) ++i;
+  // The content is letters: show what differs as text.
+  auto at = [i](const std::string& s) { return "\"" + s.substr(std::min(i, s.size()), 16) + "\""; };
   Fail("read " + rel + " (" + view + "): " + std::to_string(data->size()) + " bytes, expected " +
-       std::to_string(file.data.size()) + ", first difference at offset " + std::to_string(i));
+       std::to_string(file.data.size()) + "; from offset " + std::to_string(i) + " got " +
+       at(*data) + ", expected " + at(file.data));
 }
 
 void TreeTorture::CheckNames(const std::string& root, const std::string& view,
@@ -465,8 +484,7 @@ void TreeTorture::OpCreate() {
   const mode_t mode = kFileModes[Below(std::size(kFileModes))];
   const bool exists = tree_.count(rel) != 0;
   const std::string data = RandomData();
-  Log("create " + rel + " mode " + Octal(mode) + ", " + std::to_string(data.size()) + " bytes" +
-      (exists ? " (exists)" : ""));
+  Log("create " + rel + " mode " + Octal(mode) + ", " + Sample(data) + (exists ? " (exists)" : ""));
   const int fd = open(Abs(rel).c_str(), O_CREAT | O_EXCL | O_WRONLY, mode);
   const int opened = Outcome(fd);
   Expect("open(O_CREAT|O_EXCL)", rel, opened, {exists ? EEXIST : 0});
@@ -488,7 +506,7 @@ void TreeTorture::OpRewrite() {
   if (files.empty()) return OpCreate();
   const std::string rel = Pick(files);
   const std::string data = RandomData();
-  Log("rewrite " + rel + " with O_TRUNC, " + std::to_string(data.size()) + " bytes");
+  Log("rewrite " + rel + " with O_TRUNC, " + Sample(data));
   const int fd = open(Abs(rel).c_str(), O_WRONLY | O_TRUNC);
   const int opened = Outcome(fd);
   Expect("open(O_TRUNC)", rel, opened, {0});
@@ -624,7 +642,7 @@ void TreeTorture::OpStat() {
   struct stat st {};
   const int got = Outcome(lstat(Abs(rel).c_str(), &st));
   Expect("lstat", rel, got, {it == tree_.end() ? ENOENT : 0});
-  if (it != tree_.end()) CheckStat("mount", rel, it->second, st);
+  if (it != tree_.end()) CheckStat(view_, rel, it->second, st);
 }
 
 void TreeTorture::OpRead() {
@@ -639,7 +657,7 @@ void TreeTorture::OpRead() {
   Expect("open", rel, opened, {want});
   if (fd < 0) return;
   try {
-    if (!dir) CheckData("mount", rel, fd, *it->second.file);
+    if (!dir) CheckData(view_, rel, fd, *it->second.file);
   } catch (...) {
     close(fd);
     throw;
@@ -650,7 +668,7 @@ void TreeTorture::OpRead() {
 void TreeTorture::OpReaddir() {
   const std::string rel = AnyDir();
   Log("readdir " + (rel.empty() ? "." : rel));
-  CheckNames(options_.dir, "mount", rel);
+  CheckNames(root_, view_, rel);
 }
 
 void TreeTorture::OpHold() {

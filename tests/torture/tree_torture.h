@@ -22,7 +22,8 @@
 // noac: with attribute caching another mount may see old names for
 // actimeo, as the kernel NFS client does) and in the server's `server_dir`:
 // names (readdir), types, modes, sizes, link counts, bytes, symlink
-// targets, and hard links sharing one inode number.
+// targets, and hard links sharing one inode number. With `alternate` the
+// ops themselves go through either mount, as two clients taking turns.
 //
 // Determinism: every choice comes from one std::mt19937_64 seeded with
 // TreeOptions::seed and depends only on the model, so `--seed S --ops N`
@@ -56,6 +57,9 @@ struct TreeOptions {
   size_t max_entries = 60;  // past this, ops that make names give way to removals
   int check_every = 100;    // whole-tree compare every this many ops
   bool held = true;         // descriptors kept open across unlinks and renames
+  // Each op through `dir` or `second_dir` at random: two clients taking
+  // turns, exact only if neither caches names or attributes (noac).
+  bool alternate = false;
   bool verbose = false;     // print every op as it runs
   // Testing the tool: the model forgets to move a renamed directory's
   // contents, so a run must fail.
@@ -142,7 +146,8 @@ class TreeTorture {
   std::string AnyPath();  // existing most of the time
   std::string RandomData();
 
-  std::string Abs(const std::string& rel) const { return Under(options_.dir, rel); }
+  // Where the op runs: `dir`, or `second_dir` with --alternate.
+  std::string Abs(const std::string& rel) const { return Under(root_, rel); }
   static std::string Under(const std::string& root, const std::string& rel) {
     return rel.empty() ? root : root + "/" + rel;
   }
@@ -155,7 +160,9 @@ class TreeTorture {
   const TreeOptions options_;
   std::mt19937_64 rng_;
   std::map<std::string, Node> tree_;  // relative path -> node; the root is not in it
-  std::vector<Held> held_;
+  std::vector<Held> held_;            // open on `dir`
+  std::string root_;                  // this op's mount: `dir` or `second_dir`
+  std::string view_ = "mount";
   int op_ = 0;
   std::deque<std::string> ring_;
   std::ostream* out_ = nullptr;
