@@ -16,6 +16,8 @@
 #include <sstream>
 #include <utility>
 
+#include "tests/torture/args.h"
+
 namespace floatmount::torture {
 namespace {
 
@@ -89,36 +91,24 @@ std::string Usage() {
 std::optional<std::string> ParseOptions(const std::vector<std::string>& args, Options& o) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value = [&](std::string& v) -> bool {
-      if (i + 1 >= args.size()) return false;
-      v = args[++i];
-      return true;
-    };
-    auto number = [&](uint64_t& v) -> bool {
-      std::string s;
-      if (!value(s) || s.empty()) return false;
-      char* end = nullptr;
-      errno = 0;
-      v = std::strtoull(s.c_str(), &end, 0);
-      return errno == 0 && *end == '\0';
-    };
     uint64_t n = 0;
     if (a == "--dir") {
-      if (!value(o.dir)) return "--dir needs a value";
+      if (!TakeValue(args, i, o.dir)) return "--dir needs a value";
     } else if (a == "--second-dir") {
-      if (!value(o.second_dir)) return "--second-dir needs a value";
+      if (!TakeValue(args, i, o.second_dir)) return "--second-dir needs a value";
     } else if (a == "--server-dir") {
-      if (!value(o.server_dir)) return "--server-dir needs a value";
+      if (!TakeValue(args, i, o.server_dir)) return "--server-dir needs a value";
     } else if (a == "--seed") {
-      if (!number(o.seed)) return "--seed needs a number";
+      if (!TakeNumber(args, i, o.seed)) return "--seed needs a number";
     } else if (a == "--ops") {
-      if (!number(n) || n > 100000000) return "--ops needs a number";
+      if (!TakeNumber(args, i, n) || n > 100000000) return "--ops needs a number";
       o.ops = static_cast<int>(n);
     } else if (a == "--files") {
-      if (!number(n) || n < 1 || n > 100) return "--files needs a number in 1..100";
+      if (!TakeNumber(args, i, n) || n < 1 || n > 100) return "--files needs a number in 1..100";
       o.files = static_cast<int>(n);
     } else if (a == "--max-size") {
-      if (!number(n) || n < kPage * 4 || n > (1ull << 32)) return "--max-size: 16384..4 GiB";
+      if (!TakeNumber(args, i, n) || n < kPage * 4 || n > (1ull << 32))
+        return "--max-size: 16384..4 GiB";
       o.max_size = n;
     } else if (a == "--no-mmap") {
       o.mmap = false;

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <utility>
 
+#include "tests/torture/args.h"
 #include "tests/torture/torture.h"
 
 namespace floatmount::torture {
@@ -100,36 +101,25 @@ std::string TreeUsage() {
 std::optional<std::string> ParseTreeOptions(const std::vector<std::string>& args, TreeOptions& o) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value = [&](std::string& v) -> bool {
-      if (i + 1 >= args.size()) return false;
-      v = args[++i];
-      return true;
-    };
-    auto number = [&](uint64_t& v) -> bool {
-      std::string s;
-      if (!value(s) || s.empty()) return false;
-      char* end = nullptr;
-      errno = 0;
-      v = std::strtoull(s.c_str(), &end, 0);
-      return errno == 0 && *end == '\0';
-    };
     uint64_t n = 0;
     if (a == "--dir") {
-      if (!value(o.dir)) return "--dir needs a value";
+      if (!TakeValue(args, i, o.dir)) return "--dir needs a value";
     } else if (a == "--second-dir") {
-      if (!value(o.second_dir)) return "--second-dir needs a value";
+      if (!TakeValue(args, i, o.second_dir)) return "--second-dir needs a value";
     } else if (a == "--server-dir") {
-      if (!value(o.server_dir)) return "--server-dir needs a value";
+      if (!TakeValue(args, i, o.server_dir)) return "--server-dir needs a value";
     } else if (a == "--seed") {
-      if (!number(o.seed)) return "--seed needs a number";
+      if (!TakeNumber(args, i, o.seed)) return "--seed needs a number";
     } else if (a == "--ops") {
-      if (!number(n) || n > 100000000) return "--ops needs a number";
+      if (!TakeNumber(args, i, n) || n > 100000000) return "--ops needs a number";
       o.ops = static_cast<int>(n);
     } else if (a == "--max-entries") {
-      if (!number(n) || n < 4 || n > 10000) return "--max-entries needs a number in 4..10000";
+      if (!TakeNumber(args, i, n) || n < 4 || n > 10000)
+        return "--max-entries needs a number in 4..10000";
       o.max_entries = n;
     } else if (a == "--check-every") {
-      if (!number(n) || n < 1 || n > 1000000) return "--check-every needs a positive number";
+      if (!TakeNumber(args, i, n) || n < 1 || n > 1000000)
+        return "--check-every needs a positive number";
       o.check_every = static_cast<int>(n);
     } else if (a == "--no-held") {
       o.held = false;
